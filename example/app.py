@@ -1,0 +1,46 @@
+"""The example service: a small FastAPI app with nothing observability-specific in it.
+
+Run it under the launcher with otelkit as the distro::
+
+    OTEL_PYTHON_DISTRO=otelkit opentelemetry-instrument uvicorn example.app:app
+
+Its logs use plain stdlib logging with ``extra=`` fields; otelkit turns them into OTel log records
+carrying the request's trace id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, HTTPException
+
+log = logging.getLogger("example.items")
+
+app = FastAPI(title="otelkit example")
+
+_ITEMS = {1: "keyboard", 2: "mouse", 3: "monitor"}
+
+
+@app.get("/items/{item_id}")
+async def get_item(item_id: int) -> dict[str, object]:
+    name = _ITEMS.get(item_id)
+    if name is None:
+        log.warning("item not found", extra={"item_id": item_id})
+        raise HTTPException(status_code=404, detail="item not found")
+    log.info("fetched item", extra={"item_id": item_id, "item_name": name})
+    return {"id": item_id, "name": name}
+
+
+@app.get("/items")
+async def list_items() -> list[dict[str, object]]:
+    return [{"id": k, "name": v} for k, v in _ITEMS.items()]
+
+
+@app.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("boom: the example's deliberate failure")
+
+
+@app.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,196 @@
+"""``otelkit.configure()`` and the shared setup path of the launcher and programmatic use."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from otelkit import _asgi, _logs, _shutdown
+from otelkit.settings import Settings
+
+__all__ = ["Telemetry", "configure"]
+
+_log = logging.getLogger("otelkit")
+_lock = threading.RLock()
+_state: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """What :func:`configure` set up: the three SDK providers and the resolved settings."""
+
+    tracer_provider: Any
+    meter_provider: Any
+    logger_provider: Any
+    settings: Settings
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Export everything buffered now; at most ``timeout`` seconds (default OTELKIT_SHUTDOWN_TIMEOUT)."""
+        return _shutdown.flush_all(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and shut down all three providers, bounded in time. Also runs at process exit."""
+        return _shutdown.shutdown_all(timeout)
+
+
+def _lenient_settings() -> Settings:
+    """Settings for code running on its own in the user's process: a bad value is logged, not raised."""
+    from otelkit.errors import ConfigError
+
+    env = dict(os.environ)
+    while True:
+        try:
+            return Settings.from_env(env)
+        except ConfigError as exc:
+            _log.error("otelkit: %s; using its default", exc)
+            bad = getattr(exc, "variable", None)
+            if bad not in env:
+                return Settings()
+            env.pop(bad)
+
+
+def _setup(settings: Settings) -> Telemetry:
+    from otelkit import configurator
+
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        from opentelemetry import _logs as otel_logs
+        from opentelemetry import metrics, trace
+
+        telemetry = Telemetry(
+            trace.get_tracer_provider(), metrics.get_meter_provider(), otel_logs.get_logger_provider(), settings
+        )
+    else:
+        tracer_provider, meter_provider, logger_provider = configurator.setup(settings)
+        telemetry = Telemetry(tracer_provider, meter_provider, logger_provider, settings)
+    _state["telemetry"] = telemetry
+    return telemetry
+
+
+def configure_from_launcher() -> None:
+    """Called by the launcher's configurator, after the distro set the OTEL_* defaults."""
+    with _lock:
+        if "telemetry" in _state:
+            return
+        _state["launcher"] = True
+        _setup(_lenient_settings())
+
+
+def load_instrumentor(name: str, kwargs: dict[str, Any]) -> bool:
+    """Instrument ``name`` otelkit's way. Returns False when the launcher's default way is right."""
+    telemetry: Telemetry | None = _state.get("telemetry")
+    settings = telemetry.settings if telemetry else Settings()
+    if name in ("fastapi", "starlette"):
+        if settings.http_instrumentation == "otelkit":
+            if name == "fastapi":
+                _instrument_fastapi()
+            return True  # contrib's FastAPI/Starlette instrumentors would record every request twice
+        if name == "fastapi":
+            from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+            FastAPIInstrumentor().instrument(**{"exclude_spans": ["send", "receive"], **kwargs})
+            return True
+        return False
+    if name == "logging":
+        _instrument_logging(kwargs)
+        return True
+    # system metrics are opt-in (OTELKIT_SYSTEM_METRICS): "handled" here means skipped.
+    return name == "system_metrics" and not settings.system_metrics
+
+
+def _instrument_fastapi() -> None:
+    _asgi.instrument_fastapi()
+
+
+def _instrument_logging(kwargs: dict[str, Any]) -> None:
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+    instrumentor = LoggingInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(**kwargs)
+    handler = _logs.otel_handler()
+    if handler is not None:
+        _logs.prepare_otel_handler(handler)
+
+
+def _instrument_all(settings: Settings) -> None:
+    """What the launcher's instrumentor loop does, for programmatic use."""
+    import importlib.util
+
+    if importlib.util.find_spec("fastapi") is not None:
+        load_instrumentor("fastapi", {})
+    _instrument_logging({})
+    if importlib.util.find_spec("celery") is not None:
+        try:
+            from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+            instrumentor = CeleryInstrumentor()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument()
+        except Exception as exc:
+            _log.error("otelkit: instrumenting celery failed, continuing without it: %s", exc)
+    if settings.system_metrics:
+        try:
+            from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
+
+            instrumentor = SystemMetricsInstrumentor()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument()
+        except ImportError:
+            _log.error(
+                "otelkit: OTELKIT_SYSTEM_METRICS=true needs opentelemetry-instrumentation-system-metrics;"
+                " pip install 'otelkit[system]'"
+            )
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    environment: str | None = None,
+    log_level: str | None = None,
+    log_console: str | None = None,
+    http_instrumentation: str | None = None,
+    shutdown_timeout: float | None = None,
+    system_metrics: bool | None = None,
+    instrument: bool = True,
+) -> Telemetry:
+    """Set up traces, metrics and logs over OTLP, as the launcher with otelkit as distro would.
+
+    Call it once, early (before the app is created is best). Later calls return the first result
+    unchanged, so it is safe under ``opentelemetry-instrument`` too. Arguments override the
+    matching ``OTELKIT_*`` variables; everything else follows the standard ``OTEL_*`` variables.
+
+    Args:
+        service_name: ``service.name``; default ``OTEL_SERVICE_NAME`` or one derived from the command.
+        environment: ``production`` (JSON console logs) or ``development`` (pretty console logs).
+        log_level: root logger level (default INFO).
+        log_console: ``auto``, ``json``, ``pretty`` or ``off``.
+        http_instrumentation: ``otelkit`` (lean, default) or ``contrib``.
+        shutdown_timeout: seconds flushing may take at exit.
+        system_metrics: emit process/system metrics.
+        instrument: also instrument FastAPI, logging and Celery (default True).
+
+    Raises:
+        ConfigError: an argument or ``OTELKIT_*`` variable is invalid.
+    """
+    from otelkit.distro import apply_env_defaults
+
+    with _lock:
+        existing: Telemetry | None = _state.get("telemetry")
+        if existing is not None:
+            return existing
+        settings = Settings.from_env(
+            environment=environment,
+            log_level=log_level,
+            log_console=log_console,
+            http_instrumentation=http_instrumentation,
+            shutdown_timeout=shutdown_timeout,
+            system_metrics=system_metrics,
+        )
+        apply_env_defaults(service_name=service_name)
+        telemetry = _setup(settings)
+        if instrument:
+            _instrument_all(settings)
+        return telemetry

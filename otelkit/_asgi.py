@@ -1,0 +1,317 @@
+"""otelkit's lean HTTP instrumentation of FastAPI.
+
+One SDK server span and the stable-semconv HTTP metrics per request, from a pure-ASGI wrapper of
+``FastAPI.__call__``: no ASGI send/receive spans, no per-request middleware objects, attributes
+built once. This is the default (``OTELKIT_HTTP_INSTRUMENTATION=otelkit``); it replaces the
+contrib FastAPI/Starlette instrumentors, which cost ~4× more per request.
+
+Per request:
+
+- span ``"{method} {http.route}"`` (kind SERVER) with ``http.request.method``, ``url.scheme``,
+  ``url.path``, ``url.query``, ``http.route``, ``http.response.status_code``,
+  ``network.protocol.version``, ``client.address``, ``user_agent.original``, ``error.type``;
+  W3C trace context and baggage are extracted from the request headers;
+- ``http.server.request.duration`` (histogram, seconds) with method, scheme, protocol version,
+  status code, ``http.route`` (only for matched routes: unmatched paths all share one series and
+  no raw path or Host header is ever a metric attribute) and ``error.type``;
+- ``http.server.active_requests`` (up-down counter) with method and scheme.
+
+Requests whose full URL matches ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` (regexes, searched in
+``scheme://host/path?query``; otelkit's default excludes the health endpoints with anchored
+patterns) get neither span nor metrics. FastAPI's built-in telemetry (``fastapi.telemetry``) is
+told to stand aside for every request otelkit instruments, so nothing is recorded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from time import time_ns
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.propagate import extract
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+__all__ = ["instrument_fastapi", "uninstrument_fastapi"]
+
+_log = logging.getLogger("otelkit")
+
+Scope = MutableMapping[str, Any]
+ASGICall = Callable[[Any, Scope, Any, Any], Awaitable[None]]
+
+EXCLUDED_URLS_ENV = "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"
+
+# Stable semconv bucket boundaries for http.server.request.duration (seconds).
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+_KNOWN_METHODS = frozenset(("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"))
+_PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
+_SCOPE_MARK = "otelkit.request"
+
+
+class _HeaderGetter(Getter[dict[str, str]]):
+    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key.lower())
+        return None if value is None else [value]
+
+    def keys(self, carrier: dict[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER = _HeaderGetter()
+
+
+def _compile_excluded(raw: str | None) -> re.Pattern[str] | None:
+    if not raw or not raw.strip():
+        return None
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    valid = []
+    for part in parts:
+        try:
+            re.compile(part)
+        except re.error as exc:
+            _log.warning("otelkit: ignoring invalid regex %r in %s: %s", part, EXCLUDED_URLS_ENV, exc)
+            continue
+        valid.append(f"(?:{part})")
+    return re.compile("|".join(valid)) if valid else None
+
+
+class HTTPInstrumentation:
+    """Holds the tracer, instruments and settings; ``handle`` wraps one ASGI http call."""
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        excluded_urls: str | None = None,
+    ) -> None:
+        from otelkit import __version__
+
+        self.tracer = trace.get_tracer("otelkit.http", __version__, tracer_provider=tracer_provider)
+        meter = metrics.get_meter("otelkit.http", __version__, meter_provider=meter_provider)
+        self.duration = meter.create_histogram(
+            "http.server.request.duration",
+            unit="s",
+            description="Duration of HTTP server requests.",
+            explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
+        )
+        self.active = meter.create_up_down_counter(
+            "http.server.active_requests",
+            unit="{request}",
+            description="Number of active HTTP server requests.",
+        )
+        self.excluded = _compile_excluded(
+            excluded_urls if excluded_urls is not None else os.environ.get(EXCLUDED_URLS_ENV)
+        )
+        # Per-request hooks other otelkit features add (request ids, scrubbing). Each gets
+        # (scope, header dict, span) before the app runs and may return response headers to add.
+        self.request_hooks: list[Callable[[Scope, dict[str, str], Any], list[tuple[bytes, bytes]] | None]] = []
+
+    def _is_excluded(self, scope: Scope, headers: dict[str, str]) -> bool:
+        assert self.excluded is not None
+        host = headers.get("host", "")
+        url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
+        query = scope.get("query_string")
+        if query:
+            url += "?" + query.decode("latin-1")
+        return self.excluded.search(url) is not None
+
+    async def handle(self, call: ASGICall, app: Any, scope: Scope, receive: Any, send: Any) -> None:
+        if _SCOPE_MARK in scope:  # a mounted FastAPI app inside an instrumented one
+            await call(app, scope, receive, send)
+            return
+        scope[_SCOPE_MARK] = True
+        base_root = scope.get("root_path", "")
+        # Decode headers once: propagation, user agent, exclusion and hooks all read this dict.
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers") or ():
+            headers[key.decode("latin-1").lower()] = value.decode("latin-1")
+        if self.excluded is not None and self._is_excluded(scope, headers):
+            await call(app, scope, receive, send)
+            return
+
+        method = scope.get("method", "GET")
+        if method not in _KNOWN_METHODS:
+            method = "_OTHER"
+        scheme = scope.get("scheme", "http")
+        parent = extract(headers, getter=_GETTER) if _has_propagation(headers) else None
+        start = time_ns()
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, start_time=start)
+        recording = span.is_recording()
+        if recording:
+            attrs: dict[str, Any] = {
+                "http.request.method": method,
+                "url.scheme": scheme,
+                "url.path": scope.get("root_path", "") + scope["path"],
+                "network.protocol.version": scope.get("http_version", "1.1"),
+            }
+            query = scope.get("query_string")
+            if query:
+                attrs["url.query"] = query.decode("latin-1")
+            client = scope.get("client")
+            if client:
+                attrs["client.address"] = client[0]
+            agent = headers.get("user-agent")
+            if agent:
+                attrs["user_agent.original"] = agent
+            if method == "_OTHER":
+                attrs["http.request.method_original"] = scope.get("method", "")
+            span.set_attributes(attrs)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+
+        extra_headers: list[tuple[bytes, bytes]] = []
+        for hook in self.request_hooks:
+            try:
+                added = hook(scope, headers, span)
+            except Exception:
+                _log.debug("otelkit request hook failed", exc_info=True)
+                continue
+            if added:
+                extra_headers.extend(added)
+
+        status = 0
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if extra_headers:
+                    message["headers"] = [*message.get("headers", ()), *extra_headers]
+            await send(message)
+
+        active_attrs = {"http.request.method": method, "url.scheme": scheme}
+        self.active.add(1, active_attrs)
+        error: BaseException | None = None
+        try:
+            await call(app, scope, receive, send_wrapper)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            end = time_ns()
+            self.active.add(-1, active_attrs)
+            route = _route_template(scope, base_root)
+            metric_attrs: dict[str, Any] = {
+                "http.request.method": method,
+                "url.scheme": scheme,
+                "network.protocol.version": scope.get("http_version", "1.1"),
+            }
+            if status:
+                metric_attrs["http.response.status_code"] = status
+            if route:
+                metric_attrs["http.route"] = route
+            error_type = None
+            if error is not None:
+                error_type = type(error).__qualname__
+            elif status >= 500:
+                error_type = str(status)
+            if error_type:
+                metric_attrs["error.type"] = error_type
+            if recording:
+                final: dict[str, Any] = {}
+                if status:
+                    final["http.response.status_code"] = status
+                if route:
+                    final["http.route"] = route
+                    span.update_name(f"{method} {route}")
+                if error_type:
+                    final["error.type"] = error_type
+                    span.set_status(Status(StatusCode.ERROR, None if error is None else str(error)[:256]))
+                    if error is not None:
+                        span.record_exception(error)
+                span.set_attributes(final)
+            span.end(end)
+            otel_context.detach(token)
+            self.duration.record((end - start) / 1e9, metric_attrs)
+
+
+def _has_propagation(headers: dict[str, str]) -> bool:
+    return "traceparent" in headers or "baggage" in headers
+
+
+def _route_template(scope: Scope, base_root: str) -> str | None:
+    route = scope.get("route")
+    if route is None:
+        return None
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return None
+    # A route inside a mounted app is relative to the mount: prefix what the mounts added to root_path.
+    root = scope.get("root_path", "")
+    if len(root) > len(base_root) and root.startswith(base_root):
+        return root[len(base_root) :] + template
+    return template
+
+
+_state: dict[str, Any] = {}
+
+
+def instrument_fastapi(instrumentation: HTTPInstrumentation | None = None) -> HTTPInstrumentation:
+    """Instrument every FastAPI app (existing and future) in this process. Idempotent."""
+    import fastapi
+
+    if "instrumentation" in _state:
+        return _state["instrumentation"]  # type: ignore[no-any-return]
+    inst = instrumentation or HTTPInstrumentation()
+    original = fastapi.FastAPI.__call__
+
+    async def __call__(self: Any, scope: Scope, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            # The documented "skip" value of FastAPI's built-in telemetry: otelkit records this request.
+            scope["fastapi.telemetry"] = None
+            await inst.handle(original, self, scope, receive, send)
+            return
+        if kind == "websocket":
+            scope["fastapi.telemetry"] = None
+        elif kind == "lifespan":
+            await original(self, scope, receive, _flush_on_shutdown(send))
+            return
+        await original(self, scope, receive, send)
+
+    __call__.__wrapped__ = original  # type: ignore[attr-defined]
+    fastapi.FastAPI.__call__ = __call__  # type: ignore[method-assign]
+    _state["instrumentation"] = inst
+    _state["original"] = original
+    return inst
+
+
+def uninstrument_fastapi() -> None:
+    """Undo :func:`instrument_fastapi` (tests)."""
+    import fastapi
+
+    original = _state.pop("original", None)
+    _state.pop("instrumentation", None)
+    if original is not None:
+        fastapi.FastAPI.__call__ = original  # type: ignore[method-assign]
+
+
+def current() -> HTTPInstrumentation | None:
+    return _state.get("instrumentation")
+
+
+def _flush_on_shutdown(send: Any) -> Any:
+    """Flush all signals when the ASGI server reports lifespan shutdown complete.
+
+    uvicorn re-raises SIGTERM after its graceful shutdown, so atexit hooks may never run; the
+    lifespan shutdown message is the last moment the app is sure to have.
+    """
+
+    async def wrapped(message: MutableMapping[str, Any]) -> None:
+        if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            import anyio.to_thread
+
+            from otelkit import _shutdown
+
+            try:
+                await anyio.to_thread.run_sync(_shutdown.flush_all)
+            except Exception:
+                _log.debug("otelkit: flush at lifespan shutdown failed", exc_info=True)
+        await send(message)
+
+    return wrapped

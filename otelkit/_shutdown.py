@@ -1,0 +1,152 @@
+"""Flushing and shutting down the three providers, bounded in time, on every way a process ends.
+
+Why this exists:
+
+- uvicorn re-raises SIGTERM after its graceful shutdown with the default handler in place, so the
+  process dies without running ``atexit``: the SDK's own exit hooks never flush. otelkit installs a
+  SIGTERM handler (only where the default one is in place, only in the main thread) that flushes,
+  restores the default and re-raises, so the exit status stays "killed by SIGTERM".
+- Celery prefork children with ``--max-tasks-per-child`` exit through ``os._exit``: the Celery hook
+  calls :func:`flush_all` from ``worker_process_shutdown``.
+- With the collector down the SDK exporters retry for up to ``OTEL_EXPORTER_OTLP_TIMEOUT`` per batch
+  and provider ``shutdown()`` waits for them: ~18 s. Here every flush/shutdown runs in daemon
+  threads for all three providers at once and is abandoned after ``OTELKIT_SHUTDOWN_TIMEOUT``.
+  The providers are created with ``shutdown_on_exit=False`` so the SDK's unbounded atexit hooks
+  are not registered behind ours.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+__all__ = ["flush_all", "install_signal_handlers", "register", "shutdown_all"]
+
+_log = logging.getLogger("otelkit")
+
+_providers: list[Any] = []
+_timeout = [3.0]
+# Once a flush ran out of time the exporters are stuck retrying (collector down): later flushes
+# in the same exit sequence get only a short grace so the total stays near one timeout.
+_stalled = [False]
+_STALLED_GRACE = 0.5
+_lock = threading.Lock()
+_atexit_registered = [False]
+_shut = [False]
+
+
+def register(providers: list[Any], timeout: float) -> None:
+    """Remember the providers to flush and shut down, and register the atexit hook once."""
+    with _lock:
+        for provider in providers:
+            if provider is not None and provider not in _providers:
+                _providers.append(provider)
+        _timeout[0] = timeout
+        if not _atexit_registered[0]:
+            atexit.register(shutdown_all)
+            _atexit_registered[0] = True
+
+
+def _run_bounded(method: str, timeout: float) -> bool:
+    """Call ``method`` on every provider concurrently; give up after ``timeout`` seconds."""
+    with _lock:
+        providers = list(_providers)
+    if not providers:
+        return True
+    if _stalled[0]:
+        timeout = min(timeout, _STALLED_GRACE)
+    deadline = time.monotonic() + timeout
+    threads = []
+    for provider in providers:
+        fn = getattr(provider, method, None)
+        if fn is None:
+            continue
+        if method == "force_flush":
+            args: tuple[Any, ...] = (max(1, int(timeout * 1000)),)
+        else:
+            args = ()
+        thread = threading.Thread(target=_call_quietly, args=(fn, args), name=f"otelkit-{method}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    done = True
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        done = done and not thread.is_alive()
+    if not done:
+        _stalled[0] = True
+        _log.warning(
+            "otelkit: %s of telemetry did not finish within %.1fs (is the collector reachable?); giving up",
+            "flushing" if method == "force_flush" else "shutdown",
+            timeout,
+        )
+    return done
+
+
+def _call_quietly(fn: Any, args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        _log.debug("otelkit: %r failed", fn, exc_info=True)
+
+
+def flush_all(timeout: float | None = None) -> bool:
+    """Export everything buffered in the three providers, waiting at most ``timeout`` seconds."""
+    if _shut[0]:
+        return True
+    return _run_bounded("force_flush", _timeout[0] if timeout is None else timeout)
+
+
+def shutdown_all(timeout: float | None = None) -> bool:
+    """Flush and shut down the providers, bounded in time. Later calls do nothing."""
+    with _lock:
+        if _shut[0]:
+            return True
+        _shut[0] = True
+    budget = _timeout[0] if timeout is None else timeout
+    start = time.monotonic()
+    ok = _run_bounded("force_flush", budget)
+    remaining = budget - (time.monotonic() - start)
+    if ok and remaining > 0:
+        ok = _run_bounded("shutdown", remaining)
+    return ok
+
+
+def _reset_for_tests() -> None:
+    with _lock:
+        _providers.clear()
+        _shut[0] = False
+        _stalled[0] = False
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    try:
+        shutdown_all()
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def install_signal_handlers() -> bool:
+    """Install the flushing SIGTERM handler where the default handler is in place.
+
+    Only from the main thread (Python's rule) and only over ``SIG_DFL``: an app or server that
+    installs its own handler later (uvicorn, Celery) keeps it, and uvicorn restores ours before it
+    re-raises. Returns whether the handler was installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        current = signal.getsignal(signal.SIGTERM)
+        if current is _on_sigterm:
+            return True
+        if current not in (signal.SIG_DFL, None):
+            return False
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        return False
+    return True

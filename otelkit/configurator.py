@@ -1,0 +1,280 @@
+"""SDK providers for the three signals, exporting over OTLP, and the launcher's configurator.
+
+Under ``opentelemetry-instrument`` the launcher calls :class:`OtelkitConfigurator` once (the
+distro makes sure it is the one chosen, even beside opentelemetry-distro). Programmatic users get
+the same through :func:`otelkit.configure`.
+
+Exporters follow the standard variables: ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` (``otlp``,
+``console``, ``none``, or any exporter entry point), ``OTEL_EXPORTER_OTLP[_{SIGNAL}]_PROTOCOL``
+(``http/protobuf`` — otelkit's default — or ``grpc``), endpoints, headers, timeouts, and the
+``OTEL_BSP_*``/``OTEL_BLRP_*``/``OTEL_METRIC_EXPORT_*`` batching variables. ``prometheus`` as a
+metrics exporter is refused with one warning and replaced by OTLP: the app never opens a port of
+its own; the collector's ``prometheus`` exporter is what Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from otelkit import _logs, _shutdown
+from otelkit.settings import Settings
+
+__all__ = ["OtelkitConfigurator", "build_providers"]
+
+_log = logging.getLogger("otelkit")
+
+_SIGNALS = ("traces", "metrics", "logs")
+_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _protocol(signal: str) -> str:
+    var = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+    raw = _env(var) or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if not _env(var):
+        var = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    if not raw:
+        return "http/protobuf"
+    if raw in _PROTOCOLS:
+        return raw
+    _log.error(
+        "otelkit: invalid %s=%r; expected one of: %s; using http/protobuf — fix or unset %s",
+        var,
+        raw,
+        ", ".join(_PROTOCOLS),
+        var,
+    )
+    return "http/protobuf"
+
+
+def _endpoint_ok(signal: str) -> bool:
+    for var in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        raw = _env(var)
+        if not raw:
+            continue
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            _log.error(
+                "otelkit: invalid %s=%r; expected a URL such as http://127.0.0.1:4318 (scheme http or https"
+                " and a host); %s are not exported until it is fixed",
+                var,
+                raw,
+                signal,
+            )
+            return False
+        try:
+            _ = parts.port
+        except ValueError:
+            _log.error(
+                "otelkit: invalid %s=%r; the port is not a number from 1 to 65535; %s are not exported until"
+                " it is fixed",
+                var,
+                raw,
+                signal,
+            )
+            return False
+        return True
+    return True
+
+
+def exporter_names(signal: str) -> list[str]:
+    """The exporters selected for ``signal`` by ``OTEL_{SIGNAL}_EXPORTER`` (default ``otlp``)."""
+    var = f"OTEL_{signal.upper()}_EXPORTER"
+    raw = _env(var) or "otlp"
+    names: list[str] = []
+    for name in (n.strip().lower() for n in raw.split(",")):
+        if not name:
+            continue
+        if name == "none":
+            return []
+        if signal == "metrics" and name == "prometheus":
+            _log.warning(
+                "otelkit: %s=prometheus refused: the app does not serve /metrics; it exports OTLP and the"
+                " collector's prometheus exporter serves Prometheus (see `otelkit render-collector`);"
+                " exporting OTLP instead — set %s=otlp to silence this",
+                var,
+                var,
+            )
+            name = "otlp"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _otlp_exporter(signal: str) -> Any | None:
+    if not _endpoint_ok(signal):
+        return None
+    protocol = _protocol(signal)
+    if protocol == "grpc":
+        if signal == "traces":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            return OTLPSpanExporter()
+        if signal == "metrics":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            return OTLPMetricExporter()
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter()
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
+
+        return HTTPSpanExporter()
+    if signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HTTPMetricExporter
+
+        return HTTPMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HTTPLogExporter
+
+    return HTTPLogExporter()
+
+
+def _console_exporter(signal: str) -> Any:
+    if signal == "traces":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if signal == "metrics":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+    return ConsoleLogRecordExporter()
+
+
+def _entry_point_exporter(signal: str, name: str) -> Any | None:
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    group = f"opentelemetry_{signal}_exporter" if signal != "traces" else "opentelemetry_traces_exporter"
+    for ep in entry_points(group=group, name=name):
+        try:
+            return ep.load()()
+        except Exception as exc:
+            _log.error("otelkit: exporter %r for %s could not be created: %s", name, signal, exc)
+            return None
+    _log.error(
+        "otelkit: unknown OTEL_%s_EXPORTER value %r; expected otlp, console, none or an installed exporter;"
+        " %s are not exported to it",
+        signal.upper(),
+        name,
+        signal,
+    )
+    return None
+
+
+def exporters_for(signal: str) -> list[Any]:
+    """Create the exporters ``OTEL_{SIGNAL}_EXPORTER`` asks for; errors are logged, not raised."""
+    result = []
+    for name in exporter_names(signal):
+        try:
+            if name == "otlp":
+                exporter = _otlp_exporter(signal)
+            elif name == "console":
+                exporter = _console_exporter(signal)
+            else:
+                exporter = _entry_point_exporter(signal, name)
+        except Exception as exc:  # a broken exporter must not take the app down
+            _log.error("otelkit: creating the %s exporter for %s failed: %s", name, signal, exc)
+            exporter = None
+        if exporter is not None:
+            result.append(exporter)
+    return result
+
+
+def _resource(settings: Settings) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    from otelkit import __version__
+
+    attributes: dict[str, Any] = {
+        "telemetry.distro.name": "otelkit",
+        "telemetry.distro.version": __version__,
+    }
+    if "deployment.environment" not in _env("OTEL_RESOURCE_ATTRIBUTES"):
+        attributes["deployment.environment.name"] = settings.environment
+    return Resource.create(attributes)
+
+
+def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
+    """Create tracer, meter and logger providers exporting as the environment says.
+
+    Returns:
+        ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
+    """
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = _resource(settings)
+    # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (_shutdown).
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    for exporter in exporters_for("traces"):
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+
+    readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters_for("metrics")]
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    for exporter in exporters_for("logs"):
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    return tracer_provider, meter_provider, logger_provider
+
+
+def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> tuple[Any, Any, Any]:
+    from opentelemetry import _logs as otel_logs
+    from opentelemetry import metrics, trace
+
+    current = trace.get_tracer_provider()
+    if type(current).__name__ == "ProxyTracerProvider":
+        trace.set_tracer_provider(tracer_provider)
+    else:
+        _log.warning("otelkit: a tracer provider was already set by the app; otelkit uses it as is")
+        tracer_provider = current
+    current_m = metrics.get_meter_provider()
+    if type(current_m).__name__ == "_ProxyMeterProvider":
+        metrics.set_meter_provider(meter_provider)
+    else:
+        _log.warning("otelkit: a meter provider was already set by the app; otelkit uses it as is")
+        meter_provider = current_m
+    current_l = otel_logs.get_logger_provider()
+    if type(current_l).__name__ == "ProxyLoggerProvider":
+        otel_logs.set_logger_provider(logger_provider)
+    else:
+        _log.warning("otelkit: a logger provider was already set by the app; otelkit uses it as is")
+        logger_provider = current_l
+    return tracer_provider, meter_provider, logger_provider
+
+
+def setup(settings: Settings) -> tuple[Any, Any, Any]:
+    """Providers as globals, console logging, root level and the bounded exit hooks."""
+    # Console first: errors while building exporters must be visible.
+    _logs.set_root_level(settings.log_level)
+    _logs.install_console(settings.console_format, settings.export_error_interval)
+    providers = _set_globals(*build_providers(settings))
+    _shutdown.register(list(providers), settings.shutdown_timeout)
+    _shutdown.install_signal_handlers()
+    _logs.configure_structlog()
+    return providers
+
+
+class OtelkitConfigurator:
+    """The launcher's configurator (entry point ``opentelemetry_configurator: otelkit``)."""
+
+    def configure(self, **kwargs: Any) -> None:
+        from otelkit import _api
+
+        try:
+            _api.configure_from_launcher()
+        except Exception as exc:  # never raise into the user's process
+            _log.error("otelkit: configuration failed, telemetry is disabled: %s", exc)

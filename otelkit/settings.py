@@ -1,0 +1,204 @@
+"""otelkit's own settings: the only reader of ``OTELKIT_*`` environment variables.
+
+Precedence is explicit argument > environment variable > default. Each variable is a constant
+below with its docstring; the README's configuration reference lists the same set.
+
+A bad value raises :class:`otelkit.errors.ConfigError` with one line naming the variable, the
+value, what is accepted and how to fix it. The launcher's distro catches it, logs that line and
+falls back to the default: code running inside a user's process never raises into their app.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from otelkit.errors import ConfigError
+
+__all__ = [
+    "OTELKIT_ENVIRONMENT",
+    "OTELKIT_EXPORT_ERROR_INTERVAL",
+    "OTELKIT_HTTP_INSTRUMENTATION",
+    "OTELKIT_LOG_CONSOLE",
+    "OTELKIT_LOG_LEVEL",
+    "OTELKIT_REDACT_KEYS",
+    "OTELKIT_REQUEST_ID_HEADER",
+    "OTELKIT_SHUTDOWN_TIMEOUT",
+    "OTELKIT_SYSTEM_METRICS",
+    "Settings",
+]
+
+OTELKIT_ENVIRONMENT = "OTELKIT_ENVIRONMENT"
+"""``production`` (default) or ``development``: JSON-lines or pretty console logs; also the
+``deployment.environment.name`` resource attribute unless OTEL_RESOURCE_ATTRIBUTES sets it."""
+
+OTELKIT_LOG_LEVEL = "OTELKIT_LOG_LEVEL"
+"""Level of the root logger: DEBUG, INFO (default), WARNING, ERROR or CRITICAL. Python's default
+of WARNING would drop every INFO record before it reaches the OTel handler."""
+
+OTELKIT_LOG_CONSOLE = "OTELKIT_LOG_CONSOLE"
+"""Console (stderr) log output for humans: ``auto`` (default: ``json`` in production, ``pretty``
+in development; only added when the root logger has no handler of the user's), ``json``,
+``pretty`` or ``off``."""
+
+OTELKIT_HTTP_INSTRUMENTATION = "OTELKIT_HTTP_INSTRUMENTATION"
+"""``otelkit`` (default): otelkit's lean ASGI instrumentation of FastAPI (one server span and the
+stable HTTP metrics per request); ``contrib``: opentelemetry-instrumentation-fastapi with its
+send/receive spans dropped."""
+
+OTELKIT_SHUTDOWN_TIMEOUT = "OTELKIT_SHUTDOWN_TIMEOUT"
+"""Seconds (default 3) that flushing all three signals may take at process exit, SIGTERM or
+Celery child exit. With the collector down, shutdown ends after this long instead of retrying."""
+
+OTELKIT_EXPORT_ERROR_INTERVAL = "OTELKIT_EXPORT_ERROR_INTERVAL"
+"""Seconds (default 30) between two console lines about the same exporter failure: failures stay
+visible on stderr without flooding it."""
+
+OTELKIT_REQUEST_ID_HEADER = "OTELKIT_REQUEST_ID_HEADER"
+"""Name of the request-correlation header (default ``X-Request-ID``)."""
+
+OTELKIT_SYSTEM_METRICS = "OTELKIT_SYSTEM_METRICS"
+"""``true``/``false`` (default ``false``): process and system metrics (CPU, memory, GC, threads)
+through opentelemetry-instrumentation-system-metrics."""
+
+OTELKIT_REDACT_KEYS = "OTELKIT_REDACT_KEYS"
+"""Comma-separated extra key patterns (case-insensitive substrings) whose values are redacted from
+log and span attributes, on top of the built-in list (authorization, cookie, token, password…)."""
+
+
+def _error(var: str, message: str) -> ConfigError:
+    error = ConfigError(message)
+    error.variable = var  # type: ignore[attr-defined]
+    return error
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _choice(var: str, raw: str, accepted: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value in accepted:
+        return value
+    hint = [a for a in accepted if value and a.startswith(value)] or difflib.get_close_matches(value, accepted, n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise _error(var, f"invalid {var}={raw!r}; expected one of: {', '.join(accepted)}{suggestion}; fix or unset {var}")
+
+
+def _bool(var: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _error(var, f"invalid {var}={raw!r}; expected true or false; fix or unset {var}")
+
+
+def _seconds(var: str, raw: str, *, maximum: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= maximum:
+        raise _error(
+            var,
+            f"invalid {var}={raw!r}; expected a number of seconds greater than 0 and at most {maximum:g};"
+            f" fix or unset {var}",
+        )
+    return value
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+
+
+def _header(var: str, raw: str) -> str:
+    value = raw.strip()
+    if not _HEADER_NAME.match(value):
+        raise _error(
+            var, f"invalid {var}={raw!r}; expected an HTTP header name such as X-Request-ID; fix or unset {var}"
+        )
+    return value
+
+
+def _keys(var: str, raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip().lower() for k in raw.split(",") if k.strip())
+    for key in keys:
+        if not re.fullmatch(r"[a-z0-9_.\-]+", key):
+            raise _error(
+                var,
+                f"invalid {var}={raw!r}: {key!r} is not a key pattern; expected comma-separated names"
+                f" of letters, digits, '.', '_' or '-'; fix or unset {var}",
+            )
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    """otelkit's settings, resolved once: explicit argument > environment > default."""
+
+    environment: str = "production"
+    log_level: str = "INFO"
+    log_console: str = "auto"
+    http_instrumentation: str = "otelkit"
+    shutdown_timeout: float = 3.0
+    export_error_interval: float = 30.0
+    request_id_header: str = "X-Request-ID"
+    system_metrics: bool = False
+    redact_keys: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def console_format(self) -> str:
+        """``json``, ``pretty`` or ``off`` after resolving ``auto``."""
+        if self.log_console != "auto":
+            return self.log_console
+        return "pretty" if self.environment == "development" else "json"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
+        """Resolve settings from ``explicit`` keyword arguments, then ``env`` (default ``os.environ``).
+
+        Raises:
+            ConfigError: an environment value or explicit argument is invalid (first one found).
+        """
+        env = os.environ if env is None else env
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(explicit) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}; expected one of: {', '.join(sorted(known))}")
+        values: dict[str, Any] = {}
+        parsers = {
+            "environment": (OTELKIT_ENVIRONMENT, lambda v, raw: _choice(v, raw, ("production", "development"))),
+            "log_level": (
+                OTELKIT_LOG_LEVEL,
+                lambda v, raw: _choice(v, raw, ("debug", "info", "warning", "error", "critical")).upper(),
+            ),
+            "log_console": (OTELKIT_LOG_CONSOLE, lambda v, raw: _choice(v, raw, ("auto", "json", "pretty", "off"))),
+            "http_instrumentation": (
+                OTELKIT_HTTP_INSTRUMENTATION,
+                lambda v, raw: _choice(v, raw, ("otelkit", "contrib")),
+            ),
+            "shutdown_timeout": (OTELKIT_SHUTDOWN_TIMEOUT, lambda v, raw: _seconds(v, raw, maximum=120)),
+            "export_error_interval": (
+                OTELKIT_EXPORT_ERROR_INTERVAL,
+                lambda v, raw: _seconds(v, raw, maximum=86400),
+            ),
+            "request_id_header": (OTELKIT_REQUEST_ID_HEADER, _header),
+            "system_metrics": (OTELKIT_SYSTEM_METRICS, _bool),
+            "redact_keys": (OTELKIT_REDACT_KEYS, _keys),
+        }
+        for name, (var, parse) in parsers.items():
+            if explicit.get(name) is not None:
+                raw = explicit[name]
+                if isinstance(raw, str):
+                    values[name] = parse(f"{name} (argument)", raw)
+                elif name == "redact_keys":
+                    values[name] = _keys(f"{name} (argument)", ",".join(raw))
+                else:
+                    values[name] = parse(f"{name} (argument)", str(raw).lower() if isinstance(raw, bool) else str(raw))
+            elif env.get(var, "").strip():
+                values[name] = parse(var, env[var])
+        return cls(**values)

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from otelkit import configurator
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for var in list(os.environ):
+        if var.startswith("OTEL_"):
+            monkeypatch.delenv(var)
+
+
+def test_configurator_prometheus_metrics_exporter_refused_for_otlp(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "prometheus")
+    with caplog.at_level(logging.WARNING, logger="otelkit"):
+        assert configurator.exporter_names("metrics") == ["otlp"]
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "otelkit: OTEL_METRICS_EXPORTER=prometheus refused: the app does not serve /metrics; it exports OTLP and"
+        " the collector's prometheus exporter serves Prometheus (see `otelkit render-collector`); exporting OTLP"
+        " instead — set OTEL_METRICS_EXPORTER=otlp to silence this"
+    )
+    (exporter,) = configurator.exporters_for("metrics")
+    assert type(exporter).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+
+
+def test_configurator_none_disables_a_signal(monkeypatch):
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    assert configurator.exporters_for("logs") == []
+
+
+def test_configurator_default_is_otlp_over_http(monkeypatch):
+    (exporter,) = configurator.exporters_for("traces")
+    assert type(exporter).__module__ == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+
+
+def test_configurator_grpc_protocol_per_signal(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    (exporter,) = configurator.exporters_for("traces")
+    assert type(exporter).__module__ == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
+
+
+def test_configurator_malformed_endpoint_is_one_error_line_and_no_export(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        assert configurator.exporters_for("traces") == []
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "otelkit: invalid OTEL_EXPORTER_OTLP_ENDPOINT='collector:4318'; expected a URL such as"
+        " http://127.0.0.1:4318 (scheme http or https and a host); traces are not exported until it is fixed"
+    )
+
+
+def test_configurator_bad_protocol_falls_back_to_http(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        (exporter,) = configurator.exporters_for("logs")
+    assert "invalid OTEL_EXPORTER_OTLP_PROTOCOL='http/json'; expected one of: http/protobuf, grpc" in caplog.text
+    assert type(exporter).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+
+
+def test_configurator_unknown_exporter_is_reported(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,jaegr")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        exporters = configurator.exporters_for("traces")
+    assert len(exporters) == 1
+    assert "unknown OTEL_TRACES_EXPORTER value 'jaegr'" in caplog.text
+
+
+def test_configurator_providers_carry_distro_resource(monkeypatch):
+    from otelkit.settings import Settings
+
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "svc-a")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    tracer_provider, meter_provider, logger_provider = configurator.build_providers(Settings(environment="development"))
+    attrs = tracer_provider.resource.attributes
+    assert attrs["service.name"] == "svc-a"
+    assert attrs["telemetry.distro.name"] == "otelkit"
+    assert attrs["deployment.environment.name"] == "development"
+    for provider in (tracer_provider, meter_provider, logger_provider):
+        provider.shutdown()

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from otelkit import _shutdown
+
+
+class Stuck:
+    """A provider whose flush hangs like an exporter retrying against a dead collector."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.shutdown_called = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.release.wait(30)
+        return False
+
+    def shutdown(self) -> None:
+        self.shutdown_called = True
+
+
+class Quick:
+    def __init__(self) -> None:
+        self.flushed = 0
+        self.shut = 0
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.flushed += 1
+        return True
+
+    def shutdown(self) -> None:
+        self.shut += 1
+
+
+@pytest.fixture(autouse=True)
+def clean():
+    _shutdown._reset_for_tests()
+    yield
+    _shutdown._reset_for_tests()
+
+
+def test_shutdown_flushes_and_shuts_down_each_provider_once():
+    a, b = Quick(), Quick()
+    _shutdown.register([a, b], timeout=2)
+    assert _shutdown.shutdown_all()
+    assert _shutdown.shutdown_all()
+    assert (a.flushed, a.shut, b.flushed, b.shut) == (1, 1, 1, 1)
+
+
+def test_shutdown_gives_up_on_a_stuck_provider_and_says_so(caplog):
+    stuck, quick = Stuck(), Quick()
+    _shutdown.register([stuck, quick], timeout=0.3)
+    started = time.monotonic()
+    assert not _shutdown.flush_all()
+    elapsed_first = time.monotonic() - started
+    # A second call in the same exit sequence gets only the short grace, not the full timeout again.
+    assert not _shutdown.flush_all()
+    stuck.release.set()
+    assert quick.flushed == 2
+    assert elapsed_first < 5
+    assert "flushing of telemetry did not finish within 0.3s" in caplog.text
+
+
+def test_shutdown_signal_handler_only_over_default(monkeypatch):
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        assert _shutdown.install_signal_handlers()
+        assert signal.getsignal(signal.SIGTERM) is _shutdown._on_sigterm
+
+        def mine(signum, frame):
+            pass
+
+        signal.signal(signal.SIGTERM, mine)
+        assert not _shutdown.install_signal_handlers()
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
