@@ -1,0 +1,58 @@
+"""Start the example app (or any ASGI app) as a real process under the launcher, for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from otelkit import _procs
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def app_env(endpoint: str, **extra: str) -> dict[str, str]:
+    """Environment of an instrumented app process exporting to ``endpoint`` (OTLP/HTTP)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELKIT_"))}
+    env.update(
+        {
+            "OTEL_PYTHON_DISTRO": "otelkit",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_SERVICE_NAME": "example",
+            "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start_app(
+    procs: _procs.ProcessGroup,
+    env: Mapping[str, str],
+    *,
+    name: str = "app",
+    app: str = "example.app:app",
+    launcher: bool = True,
+    python_args: tuple[str, ...] = (),
+) -> tuple[_procs.ManagedProcess, str]:
+    """Start ``uvicorn app`` on a free port (under ``opentelemetry-instrument`` unless ``launcher=False``)."""
+    port = _procs.free_port()
+    uvicorn = [str(BIN / "python"), *python_args, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    argv = [str(BIN / "opentelemetry-instrument"), *uvicorn] if launcher else uvicorn
+    proc = procs.start(name, argv, env=env, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    proc.wait_http_ready(f"{base}/health/live", timeout=60)
+    return proc, base
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, what: str) -> None:
+    """Poll ``predicate`` until truthy; fail the test naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
