@@ -107,13 +107,9 @@ def shutdown_all(timeout: float | None = None) -> bool:
         if _shut[0]:
             return True
         _shut[0] = True
-    budget = _timeout[0] if timeout is None else timeout
-    start = time.monotonic()
-    ok = _run_bounded("force_flush", budget)
-    remaining = budget - (time.monotonic() - start)
-    if ok and remaining > 0:
-        ok = _run_bounded("shutdown", remaining)
-    return ok
+    # Provider shutdown exports what is buffered (batch queues, a last metric collection): no
+    # separate flush first, which would export every metric point twice.
+    return _run_bounded("shutdown", _timeout[0] if timeout is None else timeout)
 
 
 def _reset_for_tests() -> None:
