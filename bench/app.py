@@ -1,0 +1,46 @@
+"""The benchmarked service: one trivial JSON endpoint, the same file for every variant.
+
+``uvicorn bench.app:app`` serves ``GET /items/{item_id}``, the endpoint FACTS' cost figures were
+measured on. The variant is chosen by the environment ``bench.run`` starts it with:
+
+- ``BENCH_PROMETHEUS=1``: prometheus-fastapi-instrumentator on the app (and ``/metrics``). This is
+  the only place in the repository that imports prometheus_client, and only through that package:
+  otelkit itself never does (the app must not open a metrics port of its own).
+- ``BENCH_LOG_PER_REQUEST=1``: the endpoint logs one INFO record per request, to measure what the
+  logs signal costs per record. Off by default: the endpoint then logs nothing and the logs
+  pipeline is set up but idle, as in FACTS' measurements.
+
+OpenTelemetry variants need nothing here: ``opentelemetry-instrument`` instruments the app from
+outside.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from fastapi import FastAPI
+
+app = FastAPI()
+
+if os.environ.get("BENCH_PROMETHEUS") == "1":
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    Instrumentator().instrument(app).expose(app)
+
+if os.environ.get("BENCH_LOG_PER_REQUEST") == "1":
+    _log = logging.getLogger("bench.app")
+    # The root logger's default WARNING level is not in the way: a logger's own level decides,
+    # then the record reaches every handler on root (the OTel one under the launcher).
+    _log.setLevel(logging.INFO)
+
+    @app.get("/items/{item_id}")
+    async def read_item_logged(item_id: int, q: str | None = None) -> dict[str, object]:
+        _log.info("read item", extra={"item_id": item_id})
+        return {"item_id": item_id, "q": q}
+
+else:
+
+    @app.get("/items/{item_id}")
+    async def read_item(item_id: int, q: str | None = None) -> dict[str, object]:
+        return {"item_id": item_id, "q": q}
