@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.29 vendors its own click; older typers use click itself
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
 from otelkit.errors import OtelkitError
 
@@ -25,11 +29,17 @@ app = typer.Typer(
 )
 
 
+_registered: list[bool] = []
+
+
 def _register() -> None:
-    # Each command lives in its own module and is mounted here; keep one line per command.
+    # Each command lives in its own module and is mounted once (main() may run many times in tests).
+    if _registered:
+        return
     from otelkit.cli import _commands
 
     _commands.register(app)
+    _registered.append(True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,17 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     except OtelkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        # no_args_is_help: help was already printed.
-        sys.exit(exc.exit_code if hasattr(exc, "exit_code") else 2)
-    except click.UsageError as exc:
+    except _click_exceptions.NoArgsIsHelpError as exc:
+        # Outside click's standalone mode nobody prints the help for us.
+        if exc.ctx is not None:
+            print(exc.ctx.get_help())
+        sys.exit(2)
+    except _click_exceptions.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx is not None else "otelkit"
         print(f"error: {exc.format_message()} (see '{cmd} --help')", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except (_click_exceptions.Abort, typer.Abort):
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
-    except click.exceptions.Exit as exc:
+    except (_click_exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

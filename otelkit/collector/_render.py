@@ -1,0 +1,582 @@
+"""From a :class:`CollectorSpec` to a checked :class:`CollectorModel`, then to YAML text.
+
+All decisions (which exporter, which names for the target version, profile settings) are made
+here, as data; ``templates/collector/otelcol.yaml.j2`` only lays the result out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from otelkit import _templates
+from otelkit.collector._backends import BACKENDS, Backend, parse_backends, valid_host, validate_endpoint
+from otelkit.collector._model import SIGNALS, CollectorModel, Component, Kind, Listener, Pipeline, check
+from otelkit.collector._spec import Batching, CollectorSpec, Profile
+from otelkit.collector._versions import VersionInfo, version_info
+from otelkit.errors import UsageError
+
+__all__ = ["build_model", "graph", "render_collector"]
+
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+# Attribute keys that carry credentials; the production profile deletes them from spans and logs
+# because instrumentations capture request headers when asked to, and a token in a trace store
+# outlives its rotation.
+_REDACT_PATTERN = (
+    r"(?i)^(http\.(request|response)\.header\.(authorization|proxy-authorization|cookie|set-cookie|x-api-key)"
+    r"|.*(password|passwd|secret|api[._-]?key|access[._-]?token))$"
+)
+_BIND_NOTE = (
+    "Listens on {bind}: {why}.\nMove the ports with --otlp-grpc-port/--otlp-http-port and the interface with --bind."
+)
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _env(var: str, what: str) -> str:
+    if not _ENV_VAR.match(var):
+        raise UsageError(
+            f"invalid environment variable name {var!r} for {what}; expected letters, digits and '_' "
+            "(e.g. OTLP_TOKEN); pass the variable's name, never its value"
+        )
+    return "${env:" + var + "}"
+
+
+def _per_backend(signal: str, option: str, values: tuple[str, ...], push: list[Backend]) -> dict[str, list[str]]:
+    """Spread ``VALUE`` / ``BACKEND=VALUE`` option entries over the signal's push backends."""
+    out: dict[str, list[str]] = {b.name: [] for b in push}
+    names = [b.name for b in push]
+    for entry in values:
+        name, sep, value = entry.partition("=")
+        if sep and name in BACKENDS[signal]:
+            if name not in out:
+                raise UsageError(
+                    f"--{option} {entry!r} names backend {name!r}, which is not among the {signal} push backends "
+                    f"({', '.join(names) or 'none'}); add --{signal} {name} or drop the prefix"
+                )
+            targets = [name]
+        else:
+            value = entry
+            if not push:
+                raise UsageError(
+                    f"--{option} {entry!r} has no {signal} backend to apply to (none of the chosen {signal} "
+                    "backends sends over the network); choose a push backend or drop the option"
+                )
+            if len(push) > 1:
+                raise UsageError(
+                    f"--{option} {entry!r} is ambiguous: {signal} goes to {', '.join(names)}; "
+                    f"write it as BACKEND=VALUE (e.g. {names[0]}={entry})"
+                )
+            targets = names
+        for t in targets:
+            if out[t]:
+                raise UsageError(f"--{option} is given twice for {signal} backend {t!r}; give it once")
+            out[t].append(value)
+    return out
+
+
+class _Builder:
+    def __init__(self, spec: CollectorSpec) -> None:
+        self.spec = spec
+        self.v: VersionInfo = version_info(spec.collector_version)
+        self.dev = spec.profile is Profile.DEV
+        self.production = spec.profile is Profile.PRODUCTION
+        batching = spec.batching or Batching.EXPORTER
+        if batching is Batching.EXPORTER and not self.v.exporter_batching:
+            if spec.batching is Batching.EXPORTER:
+                raise UsageError(
+                    f"--batching exporter needs collector 0.138.0 or newer (got {self.v.version}); "
+                    "use --batching processor or a newer --collector-version"
+                )
+            batching = Batching.PROCESSOR
+        self.batching = batching
+        self.redact = self.production if spec.redact is None else spec.redact
+        if not valid_host(spec.bind):
+            raise UsageError(
+                f"invalid --bind {spec.bind!r}; expected an IP address or host name (0.0.0.0 in containers, "
+                "127.0.0.1 for local runs)"
+            )
+        self.backends = {s: parse_backends(s, getattr(spec, s)) for s in SIGNALS}
+        self.active = [s for s in SIGNALS if self.backends[s] != ("none",)]
+        if not self.active:
+            raise UsageError(
+                "every signal is 'none'; expected at least one of --traces/--metrics/--logs to name a backend"
+            )
+        self.storage_id = "file_storage/queue" if spec.persistent_queue is not None else None
+        self._check_options()
+
+    def _check_options(self) -> None:
+        spec = self.spec
+        needs = [
+            (spec.span_metrics, "--span-metrics", ("traces", "metrics")),
+            (spec.tail_sampling is not None, "--tail-sampling", ("traces",)),
+            (bool(spec.drop_route), "--drop-route", ("traces",)),
+        ]
+        for on, flag, signals in needs:
+            for s in signals:
+                if on and s not in self.active:
+                    raise UsageError(f"{flag} needs a {s} pipeline, but --{s} is 'none'; choose a {s} backend")
+        if spec.tail_sampling is not None and not 0 < spec.tail_sampling <= 100:
+            raise UsageError(
+                f"invalid --tail-sampling {spec.tail_sampling:g}; expected a percentage in (0, 100] of the "
+                "traces to keep besides errors and slow ones (e.g. 10)"
+            )
+        if spec.max_attribute_length is not None and spec.max_attribute_length < 1:
+            raise UsageError(
+                f"invalid --max-attribute-length {spec.max_attribute_length}; expected a positive number of "
+                "characters (e.g. 4096)"
+            )
+        for route in spec.drop_route:
+            if not route.startswith("/") or '"' in route or "\\" in route:
+                raise UsageError(
+                    f"invalid --drop-route {route!r}; expected an http.route template starting with '/' "
+                    "without quotes or backslashes (e.g. /health/live)"
+                )
+        if spec.persistent_queue is not None and not spec.persistent_queue.strip():
+            raise UsageError("invalid --persistent-queue ''; expected a directory path (e.g. /var/lib/otelcol/queue)")
+
+    # -- exporters -----------------------------------------------------------------------------
+    def exporters(self) -> dict[str, list[Component]]:
+        """signal -> exporters (shared ones, like debug, appear in several lists)."""
+        spec = self.spec
+        per_signal: dict[str, list[Component]] = {}
+        debug: Component | None = None
+        any_https = False
+        for signal in self.active:
+            chosen = [BACKENDS[signal][n] for n in self.backends[signal]]
+            push = [b for b in chosen if b.pushes]
+            endpoints = _per_backend(signal, f"{signal}-endpoint", getattr(spec, f"{signal}_endpoint"), push)
+            auth = _per_backend(signal, f"{signal}-auth-env", getattr(spec, f"{signal}_auth_env"), push)
+            headers = self._headers(signal, push)
+            comps: list[Component] = []
+            for b in chosen:
+                if b.exporter == "debug":
+                    debug = debug or self._debug()
+                    comps.append(debug)
+                    continue
+                if b.exporter == "prometheus":
+                    comps.append(self._prometheus())
+                    continue
+                endpoint = validate_endpoint(signal, b, (endpoints[b.name] or [b.default_endpoint or ""])[0])
+                any_https = any_https or endpoint.startswith("https://")
+                hdrs = dict(headers.get(b.name, {}))
+                if auth[b.name]:
+                    hdrs = {"Authorization": _env(auth[b.name][0], f"--{signal}-auth-env"), **hdrs}
+                comps.append(self._push(signal, b, endpoint, hdrs))
+            if self.dev and debug not in comps:
+                debug = debug or self._debug()
+                comps.append(debug)
+            per_signal[signal] = comps
+        if (spec.ca_file or spec.cert_file or spec.key_file) and not any_https:
+            raise UsageError(
+                "--ca-file/--cert-file/--key-file are set but no exporter endpoint uses https://; "
+                "use https:// endpoints or drop the TLS options"
+            )
+        if bool(spec.cert_file) != bool(spec.key_file):
+            raise UsageError("--cert-file and --key-file go together (client TLS); give both or neither")
+        return per_signal
+
+    def _headers(self, signal: str, push: list[Backend]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for entry in self.spec.header_env:
+            m = re.fullmatch(r"(?P<sig>[a-z]+)(?:\.(?P<backend>[a-z_]+))?:(?P<name>[^=]+)=(?P<var>.*)", entry)
+            if not m or m["sig"] not in SIGNALS:
+                raise UsageError(
+                    f"malformed --header-env {entry!r}; expected SIGNAL[.BACKEND]:Header-Name=ENV_VAR "
+                    "(e.g. logs:X-Scope-OrgID=LOKI_TENANT)"
+                )
+            if m["sig"] != signal:
+                continue
+            if not _HEADER.match(m["name"]):
+                raise UsageError(
+                    f"invalid header name {m['name']!r} in --header-env {entry!r}; expected a token like X-Scope-OrgID"
+                )
+            value = _env(m["var"], "--header-env")
+            targets = [b.name for b in push if m["backend"] in (None, b.name)]
+            if not targets:
+                raise UsageError(
+                    f"--header-env {entry!r} has no {signal} push backend to apply to "
+                    f"(chosen: {', '.join(self.backends[signal])}); choose a push backend or drop the option"
+                )
+            for t in targets:
+                out.setdefault(t, {})[m["name"]] = value
+        return out
+
+    def _debug(self) -> Component:
+        return Component(
+            Kind.EXPORTER,
+            "debug",
+            {"verbosity": "detailed" if self.dev else "basic"},
+            module="debugexporter",
+        )
+
+    def _prometheus(self) -> Component:
+        spec = self.spec
+        endpoint = spec.prometheus_endpoint or _hostport(spec.bind, 8889)
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit() or not valid_host(host.strip("[]")):
+            raise UsageError(
+                f"malformed --prometheus-endpoint {endpoint!r}; expected host:port to serve /metrics on "
+                "(e.g. 0.0.0.0:8889)"
+            )
+        config: dict[str, Any] = {"endpoint": endpoint, "enable_open_metrics": True}
+        if self.v.resource_constant_labels:
+            config["resource_constant_labels"] = {
+                "included": ["service.name", "service.namespace", "service.version", "deployment.environment.name"]
+            }
+        else:
+            config["resource_to_telemetry_conversion"] = {"enabled": True}
+        return Component(
+            Kind.EXPORTER,
+            "prometheus",
+            config,
+            module="prometheusexporter",
+            signals=frozenset({"metrics"}),
+            listens=(Listener(host.strip("[]"), int(port), "prometheus exporter", "--prometheus-endpoint"),),
+            comment="Scraped by Prometheus at /metrics; OpenMetrics carries exemplars; service_* resource labels.",
+        )
+
+    def _tls(self, endpoint: str, grpc: bool) -> dict[str, Any] | None:
+        spec = self.spec
+        if endpoint.startswith("https://"):
+            tls = {
+                k: v
+                for k, v in (("ca_file", spec.ca_file), ("cert_file", spec.cert_file), ("key_file", spec.key_file))
+                if v
+            }
+            return tls or None
+        if grpc:
+            # A scheme-less or http:// gRPC endpoint is plaintext inside the compose network.
+            return {"insecure": True}
+        return None
+
+    def _queue(self, *, persistent: bool = True) -> dict[str, Any]:
+        queue: dict[str, Any] = {}
+        if self.production:
+            queue["enabled"] = True
+            queue["queue_size"] = 1000
+            if self.storage_id and persistent:
+                queue["storage"] = self.storage_id
+        if self.batching is Batching.EXPORTER:
+            queue["batch"] = {}
+        return queue
+
+    def _retry(self) -> dict[str, Any]:
+        return {"enabled": True, "initial_interval": "5s", "max_interval": "30s", "max_elapsed_time": "300s"}
+
+    def _push(self, signal: str, b: Backend, endpoint: str, headers: dict[str, str]) -> Component:
+        v = self.v
+        grpc = b.exporter == "otlp_grpc"
+        tls = self._tls(endpoint, grpc)
+        client: dict[str, Any] = {"endpoint": endpoint}
+        if tls:
+            client["tls"] = tls
+        if headers:
+            client["headers"] = headers
+        config: dict[str, Any]
+        comment = f"{signal} → {b.name}: {b.description}."
+        signals = frozenset({signal})
+        uses: tuple[str, ...] = ()
+        if b.exporter == "prometheus_remote_write":
+            config = {"http": client} if v.remote_write_http_block else dict(client)
+            if v.resource_constant_labels:
+                config["resource_constant_labels"] = {
+                    "included": ["service.name", "service.namespace", "service.version", "deployment.environment.name"]
+                }
+            else:
+                config["resource_to_telemetry_conversion"] = {"enabled": True}
+            if self.production:
+                config["retry_on_failure"] = self._retry()
+            # It queues and batches in remote_write_queue, not sending_queue: no persistent queue.
+            return Component(
+                Kind.EXPORTER,
+                v.prometheus_remote_write_exporter,
+                config,
+                module="prometheusremotewriteexporter",
+                signals=signals,
+                comment=comment,
+            )
+        config = dict(client)
+        queue = self._queue()
+        if queue:
+            config["sending_queue"] = queue
+            if "storage" in queue:
+                uses = (queue["storage"],)
+        if self.production:
+            config["retry_on_failure"] = self._retry()
+        if b.exporter == "zipkin":
+            type_name, module, cid = "zipkin", "zipkinexporter", "zipkin"
+        elif grpc:
+            type_name, module = v.otlp_grpc_exporter, "otlpexporter"
+            cid = f"{type_name}/{b.name}"
+        else:
+            type_name, module = v.otlp_http_exporter, "otlphttpexporter"
+            cid = f"{type_name}/{b.name if b.name != 'otlp' else signal}"
+        return Component(Kind.EXPORTER, cid, config, module=module, signals=signals, uses=uses, comment=comment)
+
+    # -- processors, connectors, extensions ------------------------------------------------------
+    def processors(self) -> list[Component]:
+        spec, v = self.spec, self.v
+        out: list[Component] = []
+        if self.production:
+            out.append(
+                Component(
+                    Kind.PROCESSOR,
+                    "memory_limiter",
+                    {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20},
+                    module="memorylimiterprocessor",
+                    comment="First in every pipeline: refuses data before the collector runs out of memory.",
+                )
+            )
+        if spec.drop_route:
+            if v.filter_trace_conditions:
+                config: dict[str, Any] = {
+                    "error_mode": "ignore",
+                    "trace_conditions": [f'span.attributes["http.route"] == "{r}"' for r in spec.drop_route],
+                }
+            else:
+                config = {
+                    "error_mode": "ignore",
+                    "traces": {"span": [f'attributes["http.route"] == "{r}"' for r in spec.drop_route]},
+                }
+            out.append(
+                Component(
+                    Kind.PROCESSOR,
+                    "filter/routes",
+                    config,
+                    module="filterprocessor",
+                    signals=frozenset({"traces"}),
+                    comment="Drops spans of these routes (health probes, metrics scrapes).",
+                )
+            )
+        if self.redact:
+            out.append(
+                Component(
+                    Kind.PROCESSOR,
+                    "attributes/redact",
+                    {"actions": [{"action": "delete", "pattern": _REDACT_PATTERN}]},
+                    module="attributesprocessor",
+                    signals=frozenset({"traces", "logs"}),
+                    comment="Deletes credential-carrying attributes (auth/cookie headers, *password*, *secret*).",
+                )
+            )
+        if spec.max_attribute_length is not None:
+            n = spec.max_attribute_length
+            out.append(
+                Component(
+                    Kind.PROCESSOR,
+                    "transform/truncate",
+                    {
+                        "error_mode": "ignore",
+                        "trace_statements": [{"context": "span", "statements": [f"truncate_all(attributes, {n})"]}],
+                        "log_statements": [{"context": "log", "statements": [f"truncate_all(attributes, {n})"]}],
+                    },
+                    module="transformprocessor",
+                    signals=frozenset({"traces", "logs"}),
+                    comment=f"Truncates string attributes to {n} characters.",
+                )
+            )
+        if spec.tail_sampling is not None:
+            pct = spec.tail_sampling
+            out.append(
+                Component(
+                    Kind.PROCESSOR,
+                    "tail_sampling",
+                    {
+                        "decision_wait": "10s",
+                        "policies": [
+                            {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+                            {"name": "slow", "type": "latency", "latency": {"threshold_ms": 1000}},
+                            {
+                                "name": "sample",
+                                "type": "probabilistic",
+                                "probabilistic": {"sampling_percentage": int(pct) if float(pct).is_integer() else pct},
+                            },
+                        ],
+                    },
+                    module="tailsamplingprocessor",
+                    signals=frozenset({"traces"}),
+                    comment=f"Keeps every error trace, every trace slower than 1s, and {pct:g}% of the rest.",
+                )
+            )
+        if self.batching is Batching.PROCESSOR:
+            out.append(Component(Kind.PROCESSOR, "batch", {}, module="batchprocessor"))
+        return out
+
+    def extensions(self) -> list[Component]:
+        spec = self.spec
+        out: list[Component] = []
+        if self.production:
+            out.append(
+                Component(
+                    Kind.EXTENSION,
+                    "health_check",
+                    {"endpoint": _hostport(spec.bind, spec.health_port)},
+                    module="healthcheckextension",
+                    listens=(Listener(spec.bind, spec.health_port, "health_check extension", "--health-port"),),
+                    comment="Liveness for docker-compose/Kubernetes probes: GET / answers 200 when ready.",
+                )
+            )
+        if self.storage_id is not None:
+            out.append(
+                Component(
+                    Kind.EXTENSION,
+                    self.storage_id,
+                    {"directory": spec.persistent_queue, "create_directory": True},
+                    module="filestorage",
+                    comment="Persistent sending queues survive restarts; the directory is created if missing.",
+                )
+            )
+        if self.dev:
+            out.append(
+                Component(
+                    Kind.EXTENSION,
+                    "zpages",
+                    {"endpoint": _hostport(spec.bind, spec.zpages_port)},
+                    module="zpagesextension",
+                    listens=(Listener(spec.bind, spec.zpages_port, "zpages extension", "--zpages-port"),),
+                    comment="Live pipeline pages at /debug/pipelinez and /debug/tracez.",
+                )
+            )
+        return out
+
+    def receiver(self) -> Component:
+        spec = self.spec
+        why = (
+            "every interface, on purpose: inside a container the app reaches the collector by its service name\n"
+            "(collectors bind localhost by default since 0.104); use --bind 127.0.0.1 outside containers"
+            if spec.bind in ("0.0.0.0", "::")
+            else "only this interface"
+        )
+        return Component(
+            Kind.RECEIVER,
+            "otlp",
+            {
+                "protocols": {
+                    "grpc": {"endpoint": _hostport(spec.bind, spec.otlp_grpc_port)},
+                    "http": {"endpoint": _hostport(spec.bind, spec.otlp_http_port)},
+                }
+            },
+            module="otlpreceiver",
+            listens=(
+                Listener(spec.bind, spec.otlp_grpc_port, "OTLP/gRPC receiver", "--otlp-grpc-port"),
+                Listener(spec.bind, spec.otlp_http_port, "OTLP/HTTP receiver", "--otlp-http-port"),
+            ),
+            comment=_BIND_NOTE.format(bind=spec.bind, why=why),
+        )
+
+    def build(self) -> CollectorModel:
+        spec = self.spec
+        per_signal = self.exporters()
+        processors = self.processors()
+        receiver = self.receiver()
+        connectors: list[Component] = []
+        pipelines: list[Pipeline] = []
+        span_metrics_id = self.v.span_metrics_connector
+        if spec.span_metrics:
+            connectors.append(
+                Component(
+                    Kind.CONNECTOR,
+                    span_metrics_id,
+                    {},
+                    module="spanmetricsconnector",
+                    signals=frozenset({"traces"}),
+                    outputs=frozenset({"metrics"}),
+                    comment="RED metrics (calls, duration) from every span, before any sampling.",
+                )
+            )
+
+        def chain(signal: str, *, sampling: bool = True) -> tuple[str, ...]:
+            return tuple(
+                p.id for p in processors if signal in p.signals and (sampling or p.id not in ("tail_sampling", "batch"))
+            )
+
+        for signal in self.active:
+            receivers = (receiver.id,)
+            exporters = tuple(dict.fromkeys(c.id for c in per_signal[signal]))
+            if signal == "metrics" and spec.span_metrics:
+                receivers += (span_metrics_id,)
+            if signal == "traces" and spec.span_metrics:
+                if spec.tail_sampling is None:
+                    exporters = (span_metrics_id, *exporters)
+                else:
+                    # Span metrics must count every span, so they branch off before tail sampling.
+                    pipelines.append(
+                        Pipeline("traces/span_metrics", receivers, chain("traces", sampling=False), (span_metrics_id,))
+                    )
+            pipelines.append(Pipeline(signal, receivers, chain(signal), exporters))
+        pipelines.sort(key=lambda p: (SIGNALS.index(p.signal), p.name))
+
+        exporters_all: dict[str, Component] = {}
+        for signal in self.active:
+            for c in per_signal[signal]:
+                exporters_all.setdefault(c.id, c)
+        used_processors = {pid for p in pipelines for pid in p.processors}
+        telemetry: dict[str, Any] = {
+            "logs": {"level": "info"},
+            "metrics": {
+                "level": "detailed" if self.dev else "normal",
+                "readers": [{"pull": {"exporter": {"prometheus": {"host": spec.bind, "port": spec.telemetry_port}}}}],
+            },
+        }
+        model = CollectorModel(
+            receivers=(receiver,),
+            processors=tuple(p for p in processors if p.id in used_processors),
+            exporters=tuple(exporters_all.values()),
+            connectors=tuple(connectors),
+            extensions=tuple(self.extensions()),
+            pipelines=tuple(pipelines),
+            telemetry=telemetry,
+            telemetry_listens=(
+                Listener(spec.bind, spec.telemetry_port, "collector's own metrics", "--telemetry-port"),
+            ),
+        )
+        check(model)
+        return model
+
+
+def build_model(spec: CollectorSpec) -> tuple[CollectorModel, VersionInfo]:
+    """Build and check the model for ``spec``.
+
+    Raises:
+        UsageError: a bad backend, endpoint, version or option.
+        RenderError: the resulting model does not hold together (e.g. a port clash).
+    """
+    builder = _Builder(spec)
+    return builder.build(), builder.v
+
+
+def render_collector(spec: CollectorSpec | None = None) -> str:
+    """Render the collector config YAML for ``spec`` (the defaults when ``None``).
+
+    Raises:
+        UsageError: a bad backend, endpoint, version or option.
+        RenderError: the pipelines do not hold together (e.g. a port clash).
+    """
+    spec = spec or CollectorSpec()
+    model, v = build_model(spec)
+    return _templates.render(
+        "collector/otelcol.yaml.j2",
+        command=spec.command_line(),
+        version=v.version,
+        profile=spec.profile.value,
+        sections=[(kind.value, group) for kind, group in model.sections() if group],
+        extensions=[e.id for e in model.extensions],
+        telemetry=model.telemetry,
+        pipelines=model.pipelines,
+    )
+
+
+def graph(spec: CollectorSpec | None = None) -> str:
+    """Each pipeline as ``name: receivers → processors → exporters``, one per line."""
+    model, _ = build_model(spec or CollectorSpec())
+    width = max(len(p.name) for p in model.pipelines)
+    lines = []
+    for p in model.pipelines:
+        stages = [", ".join(p.receivers), *p.processors, ", ".join(p.exporters)]
+        lines.append(f"{p.name + ':':<{width + 1}} " + " → ".join(stages))
+    return "\n".join(lines) + "\n"
