@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from otelkit import _logs, _shutdown
-from otelkit.settings import Settings
+from otelkit.errors import ConfigError
+from otelkit.settings import OTELKIT_FAST_EXPORT, Settings
 
 __all__ = ["OtelkitConfigurator", "build_providers"]
 
@@ -123,6 +124,18 @@ def _otlp_exporter(signal: str) -> Any | None:
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
         return OTLPLogExporter()
+    if signal != "metrics":  # one metrics batch per export interval: the SDK's encoder is cheap enough there
+        try:
+            fast = Settings.from_env({OTELKIT_FAST_EXPORT: os.environ.get(OTELKIT_FAST_EXPORT, "")}).fast_export
+        except ConfigError:
+            fast = True  # already reported (and defaulted) with the other OTELKIT_* errors
+        if fast:
+            try:
+                from otelkit._otlp import FastOTLPLogExporter, FastOTLPSpanExporter
+            except Exception as exc:  # the escape hatch must work even if otelkit's encoder cannot load
+                _log.error("otelkit: fast OTLP export unavailable (%s); using the SDK's exporter for %s", exc, signal)
+            else:
+                return FastOTLPSpanExporter() if signal == "traces" else FastOTLPLogExporter()
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
 
@@ -216,18 +229,22 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from otelkit import _redact
+
     resource = _resource(settings)
+    # Secrets are scrubbed from span and log attributes on the export thread, off the request path.
+    _redact.configure(settings.redact_keys)
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (_shutdown).
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in exporters_for("traces"):
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        tracer_provider.add_span_processor(BatchSpanProcessor(_redact.RedactingSpanExporter(exporter)))
 
     readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters_for("metrics")]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in exporters_for("logs"):
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(_redact.RedactingLogRecordExporter(exporter)))
     return tracer_provider, meter_provider, logger_provider
 
 

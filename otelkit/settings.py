@@ -22,6 +22,7 @@ from otelkit.errors import ConfigError
 __all__ = [
     "OTELKIT_ENVIRONMENT",
     "OTELKIT_EXPORT_ERROR_INTERVAL",
+    "OTELKIT_FAST_EXPORT",
     "OTELKIT_HTTP_INSTRUMENTATION",
     "OTELKIT_LOG_CONSOLE",
     "OTELKIT_LOG_LEVEL",
@@ -64,6 +65,11 @@ OTELKIT_REQUEST_ID_HEADER = "OTELKIT_REQUEST_ID_HEADER"
 OTELKIT_SYSTEM_METRICS = "OTELKIT_SYSTEM_METRICS"
 """``true``/``false`` (default ``false``): process and system metrics (CPU, memory, GC, threads)
 through opentelemetry-instrumentation-system-metrics."""
+
+OTELKIT_FAST_EXPORT = "OTELKIT_FAST_EXPORT"
+"""``true`` (default) or ``false``: with OTLP over ``http/protobuf``, spans and log records are
+encoded by otelkit's own protobuf writer (same bytes, ~10× less CPU on the export thread);
+``false`` uses the SDK's exporters unchanged. Metrics always use the SDK's exporter."""
 
 OTELKIT_REDACT_KEYS = "OTELKIT_REDACT_KEYS"
 """Comma-separated extra key patterns (case-insensitive substrings) whose values are redacted from
@@ -148,6 +154,7 @@ class Settings:
     export_error_interval: float = 30.0
     request_id_header: str = "X-Request-ID"
     system_metrics: bool = False
+    fast_export: bool = True
     redact_keys: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -188,6 +195,7 @@ class Settings:
             ),
             "request_id_header": (OTELKIT_REQUEST_ID_HEADER, _header),
             "system_metrics": (OTELKIT_SYSTEM_METRICS, _bool),
+            "fast_export": (OTELKIT_FAST_EXPORT, _bool),
             "redact_keys": (OTELKIT_REDACT_KEYS, _keys),
         }
         for name, (var, parse) in parsers.items():
