@@ -10,8 +10,11 @@ What otelkit does to logging, and why:
 - Loggers that do not propagate to root but have handlers of their own (uvicorn's ``uvicorn`` and
   ``uvicorn.access``) get the OTel handler too, after every ``dictConfig``/``fileConfig`` call:
   uvicorn configures its loggers after otelkit has run. Each record is exported exactly once.
+- Records logged while a request is handled carry its id (:mod:`otelkit.context`): the OTel
+  attribute ``request.id``, the console field ``request_id``. Only when there is one.
 - A console handler on stderr (``OTELKIT_LOG_CONSOLE``): JSON lines in production, a readable line
-  in development, both carrying ``trace_id``/``span_id`` of the active span and ``extra=`` fields.
+  in development, both carrying ``trace_id``/``span_id`` of the active span and ``extra=`` fields
+  (sensitive ones redacted as in the exporters, :mod:`otelkit._redact`).
   It is only added when the root logger has no handler of the user's. SDK warnings (exporter
   failures) reach it, rate-limited to one line per ``OTELKIT_EXPORT_ERROR_INTERVAL`` per message.
 - structlog, when installed and not configured by the app, is routed through stdlib with
@@ -31,6 +34,9 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
+
+from otelkit import _redact
+from otelkit.context import REQUEST_ID_KEY, get_request_id
 
 __all__ = [
     "ConsoleFormatter",
@@ -67,12 +73,14 @@ _RESERVED = frozenset(
         "taskName",
         "color_message",  # uvicorn
         "otelkit_suppressed",
+        REQUEST_ID_KEY,  # set by the OTel handler's filter; the console prints it as request_id
     )
 )
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
+    extras = {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
+    return _redact.redact_attributes(extras)  # type: ignore[return-value]
 
 
 def _trace_ids() -> tuple[str, str]:
@@ -98,6 +106,7 @@ class ConsoleFormatter(logging.Formatter):
         if suppressed:
             message = f"{message} ({suppressed} similar messages suppressed)"
         trace_id, span_id = _trace_ids()
+        request_id = get_request_id()
         extras = _extras(record)
         if self.style_name == "json":
             doc: dict[str, Any] = {
@@ -111,6 +120,8 @@ class ConsoleFormatter(logging.Formatter):
             if trace_id:
                 doc["trace_id"] = trace_id
                 doc["span_id"] = span_id
+            if request_id:
+                doc["request_id"] = request_id
             for key, value in extras.items():
                 doc.setdefault(key, value)
             if record.exc_info:
@@ -129,6 +140,8 @@ class ConsoleFormatter(logging.Formatter):
             line += f"  {fields}"
         if trace_id:
             line += f"  trace_id={trace_id}"
+        if request_id:
+            line += f"  request_id={request_id}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -138,7 +151,8 @@ class _DropOtelInternal(logging.Filter):
     """Keep the SDK's own records out of the OTel logs pipeline (no feedback loop).
 
     Also drops uvicorn's ``color_message`` (the message again with ANSI codes) from the record:
-    it would become a useless attribute on every uvicorn log record.
+    it would become a useless attribute on every uvicorn log record; and adds the request id of
+    the active context as the attribute ``request.id``.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -146,6 +160,9 @@ class _DropOtelInternal(logging.Filter):
             return False
         if "color_message" in record.__dict__:
             del record.__dict__["color_message"]
+        request_id = get_request_id()
+        if request_id is not None:
+            record.__dict__[REQUEST_ID_KEY] = request_id
         return True
 
 

@@ -108,7 +108,7 @@ def exporter_names(signal: str) -> list[str]:
     return names
 
 
-def _otlp_exporter(signal: str) -> Any | None:
+def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
     if not _endpoint_ok(signal):
         return None
     protocol = _protocol(signal)
@@ -125,17 +125,23 @@ def _otlp_exporter(signal: str) -> Any | None:
 
         return OTLPLogExporter()
     if signal != "metrics":  # one metrics batch per export interval: the SDK's encoder is cheap enough there
-        try:
-            fast = Settings.from_env({OTELKIT_FAST_EXPORT: os.environ.get(OTELKIT_FAST_EXPORT, "")}).fast_export
-        except ConfigError:
-            fast = True  # already reported (and defaulted) with the other OTELKIT_* errors
+        if settings is not None:
+            fast = settings.fast_export
+        else:
+            try:
+                fast = Settings.from_env({OTELKIT_FAST_EXPORT: os.environ.get(OTELKIT_FAST_EXPORT, "")}).fast_export
+            except ConfigError:
+                fast = True  # already reported (and defaulted) with the other OTELKIT_* errors
         if fast:
             try:
                 from otelkit._otlp import FastOTLPLogExporter, FastOTLPSpanExporter
+                from otelkit._redact import redact_attributes
             except Exception as exc:  # the escape hatch must work even if otelkit's encoder cannot load
                 _log.error("otelkit: fast OTLP export unavailable (%s); using the SDK's exporter for %s", exc, signal)
             else:
-                return FastOTLPSpanExporter() if signal == "traces" else FastOTLPLogExporter()
+                # Redaction happens while encoding: no copy of the span, no second pass.
+                cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
+                return cls(attribute_filter=redact_attributes)
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
 
@@ -183,13 +189,13 @@ def _entry_point_exporter(signal: str, name: str) -> Any | None:
     return None
 
 
-def exporters_for(signal: str) -> list[Any]:
+def exporters_for(signal: str, settings: Settings | None = None) -> list[Any]:
     """Create the exporters ``OTEL_{SIGNAL}_EXPORTER`` asks for; errors are logged, not raised."""
     result = []
     for name in exporter_names(signal):
         try:
             if name == "otlp":
-                exporter = _otlp_exporter(signal)
+                exporter = _otlp_exporter(signal, settings)
             elif name == "console":
                 exporter = _console_exporter(signal)
             else:
@@ -236,15 +242,19 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
     _redact.configure(settings.redact_keys)
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (_shutdown).
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    for exporter in exporters_for("traces"):
-        tracer_provider.add_span_processor(BatchSpanProcessor(_redact.RedactingSpanExporter(exporter)))
+    for exporter in exporters_for("traces", settings):
+        if getattr(exporter, "_attribute_filter", None) is None:
+            exporter = _redact.RedactingSpanExporter(exporter)
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
-    readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters_for("metrics")]
+    readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters_for("metrics", settings)]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    for exporter in exporters_for("logs"):
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(_redact.RedactingLogRecordExporter(exporter)))
+    for exporter in exporters_for("logs", settings):
+        if getattr(exporter, "_attribute_filter", None) is None:
+            exporter = _redact.RedactingLogRecordExporter(exporter)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return tracer_provider, meter_provider, logger_provider
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "OTELKIT_ENVIRONMENT",
     "OTELKIT_EXPORT_ERROR_INTERVAL",
     "OTELKIT_FAST_EXPORT",
+    "OTELKIT_HTTP_BODY_SIZE_METRICS",
     "OTELKIT_HTTP_INSTRUMENTATION",
     "OTELKIT_LOG_CONSOLE",
     "OTELKIT_LOG_LEVEL",
@@ -65,6 +66,12 @@ OTELKIT_REQUEST_ID_HEADER = "OTELKIT_REQUEST_ID_HEADER"
 OTELKIT_SYSTEM_METRICS = "OTELKIT_SYSTEM_METRICS"
 """``true``/``false`` (default ``false``): process and system metrics (CPU, memory, GC, threads)
 through opentelemetry-instrumentation-system-metrics."""
+
+OTELKIT_HTTP_BODY_SIZE_METRICS = "OTELKIT_HTTP_BODY_SIZE_METRICS"
+"""``true``/``false`` (default ``false``): the ``http.server.request.body.size`` and
+``http.server.response.body.size`` histograms (semconv status "Development"). Each costs about
+as much per request as the duration histogram, so they are opt-in; the sizes are always span
+attributes."""
 
 OTELKIT_FAST_EXPORT = "OTELKIT_FAST_EXPORT"
 """``true`` (default) or ``false``: with OTLP over ``http/protobuf``, spans and log records are
@@ -155,6 +162,7 @@ class Settings:
     request_id_header: str = "X-Request-ID"
     system_metrics: bool = False
     fast_export: bool = True
+    http_body_size_metrics: bool = False
     redact_keys: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -196,6 +204,7 @@ class Settings:
             "request_id_header": (OTELKIT_REQUEST_ID_HEADER, _header),
             "system_metrics": (OTELKIT_SYSTEM_METRICS, _bool),
             "fast_export": (OTELKIT_FAST_EXPORT, _bool),
+            "http_body_size_metrics": (OTELKIT_HTTP_BODY_SIZE_METRICS, _bool),
             "redact_keys": (OTELKIT_REDACT_KEYS, _keys),
         }
         for name, (var, parse) in parsers.items():

@@ -66,11 +66,15 @@ def _app() -> FastAPI:
     return app
 
 
-@pytest.fixture
-def tel():
+@pytest.fixture(params=[False])
+def tel(request):
     t = Telemetry()
     inst = _asgi.HTTPInstrumentation(
-        tracer_provider=t.tracer_provider, meter_provider=t.meter_provider, excluded_urls=DEFAULT_EXCLUDED_URLS
+        tracer_provider=t.tracer_provider,
+        meter_provider=t.meter_provider,
+        excluded_urls=DEFAULT_EXCLUDED_URLS,
+        request_id_header="X-Request-ID",
+        body_size_metrics=request.param,
     )
     _asgi.instrument_fastapi(inst)
     yield t
@@ -180,3 +184,53 @@ def test_asgi_instrument_is_idempotent(tel):
     wrapped = fastapi.FastAPI.__call__
     _asgi.instrument_fastapi()
     assert fastapi.FastAPI.__call__ is wrapped
+
+
+@pytest.mark.parametrize("tel", [True], indirect=True)
+def test_asgi_body_sizes_are_recorded_in_bytes(tel):
+    app = FastAPI()
+
+    @app.post("/echo/{name}")
+    async def echo(name: str, payload: dict) -> dict:
+        return {"name": name, "payload": payload}
+
+    client = TestClient(app)
+    response = client.post("/echo/x", json={"k": "v" * 100})
+    client.get("/echo/x")  # 405: no request body, a response body
+    (request_point,) = tel.points("http.server.request.body.size")
+    assert request_point.count == 1
+    assert request_point.sum == len(b'{"k":"' + b"v" * 100 + b'"}')
+    assert request_point.attributes["http.route"] == "/echo/{name}"
+    response_points = tel.points("http.server.response.body.size")
+    by_status = {p.attributes["http.response.status_code"]: p for p in response_points}
+    assert by_status[200].sum == len(response.content)
+    assert by_status[405].count == 1
+    posted = next(s for s in tel.spans.get_finished_spans() if s.attributes["http.request.method"] == "POST")
+    assert posted.attributes["http.response.body.size"] == len(response.content)
+    assert posted.attributes["http.request.body.size"] == request_point.sum
+
+
+def test_asgi_body_size_histograms_are_opt_in_but_sizes_are_on_the_span(tel):
+    client = TestClient(_app())
+    response = client.get("/items/3")
+    assert tel.points("http.server.response.body.size") == []
+    (span,) = tel.spans.get_finished_spans()
+    assert span.attributes["http.response.body.size"] == len(response.content)
+
+
+@pytest.mark.parametrize("tel", [True], indirect=True)
+def test_asgi_metrics_never_carry_host_or_raw_path(tel):
+    client = TestClient(_app())
+    for i in range(5):
+        client.get(f"/items/{i + 1}", headers={"host": f"tenant{i}.example.com"})
+        client.get(f"/random/{i}/path?q={i}", headers={"host": f"evil{i}.example.com"})
+    for name in ("http.server.request.duration", "http.server.response.body.size", "http.server.active_requests"):
+        points = tel.points(name)
+        assert points
+        for p in points:
+            values = " ".join(str(v) for v in p.attributes.values())
+            assert "example.com" not in values
+            assert "/random/" not in values and "/items/1" not in values
+            assert not {"http.host", "server.address", "url.path", "url.full", "http.target"} & set(p.attributes)
+    by_route = {p.attributes.get("http.route") for p in tel.points("http.server.request.duration")}
+    assert by_route == {"/items/{item_id}", None}

@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi import FastAPI, Response
+from fastapi.testclient import TestClient
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from otelkit import _asgi, _logs, _redact, configurator
+from otelkit._redact import REDACTED, Redactor
+from otelkit.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _default_redactor():
+    _redact.configure(())
+    yield
+    _redact.configure(())
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "Authorization",
+        "http.request.header.proxy-authorization",
+        "cookie",
+        "http.response.header.set-cookie",
+        "api_key",
+        "api-key",
+        "apikey",
+        "x-api-key",
+        "apiKey",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "accessToken",
+        "x-auth-token",
+        "csrftoken",
+        "password",
+        "db.password",
+        "passwd",
+        "pwd",
+        "secret",
+        "client_secret",
+        "aws_secret_access_key",
+        "private_key",
+        "privateKey",
+        "session",
+        "sessionid",
+        "credentials",
+        "X-Amz-Signature",
+    ],
+)
+def test_redact_sensitive_keys(key):
+    assert Redactor().is_sensitive(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "user",
+        "order_id",
+        "http.route",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.request.max_tokens",
+        "tokenizer",
+        "url.path",
+        "request.id",
+        "user_agent.original",
+    ],
+)
+def test_redact_ordinary_keys_are_kept(key):
+    assert not Redactor().is_sensitive(key)
+
+
+def test_redact_attributes_returns_the_same_object_when_nothing_matches():
+    attributes = {"http.route": "/items/{id}", "url.query": "page=2", "n": 1}
+    assert _redact.redact_attributes(attributes) is attributes
+    assert _redact.redact_attributes(None) is None
+
+
+def test_redact_attributes_replaces_values_and_keeps_shapes():
+    attributes = {
+        "password": "hunter2",
+        "http.request.header.authorization": ("Bearer abc",),
+        "user": "ana",
+        "payload": {"api_key": "k", "nested": {"secret": "s", "ok": 1}},
+    }
+    redacted = _redact.redact_attributes(attributes)
+    assert redacted == {
+        "password": REDACTED,
+        "http.request.header.authorization": (REDACTED,),
+        "user": "ana",
+        "payload": {"api_key": REDACTED, "nested": {"secret": REDACTED, "ok": 1}},
+    }
+    assert attributes["password"] == "hunter2"  # the input is not modified
+
+
+def test_redact_url_query_and_urls():
+    redactor = Redactor()
+    assert redactor.redact_attributes({"url.query": "token=abc&page=2&Password=x&redirect=/a"}) == {
+        "url.query": f"token={REDACTED}&page=2&Password={REDACTED}&redirect=/a"
+    }
+    assert redactor.redact_url("https://u:pw@api.test/v1?access_token=t#frag") == (
+        f"https://{REDACTED}@api.test/v1?access_token={REDACTED}#frag"
+    )
+    assert redactor.redact_attributes({"http.target": "/cb?code=1&client_secret=s"}) == {
+        "http.target": f"/cb?code=1&client_secret={REDACTED}"
+    }
+    assert redactor.redact_query("api%5Fkey=1") == f"api%5Fkey={REDACTED}"
+    same = "https://api.test/v1?page=2"
+    assert redactor.redact_url(same) is same
+
+
+def test_redact_extra_keys_from_settings(monkeypatch):
+    monkeypatch.setenv("OTELKIT_REDACT_KEYS", "ssn, iban")
+    settings = Settings.from_env()
+    redactor = _redact.configure(settings.redact_keys)
+    assert redactor.redact_attributes({"user.ssn": "1", "IBAN": "DE00", "name": "x"}) == {
+        "user.ssn": REDACTED,
+        "IBAN": REDACTED,
+        "name": "x",
+    }
+    assert redactor.is_sensitive("password")
+
+
+def test_redact_text_removes_userinfo_and_secret_pairs():
+    text = "connect failed: postgresql://app:hunter2@db:5432/x password=hunter2 token: 'abc def' host=db"
+    assert _redact.redact_text(text) == (
+        f"connect failed: postgresql://{REDACTED}@db:5432/x password={REDACTED} token: {REDACTED} host=db"
+    )
+    assert _redact.redact_text("x" * 1000, limit=10) == "x" * 9 + "…"
+
+
+def _span_exporter_pipeline():
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_redact.RedactingSpanExporter(exported)))
+    return provider, exported
+
+
+def test_redact_spans_on_export():
+    provider, exported = _span_exporter_pipeline()
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("login") as span:
+        span.set_attribute("user", "ana")
+        span.set_attribute("password", "hunter2")
+        span.add_event("retry", {"api_key": "k", "attempt": 2})
+        span.set_status(StatusCode.ERROR)
+    with tracer.start_as_current_span("clean") as clean:
+        clean.set_attribute("user", "bob")
+    login, other = exported.get_finished_spans()
+    assert dict(login.attributes) == {"user": "ana", "password": REDACTED}
+    assert dict(login.events[0].attributes) == {"api_key": REDACTED, "attempt": 2}
+    assert login.name == "login"
+    assert login.status.status_code is StatusCode.ERROR
+    assert login.context == span.get_span_context()
+    assert login.end_time == span.end_time
+    assert span.attributes["password"] == "hunter2"  # the live span is untouched
+    assert dict(other.attributes) == {"user": "bob"}
+    assert _redact.redact_span(other) is other  # nothing to redact: exported as is
+
+
+def test_redact_server_span_url_query_and_captured_headers(monkeypatch):
+    monkeypatch.setenv(_asgi.CAPTURE_REQUEST_HEADERS_ENV, "authorization, x-api-key, user-agent, x-custom-.*")
+    monkeypatch.setenv(_asgi.CAPTURE_RESPONSE_HEADERS_ENV, "set-cookie,content-type")
+    provider, exported = _span_exporter_pipeline()
+    inst = _asgi.HTTPInstrumentation(
+        tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()])
+    )
+    _asgi.instrument_fastapi(inst)
+    try:
+        app = FastAPI()
+
+        @app.get("/items/{item_id}")
+        async def item(item_id: int, response: Response) -> dict:
+            response.set_cookie("session", "s3cret")
+            return {"id": item_id}
+
+        TestClient(app).get(
+            "/items/1?token=abc&page=2",
+            headers={
+                "Authorization": "Bearer abc",
+                "X-API-Key": "k",
+                "User-Agent": "pytest",
+                "X-Custom-Tenant": "t1",
+                "X-Other": "not captured",
+            },
+        )
+    finally:
+        _asgi.uninstrument_fastapi()
+    (span,) = exported.get_finished_spans()
+    attributes = dict(span.attributes)
+    assert attributes["url.query"] == f"token={REDACTED}&page=2"
+    assert attributes["http.request.header.authorization"] == (REDACTED,)
+    assert attributes["http.request.header.x-api-key"] == (REDACTED,)
+    assert attributes["http.request.header.user-agent"] == ("pytest",)
+    assert attributes["http.request.header.x-custom-tenant"] == ("t1",)
+    assert "http.request.header.x-other" not in attributes
+    assert attributes["http.response.header.set-cookie"] == (REDACTED,)
+    assert attributes["http.response.header.content-type"] == ("application/json",)
+    assert "s3cret" not in json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()})
+
+
+def test_redact_log_attributes_on_export_and_console():
+    exported = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(_redact.RedactingLogRecordExporter(exported)))
+    handler = LoggingHandler(logger_provider=provider)
+    logger = logging.getLogger("test_redact.app")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("login", extra={"user": "ana", "password": "hunter2", "auth": {"access_token": "t"}})
+    finally:
+        logger.removeHandler(handler)
+    (record,) = exported.get_finished_logs()
+    attributes = dict(record.log_record.attributes)
+    assert attributes["user"] == "ana"
+    assert attributes["password"] == REDACTED
+    assert attributes["auth"] == {"access_token": REDACTED}
+
+    console = logging.LogRecord("app", logging.INFO, __file__, 1, "login", (), None)
+    console.__dict__.update(user="ana", password="hunter2")
+    doc = json.loads(_logs.ConsoleFormatter("json").format(console))
+    assert (doc["user"], doc["password"]) == ("ana", REDACTED)
+    assert "hunter2" not in _logs.ConsoleFormatter("pretty").format(console)
+
+
+def test_redact_build_providers_wraps_exporters(monkeypatch):
+    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    monkeypatch.setattr(
+        configurator, "exporters_for", lambda signal, settings=None: {"traces": [spans], "logs": [logs]}.get(signal, [])
+    )
+    tracer_provider, meter_provider, logger_provider = configurator.build_providers(Settings(redact_keys=("ssn",)))
+    try:
+        with tracer_provider.get_tracer("t").start_as_current_span("s") as span:
+            span.set_attributes({"user.ssn": "123", "url.query": "password=x", "ok": 1})
+        from opentelemetry._logs import LogRecord
+
+        logger_provider.get_logger("l").emit(LogRecord(body="b", attributes={"client_secret": "c", "ok": 1}))
+        tracer_provider.force_flush()
+        logger_provider.force_flush()
+        (exported_span,) = spans.get_finished_spans()
+        assert dict(exported_span.attributes) == {"user.ssn": REDACTED, "url.query": f"password={REDACTED}", "ok": 1}
+        (exported_log,) = logs.get_finished_logs()
+        assert dict(exported_log.log_record.attributes) == {"client_secret": REDACTED, "ok": 1}
+    finally:
+        tracer_provider.shutdown()
+        logger_provider.shutdown()
+        meter_provider.shutdown()
+
+
+def test_redact_fast_exporters_redact_while_encoding(monkeypatch):
+    for var in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTELKIT_FAST_EXPORT", "OTEL_TRACES_EXPORTER", "OTEL_LOGS_EXPORTER"):
+        monkeypatch.delenv(var, raising=False)
+    from otelkit._redact import redact_attributes
+
+    (span_exporter,) = configurator.exporters_for("traces", Settings())
+    (log_exporter,) = configurator.exporters_for("logs", Settings())
+    try:
+        assert span_exporter._attribute_filter is redact_attributes
+        assert log_exporter._attribute_filter is redact_attributes
+    finally:
+        span_exporter.shutdown()
+        log_exporter.shutdown()
