@@ -96,8 +96,17 @@ def load_instrumentor(name: str, kwargs: dict[str, Any]) -> bool:
     if name == "logging":
         _instrument_logging(kwargs)
         return True
-    # system metrics are opt-in (OTELKIT_SYSTEM_METRICS): "handled" here means skipped.
-    return name == "system_metrics" and not settings.system_metrics
+    if name == "celery":
+        _instrument_celery(kwargs)
+        return True
+    if name == "system_metrics":
+        # Opt-in (OTELKIT_SYSTEM_METRICS), with otelkit's selection of metrics (otelkit.metrics.SYSTEM_METRICS).
+        if settings.system_metrics:
+            from otelkit.metrics import instrument_system_metrics
+
+            instrument_system_metrics()
+        return True
+    return False
 
 
 def _instrument_fastapi() -> None:
@@ -115,6 +124,21 @@ def _instrument_logging(kwargs: dict[str, Any]) -> None:
         _logs.prepare_otel_handler(handler)
 
 
+def _instrument_celery(kwargs: dict[str, Any]) -> None:
+    """Spans from contrib's CeleryInstrumentor, then otelkit's hooks (metrics, log context, flushes).
+
+    Raises ImportError when Celery or the instrumentation is missing (the launcher skips it).
+    """
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+    from otelkit import celery as otelkit_celery
+
+    instrumentor = CeleryInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(**kwargs)
+    otelkit_celery.install()
+
+
 def _instrument_all(settings: Settings) -> None:
     """What the launcher's instrumentor loop does, for programmatic use."""
     import importlib.util
@@ -124,25 +148,17 @@ def _instrument_all(settings: Settings) -> None:
     _instrument_logging({})
     if importlib.util.find_spec("celery") is not None:
         try:
-            from opentelemetry.instrumentation.celery import CeleryInstrumentor
-
-            instrumentor = CeleryInstrumentor()
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument()
+            _instrument_celery({})
+        except ImportError as exc:
+            _log.error(
+                "otelkit: instrumenting celery failed (%s); pip install opentelemetry-instrumentation-celery", exc
+            )
         except Exception as exc:
             _log.error("otelkit: instrumenting celery failed, continuing without it: %s", exc)
     if settings.system_metrics:
-        try:
-            from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
+        from otelkit.metrics import instrument_system_metrics
 
-            instrumentor = SystemMetricsInstrumentor()
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument()
-        except ImportError:
-            _log.error(
-                "otelkit: OTELKIT_SYSTEM_METRICS=true needs opentelemetry-instrumentation-system-metrics;"
-                " pip install 'otelkit[system]'"
-            )
+        instrument_system_metrics()
 
 
 def configure(

@@ -1,0 +1,558 @@
+"""otelkit.celery in one process: an embedded worker on kombu's memory:// broker, in-memory providers."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+from celery import Celery, signals
+from celery.contrib.testing.worker import start_worker
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from otelkit import _api, _shutdown
+from otelkit import celery as otelkit_celery
+from otelkit.context import get_request_id
+from otelkit.testing import InMemoryTelemetry
+
+COMMON = {"messaging.system": "celery", "messaging.destination.name": "celery"}
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def mem() -> Iterator[InMemoryTelemetry]:
+    with InMemoryTelemetry() as telemetry:
+        yield telemetry
+
+
+@pytest.fixture
+def flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    monkeypatch.setattr(_shutdown, "flush_all", lambda timeout=None: calls.append("flush") or True)
+    return calls
+
+
+@pytest.fixture
+def root_logging() -> Iterator[logging.Logger]:
+    """Give the test a root logger whose handlers and level are restored afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def hooks(mem: InMemoryTelemetry, flushes: list[str], root_logging: logging.Logger) -> Iterator[_Records]:
+    """Contrib's spans and otelkit's hooks into ``mem``; a root handler collecting records."""
+    records = _Records()
+    root_logging.addHandler(records)
+    root_logging.setLevel(logging.INFO)
+    CeleryInstrumentor().instrument(tracer_provider=mem.tracer_provider, meter_provider=mem.meter_provider)
+    assert otelkit_celery.install(meter_provider=mem.meter_provider)
+    yield records
+    otelkit_celery.uninstall()
+    CeleryInstrumentor().uninstrument()
+
+
+def _make_app() -> Celery:
+    app = Celery("unit", broker="memory://", set_as_current=False)
+    # The embedded worker starts before otelkit's hooks are installed: keep Celery off the root logger.
+    app.conf.update(
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"polling_interval": 0.01},
+        worker_hijack_root_logger=False,
+    )
+    log = logging.getLogger("unit.tasks")
+
+    @app.task(name="unit.ok", shared=False)
+    def ok(item: int) -> dict[str, Any]:
+        log.info("ok ran", extra={"item": item})
+        return {"request_id": get_request_id(), "item": item}
+
+    @app.task(name="unit.fail", shared=False)
+    def fail(item: int) -> None:
+        log.info("fail ran")
+        raise ValueError(f"item {item} is bad")
+
+    @app.task(name="unit.flaky", shared=False, bind=True, max_retries=1, default_retry_delay=0)
+    def flaky(self: Any, item: int) -> int:
+        if self.request.retries == 0:
+            raise self.retry(countdown=0)
+        return item
+
+    @app.task(name="unit.own_id", shared=False)
+    def own_id() -> None:
+        log.info("own", extra={"celery.task.id": "mine"})
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def worker_app() -> Iterator[Celery]:
+    """One embedded worker (solo pool, in a thread) for the module: stopping one takes seconds."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    app = _make_app()
+    try:
+        with start_worker(app, perform_ping_check=False, loglevel="ERROR"):
+            yield app
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@pytest.fixture
+def app() -> Celery:
+    """An app for tests without a worker."""
+    return _make_app()
+
+
+class _Finished:
+    """Counts task_postrun signals (connected after otelkit's receivers, so it sees their work done)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.cond = threading.Condition()
+        signals.task_postrun.connect(self, weak=False, dispatch_uid="unit-finished")
+
+    def __call__(self, **kwargs: Any) -> None:
+        with self.cond:
+            self.count += 1
+            self.cond.notify_all()
+
+    def wait(self, count: int, timeout: float = 10.0) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: self.count >= count, timeout), f"{self.count} of {count} tasks finished"
+
+    def close(self) -> None:
+        signals.task_postrun.disconnect(self, dispatch_uid="unit-finished")
+
+
+@pytest.fixture
+def finished() -> Iterator[_Finished]:
+    counter = _Finished()
+    yield counter
+    counter.close()
+
+
+def _values(mem: InMemoryTelemetry, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:
+    out = {}
+    for point in mem.metric_points(name):
+        out[tuple(sorted(point.attributes.items()))] = point.value if point.value is not None else point.count
+    return out
+
+
+def _key(**attributes: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(attributes.items()))
+
+
+def test_celery_metrics_count_each_task_by_name_and_final_state(
+    worker_app: Celery, hooks: _Records, mem: InMemoryTelemetry, finished: _Finished
+) -> None:
+    app = worker_app
+    app.tasks["unit.ok"].delay(1)
+    app.tasks["unit.ok"].delay(2)
+    app.tasks["unit.fail"].delay(3)
+    app.tasks["unit.flaky"].delay(4)
+    finished.wait(5)  # the flaky task runs twice
+
+    ok, fail, flaky = ({"celery.task.name": n, **COMMON} for n in ("unit.ok", "unit.fail", "unit.flaky"))
+    assert _values(mem, "celery.task.started") == {_key(**ok): 2, _key(**fail): 1, _key(**flaky): 2}
+    assert _values(mem, "celery.task.completed") == {
+        _key(**ok, **{"celery.task.state": "success"}): 2,
+        _key(**fail, **{"celery.task.state": "failure"}): 1,
+        _key(**flaky, **{"celery.task.state": "retry"}): 1,
+        _key(**flaky, **{"celery.task.state": "success"}): 1,
+    }
+    durations = _values(mem, "celery.task.duration")
+    assert durations[_key(**ok, **{"celery.task.state": "success"})] == 2
+    assert sum(durations.values()) == 5
+    assert set(_values(mem, "celery.task.active").values()) == {0}
+    waits = _values(mem, "celery.task.wait.duration")
+    assert waits == {_key(**ok): 2, _key(**fail): 1, _key(**flaky): 2}
+
+
+def test_celery_histograms_advise_buckets_from_5ms_to_10min(
+    worker_app: Celery, hooks: _Records, mem: InMemoryTelemetry, finished: _Finished
+) -> None:
+    worker_app.tasks["unit.ok"].delay(1)
+    finished.wait(1)
+    for name in ("celery.task.duration", "celery.task.wait.duration"):
+        (point,) = mem.metric_points(name)
+        assert point.unit == "s"
+        assert point.explicit_bounds == otelkit_celery.DURATION_BUCKETS
+        assert point.explicit_bounds[0] == 0.005 and point.explicit_bounds[-1] == 600.0
+        assert {60.0, 300.0} <= set(point.explicit_bounds)
+    units = {p.name: p.unit for p in mem.metric_points() if p.name.startswith("celery.")}
+    assert units["celery.task.started"] == units["celery.task.completed"] == units["celery.task.active"] == "{task}"
+
+
+def test_celery_trace_continues_from_publisher_to_task_with_baggage(
+    worker_app: Celery, hooks: _Records, mem: InMemoryTelemetry, finished: _Finished
+) -> None:
+    tracer = mem.tracer("unit")
+    token = otel_context.attach(baggage.set_baggage("request.id", "req-unit-1"))
+    try:
+        with tracer.start_as_current_span("POST /orders/{order_id}", kind=trace.SpanKind.SERVER):
+            result = worker_app.tasks["unit.ok"].delay(7)
+        finished.wait(1)
+    finally:
+        otel_context.detach(token)
+
+    spans = {s.name: s for s in mem.spans()}
+    server, publish, run = spans["POST /orders/{order_id}"], spans["apply_async/unit.ok"], spans["run/unit.ok"]
+    assert publish.parent_span_id == server.span_id
+    assert run.parent_span_id == publish.span_id
+    assert server.trace_id == publish.trace_id == run.trace_id
+    (record,) = [r for r in hooks.records if r.getMessage() == "ok ran"]
+    assert record.__dict__["celery.task.name"] == "unit.ok"
+    assert record.__dict__["celery.task.id"] == result.id
+    assert record.__dict__["item"] == 7
+    # The task's histograms point at its run span (exemplars), though it ended before postrun.
+    points = {p.name: p for p in mem.metric_points()}  # one collection: exemplars are reported once
+    assert points["celery.task.duration"].exemplars == points["celery.task.wait.duration"].exemplars == 1
+
+
+def test_celery_task_sees_the_request_id_from_the_message_baggage(
+    worker_app: Celery, hooks: _Records, mem: InMemoryTelemetry, finished: _Finished
+) -> None:
+    seen: list[str | None] = []
+
+    def remember(retval: Any = None, **kwargs: Any) -> None:
+        seen.append(retval["request_id"])
+
+    signals.task_postrun.connect(remember, weak=False, dispatch_uid="unit-remember")
+    token = otel_context.attach(baggage.set_baggage("request.id", "req-unit-2"))
+    try:
+        worker_app.tasks["unit.ok"].delay(1)
+        finished.wait(1)
+    finally:
+        otel_context.detach(token)
+        signals.task_postrun.disconnect(remember, dispatch_uid="unit-remember")
+    assert seen == ["req-unit-2"]
+
+
+def test_celery_log_records_outside_tasks_have_no_task_fields(hooks: _Records) -> None:
+    logging.getLogger("unit").info("not in a task")
+    (record,) = hooks.records
+    assert "celery.task.name" not in record.__dict__
+    assert "celery.task.id" not in record.__dict__
+
+
+def test_celery_log_fields_given_by_the_app_win(
+    worker_app: Celery, hooks: _Records, mem: InMemoryTelemetry, finished: _Finished
+) -> None:
+    worker_app.tasks["unit.own_id"].delay()
+    finished.wait(1)
+    (record,) = [r for r in hooks.records if r.getMessage() == "own"]
+    assert record.__dict__["celery.task.id"] == "mine"
+    assert record.__dict__["celery.task.name"] == "unit.own_id"
+
+
+def test_celery_log_filter_is_on_the_root_handlers(hooks: _Records) -> None:
+    assert any(isinstance(f, otelkit_celery.TaskLogContext) for f in hooks.filters)
+
+
+def test_celery_wait_duration_starts_at_the_eta(mem: InMemoryTelemetry) -> None:
+    hooks = otelkit_celery._Hooks(mem.meter_provider)
+    now = time.time()
+
+    class Request:
+        delivery_info: ClassVar[dict[str, str]] = {"routing_key": "default"}
+        eta = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 2))
+        otelkit_enqueued_at = now - 100  # published long ago with a countdown
+
+    class Task:
+        name = "unit.eta"
+        request = Request()
+
+    hooks.prerun(task_id="t-1", task=Task())
+    hooks.postrun(task_id="t-1", task=Task(), state="SUCCESS")
+    (point,) = mem.metric_points("celery.task.wait.duration")
+    assert 1.5 < point.sum < 10
+    assert point.attributes == {"celery.task.name": "unit.eta", "messaging.system": "celery"} | {
+        "messaging.destination.name": "default"
+    }
+
+
+def test_celery_wait_duration_is_never_negative(mem: InMemoryTelemetry) -> None:
+    hooks = otelkit_celery._Hooks(mem.meter_provider)
+
+    class Request:
+        delivery_info = None
+        otelkit_enqueued_at = time.time() + 30  # the publisher's clock is ahead
+
+    class Task:
+        name = "unit.skew"
+        request = Request()
+
+    hooks.prerun(task_id="t-2", task=Task())
+    hooks.postrun(task_id="t-2", task=Task(), state="SUCCESS")
+    (point,) = mem.metric_points("celery.task.wait.duration")
+    assert point.sum == 0
+    assert "messaging.destination.name" not in point.attributes
+
+
+def test_celery_no_wait_duration_without_the_enqueue_header(mem: InMemoryTelemetry) -> None:
+    hooks = otelkit_celery._Hooks(mem.meter_provider)
+
+    class Task:
+        name = "unit.plain"
+        request = type("Request", (), {"delivery_info": {}})()
+
+    hooks.prerun(task_id="t-3", task=Task())
+    hooks.postrun(task_id="t-3", task=Task(), state="SUCCESS")
+    assert mem.metric_points("celery.task.wait.duration") == []
+    assert [p.value for p in mem.metric_points("celery.task.started")] == [1]
+
+
+def test_celery_retry_run_overlapping_its_failed_run_is_counted_once_each(mem: InMemoryTelemetry) -> None:
+    # Threads pool: a task retried with countdown=0 keeps its id, and its next run can start in
+    # another thread before the first run's task_postrun has been handled.
+    hooks = otelkit_celery._Hooks(mem.meter_provider)
+
+    class Task:
+        name = "unit.retry"
+        request = type("Request", (), {"delivery_info": {}})()
+
+    first, second = contextvars.copy_context(), contextvars.copy_context()
+    first.run(hooks.prerun, task_id="same-id", task=Task())
+    second.run(hooks.prerun, task_id="same-id", task=Task())
+    first.run(hooks.postrun, task_id="same-id", task=Task(), state="RETRY")
+    second.run(hooks.postrun, task_id="same-id", task=Task(), state="SUCCESS")
+    states = {p.attributes["celery.task.state"]: p.value for p in mem.metric_points("celery.task.completed")}
+    assert states == {"retry": 1, "success": 1}
+    assert [p.value for p in mem.metric_points("celery.task.active")] == [0]
+
+
+def test_celery_publish_adds_the_enqueue_header() -> None:
+    headers: dict[str, Any] = {"id": "x"}
+    before = time.time()
+    otelkit_celery._Hooks().before_publish(sender="unit.ok", headers=headers)
+    assert before <= headers[otelkit_celery.ENQUEUED_AT_HEADER] <= time.time()
+
+
+def test_celery_ignored_and_rejected_states_are_named(mem: InMemoryTelemetry) -> None:
+    hooks = otelkit_celery._Hooks(mem.meter_provider)
+
+    class Task:
+        name = "unit.states"
+        request = type("Request", (), {"delivery_info": {}})()
+
+    for n, state in enumerate(("IGNORED", "REJECTED")):
+        hooks.prerun(task_id=f"s-{n}", task=Task())
+        hooks.postrun(task_id=f"s-{n}", task=Task(), state=state)
+    states = {p.attributes["celery.task.state"] for p in mem.metric_points("celery.task.completed")}
+    assert states == {"ignored", "rejected"}
+
+
+def test_celery_revoked_task_counts_as_completed_revoked(mem: InMemoryTelemetry) -> None:
+    hooks = otelkit_celery._Hooks(mem.meter_provider)
+    request = type("Context", (), {"task": "unit.revoked", "delivery_info": {"routing_key": "low"}})()
+    hooks.revoked(sender=None, request=request, terminated=False, signum=None, expired=False)
+    (point,) = mem.metric_points("celery.task.completed")
+    assert point.value == 1
+    assert point.attributes == {
+        "celery.task.name": "unit.revoked",
+        "messaging.system": "celery",
+        "messaging.destination.name": "low",
+        "celery.task.state": "revoked",
+    }
+    assert mem.metric_points("celery.task.duration") == []
+
+
+def test_celery_hooks_never_raise_into_the_worker(mem: InMemoryTelemetry, caplog: pytest.LogCaptureFixture) -> None:
+    hooks = otelkit_celery._Hooks(mem.meter_provider)
+
+    class Broken:
+        @property
+        def name(self) -> str:
+            raise RuntimeError("broken task object")
+
+    hooks.prerun(task_id="b-1", task=Broken())
+    hooks.postrun(task_id="b-1", task=Broken(), state="SUCCESS")
+    hooks.revoked(sender=Broken(), request=None)
+    hooks.before_publish(headers="not a dict")
+    assert mem.metric_points() == []
+
+
+def test_celery_child_exit_and_worker_shutdown_flush(hooks: _Records, flushes: list[str]) -> None:
+    signals.worker_process_shutdown.send(sender="celery@unit", pid=123, exitcode=0)
+    assert flushes == ["flush"]
+    signals.worker_shutdown.send(sender=None)
+    assert flushes == ["flush", "flush"]
+
+
+def test_celery_child_init_restores_the_flushing_sigterm_handler(hooks: _Records) -> None:
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # what Celery leaves in a child
+    try:
+        signals.worker_process_init.send(sender="celery@unit")
+        assert signal.getsignal(signal.SIGTERM) is _shutdown._on_sigterm
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_celery_setup_logging_keeps_root_handlers_and_takes_the_more_verbose_level(
+    app: Celery, hooks: _Records, root_logging: logging.Logger
+) -> None:
+    before = list(root_logging.handlers)
+    app.log.already_setup = False
+    type(app.log)._setup = False
+    app.log.setup_logging_subsystem(loglevel="WARNING")  # Celery's default -l
+    assert root_logging.handlers == before
+    assert root_logging.level == logging.INFO
+    app.log.already_setup = False
+    app.log.setup_logging_subsystem(loglevel="DEBUG")
+    assert root_logging.handlers == before
+    assert root_logging.level == logging.DEBUG
+
+
+def test_celery_without_otelkit_hooks_celery_empties_the_root_logger(root_logging: logging.Logger) -> None:
+    # The behaviour otelkit's setup_logging receiver prevents (FACTS: 0 of 6 task logs arrived).
+    app = Celery("plain", broker="memory://", set_as_current=False)
+    marker = _Records()
+    root_logging.addHandler(marker)
+    app.log.already_setup = False
+    type(app.log)._setup = False
+    app.log.setup_logging_subsystem(loglevel="WARNING")
+    assert marker not in root_logging.handlers
+
+
+def test_celery_setup_logging_adds_a_console_when_root_has_none(
+    app: Celery, hooks: _Records, root_logging: logging.Logger
+) -> None:
+    from otelkit import _logs
+
+    root_logging.handlers[:] = []
+    app.log.already_setup = False
+    type(app.log)._setup = False
+    app.log.setup_logging_subsystem(loglevel="WARNING")
+    assert [type(h) for h in root_logging.handlers] == [_logs._ConsoleHandler]
+
+
+def test_celery_install_is_idempotent(hooks: _Records) -> None:
+    assert otelkit_celery.install()
+    ours = [r for r in signals.task_prerun.receivers if "otelkit.celery" in str(r[0])]
+    assert len(ours) == 1
+
+
+def test_celery_uninstall_disconnects_everything(mem: InMemoryTelemetry, root_logging: logging.Logger) -> None:
+    otelkit_celery.install(meter_provider=mem.meter_provider)
+    otelkit_celery.uninstall()
+    for sig in (signals.task_prerun, signals.task_postrun, signals.setup_logging, signals.worker_process_shutdown):
+        assert not [r for r in sig.receivers if "otelkit.celery" in str(r[0])]
+    assert not any(isinstance(f, otelkit_celery.TaskLogContext) for h in root_logging.handlers for f in h.filters)
+
+
+def test_celery_broker_client_commands_run_with_instrumentation_suppressed() -> None:
+    seen: list[bool] = []
+
+    class Pipeline:
+        def execute(self) -> None:
+            seen.append(is_instrumentation_enabled())
+
+        def immediate_execute_command(self, *args: Any) -> None:
+            seen.append(is_instrumentation_enabled())
+
+    class Client:
+        def execute_command(self, *args: Any) -> None:
+            seen.append(is_instrumentation_enabled())
+
+        def pipeline(self) -> Pipeline:
+            return Pipeline()
+
+    client = otelkit_celery._quiet_client(Client())
+    client.execute_command("PING")
+    pipe = client.pipeline()
+    pipe.execute()
+    pipe.immediate_execute_command("WATCH")
+    assert seen == [False, False, False]
+    assert is_instrumentation_enabled()
+
+
+def test_celery_install_wraps_kombu_redis_channels_once_and_uninstall_restores(mem: InMemoryTelemetry) -> None:
+    from kombu.transport import redis as kombu_redis
+
+    original = kombu_redis.Channel._create_client
+    otelkit_celery.install(meter_provider=mem.meter_provider)
+    try:
+        wrapped = kombu_redis.Channel._create_client
+        assert wrapped is not original
+        otelkit_celery._quiet_broker_redis()
+        assert kombu_redis.Channel._create_client is wrapped
+    finally:
+        otelkit_celery.uninstall()
+    assert kombu_redis.Channel._create_client is original
+
+
+def test_celery_contrib_run_spans_of_one_task_id_are_kept_apart_per_thread(mem: InMemoryTelemetry) -> None:
+    from opentelemetry.instrumentation.celery import utils
+
+    otelkit_celery.install(meter_provider=mem.meter_provider)
+    try:
+
+        class Task:
+            pass
+
+        task, seen = Task(), {}
+        barrier = threading.Barrier(2)
+
+        def run(label: str) -> None:
+            utils.attach_context(task, "same-id", label, None, None)
+            barrier.wait()  # both runs attached before either looks
+            seen[label] = utils.retrieve_context(task, "same-id")[0]
+            utils.detach_context(task, "same-id")
+
+        threads = [threading.Thread(target=run, args=(label,)) for label in ("first", "second")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert seen == {"first": "first", "second": "second"}
+    finally:
+        otelkit_celery.uninstall()
+    assert not hasattr(utils.attach_context, "_otelkit_original")
+
+
+def test_api_load_instrumentor_celery_instruments_contrib_and_installs_hooks() -> None:
+    try:
+        assert _api.load_instrumentor("celery", {}) is True
+        assert CeleryInstrumentor().is_instrumented_by_opentelemetry
+        assert otelkit_celery._hooks
+        assert _api.load_instrumentor("celery", {}) is True  # again: nothing changes, nothing raises
+        assert len(otelkit_celery._hooks) == 1
+    finally:
+        otelkit_celery.uninstall()
+        CeleryInstrumentor().uninstrument()
+
+
+def test_api_instrument_all_logs_a_celery_failure_and_continues(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(kwargs: dict[str, Any]) -> None:
+        raise RuntimeError("celery exploded")
+
+    monkeypatch.setattr(_api, "_instrument_celery", broken)
+    monkeypatch.setattr(_api, "_instrument_logging", lambda kwargs: None)
+    monkeypatch.setattr(_api, "load_instrumentor", lambda name, kwargs: True)
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        _api._instrument_all(_api.Settings())
+    assert "otelkit: instrumenting celery failed, continuing without it: celery exploded" in caplog.text
