@@ -7,22 +7,45 @@ Run an app under the launcher with otelkit as the distro::
 or call :func:`configure` once at start-up. All three signals leave the process over OTLP;
 ``otelkit render-collector`` writes the collector config that fans them out to Prometheus, Loki
 and Jaeger (or any other backend).
+
+Public API, all re-exported here:
+
+- set-up: :func:`configure`, :class:`Telemetry`, :class:`Settings`, :func:`configure_structlog`;
+- health endpoints: :class:`Health` (the default registry is ``otelkit.health.health``:
+  ``app.include_router(health.router())``; ready-made checks in :mod:`otelkit.health`);
+- business metrics: :func:`counter`, :func:`histogram`, :func:`up_down_counter`, :func:`gauge`;
+- jobs and external calls: :func:`monitor` (decorator and context manager);
+- request correlation: :func:`get_request_id`;
+- errors: :class:`OtelkitError`, :class:`ConfigError`.
+
+Testing helpers live in :mod:`otelkit.testing`; Celery worker hooks in :mod:`otelkit.celery`.
 """
 
 from __future__ import annotations
 
 from otelkit._api import Telemetry, configure
 from otelkit._logs import configure_structlog
+from otelkit.context import get_request_id
 from otelkit.errors import ConfigError, OtelkitError
+from otelkit.health import Health
+from otelkit.metrics import counter, gauge, histogram, up_down_counter
+from otelkit._monitor import monitor
 from otelkit.settings import Settings
 
 __all__ = [
     "ConfigError",
+    "Health",
     "OtelkitError",
     "Settings",
     "Telemetry",
     "__version__",
     "configure",
     "configure_structlog",
+    "counter",
+    "gauge",
+    "get_request_id",
+    "histogram",
+    "monitor",
+    "up_down_counter",
 ]
 __version__ = "0.1.0"
