@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from otelkit._api import Telemetry, configure
 from otelkit._logs import configure_structlog
+from otelkit._monitor import monitor
 from otelkit.context import get_request_id
 from otelkit.errors import ConfigError, OtelkitError
 from otelkit.health import Health
 from otelkit.metrics import counter, gauge, histogram, up_down_counter
-from otelkit._monitor import monitor
 from otelkit.settings import Settings
 
 __all__ = [

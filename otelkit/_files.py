@@ -21,14 +21,13 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(
-            f"cannot write {str(target)!r}: directory {str(directory)!r} does not exist; create it or choose another -o path"
+            f"cannot write {str(target)!r}: directory {str(directory)!r} does not exist;"
+            " create it or choose another -o path"
         )
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise OutputError(
-            f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable -o path"
-        ) from None
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable -o path") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -39,7 +38,5 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable -o path"
-        ) from None
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable -o path") from None
     return target

@@ -68,10 +68,10 @@ OTELKIT_SYSTEM_METRICS = "OTELKIT_SYSTEM_METRICS"
 through opentelemetry-instrumentation-system-metrics."""
 
 OTELKIT_HTTP_BODY_SIZE_METRICS = "OTELKIT_HTTP_BODY_SIZE_METRICS"
-"""``true``/``false`` (default ``false``): the ``http.server.request.body.size`` and
-``http.server.response.body.size`` histograms (semconv status "Development"). Each costs about
-as much per request as the duration histogram, so they are opt-in; the sizes are always span
-attributes."""
+"""``true``/``false`` (default ``false``): request and response body sizes, as the
+``http.server.request.body.size``/``http.server.response.body.size`` histograms and the
+``http.request.body.size``/``http.response.body.size`` span attributes. Opt-in, as in the HTTP
+semantic conventions: each histogram costs about as much per request as the duration one."""
 
 OTELKIT_FAST_EXPORT = "OTELKIT_FAST_EXPORT"
 """``true`` (default) or ``false``: with OTLP over ``http/protobuf``, spans and log records are

@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``otelkit`` console script."""
     _register()
     try:
-        app(args=argv, standalone_mode=False, prog_name="otelkit")
+        rc = app(args=argv, standalone_mode=False, prog_name="otelkit")
+        # Outside standalone mode typer returns (not raises) the exit code of an aborted command.
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except OtelkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

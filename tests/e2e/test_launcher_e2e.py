@@ -17,8 +17,11 @@ pytestmark = pytest.mark.e2e
 
 ROUTE = "/items/{item_id}"
 # Long export intervals: everything the receiver gets arrives through the flush at shutdown.
-NO_PERIODIC_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000",
-                      "OTEL_METRIC_EXPORT_INTERVAL": "600000"}
+NO_PERIODIC_EXPORT = {
+    "OTEL_BSP_SCHEDULE_DELAY": "60000",
+    "OTEL_BLRP_SCHEDULE_DELAY": "60000",
+    "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+}
 
 
 @pytest.fixture
@@ -104,7 +107,9 @@ def test_launcher_programmatic_configure_gives_the_same_result(procs):
 
 def test_launcher_collector_down_never_blocks_and_shuts_down_quickly(procs):
     dead = f"http://127.0.0.1:{_procs.free_port()}"
-    env = app_env(dead, OTEL_BSP_SCHEDULE_DELAY="100", OTEL_BLRP_SCHEDULE_DELAY="100", OTEL_METRIC_EXPORT_INTERVAL="500")
+    env = app_env(
+        dead, OTEL_BSP_SCHEDULE_DELAY="100", OTEL_BLRP_SCHEDULE_DELAY="100", OTEL_METRIC_EXPORT_INTERVAL="500"
+    )
     proc, base = start_app(procs, env)
     with httpx.Client(timeout=5) as client:
         for i in range(40):
