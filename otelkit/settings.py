@@ -23,6 +23,7 @@ __all__ = [
     "OTELKIT_ENVIRONMENT",
     "OTELKIT_EXPORT_ERROR_INTERVAL",
     "OTELKIT_FAST_EXPORT",
+    "OTELKIT_GC_FREEZE",
     "OTELKIT_HTTP_BODY_SIZE_METRICS",
     "OTELKIT_HTTP_INSTRUMENTATION",
     "OTELKIT_LOG_CONSOLE",
@@ -72,6 +73,12 @@ OTELKIT_HTTP_BODY_SIZE_METRICS = "OTELKIT_HTTP_BODY_SIZE_METRICS"
 ``http.server.request.body.size``/``http.server.response.body.size`` histograms and the
 ``http.request.body.size``/``http.response.body.size`` span attributes. Opt-in, as in the HTTP
 semantic conventions: each histogram costs about as much per request as the duration one."""
+
+OTELKIT_GC_FREEZE = "OTELKIT_GC_FREEZE"
+"""``true`` (default) or ``false``: under the launcher, move everything alive after instrumentation
+(the imported libraries: FastAPI, pydantic, the SDK, protobuf…) out of the garbage collector's
+reach with ``gc.freeze()``. Full collections then scan only what the app allocates: in the
+benchmark this cut p99 latency roughly in half and CPU per request by ~4 %."""
 
 OTELKIT_FAST_EXPORT = "OTELKIT_FAST_EXPORT"
 """``true`` (default) or ``false``: with OTLP over ``http/protobuf``, spans and log records are
@@ -163,6 +170,7 @@ class Settings:
     system_metrics: bool = False
     fast_export: bool = True
     http_body_size_metrics: bool = False
+    gc_freeze: bool = True
     redact_keys: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -205,6 +213,7 @@ class Settings:
             "system_metrics": (OTELKIT_SYSTEM_METRICS, _bool),
             "fast_export": (OTELKIT_FAST_EXPORT, _bool),
             "http_body_size_metrics": (OTELKIT_HTTP_BODY_SIZE_METRICS, _bool),
+            "gc_freeze": (OTELKIT_GC_FREEZE, _bool),
             "redact_keys": (OTELKIT_REDACT_KEYS, _keys),
         }
         for name, (var, parse) in parsers.items():

@@ -8,7 +8,7 @@ import sys
 
 import httpx
 import pytest
-from launch import REPO, app_env, start_app, wait_until
+from launch import BIN, REPO, app_env, start_app, wait_until
 
 from otelkit import _procs
 from otelkit.testing import OTLPReceiver
@@ -169,3 +169,35 @@ def test_launcher_user_env_wins_over_otelkit_defaults(procs):
         _stop(proc, signal.SIGTERM)
         assert rx.logs == []
         assert {s.service_name for s in rx.spans} == {"custom-name"}
+
+
+@pytest.mark.parametrize(
+    ("distro", "extra", "frozen"),
+    [
+        ("otelkit", {}, True),
+        ("otelkit", {"OTELKIT_GC_FREEZE": "false"}, False),
+        ("distro", {"OTEL_PYTHON_CONFIGURATOR": "configurator"}, False),
+    ],
+)
+def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen):
+    import subprocess
+
+    script = tmp_path / "count.py"
+    script.write_text("import gc; print(gc.get_freeze_count())\n")
+    env = app_env(
+        "http://127.0.0.1:9",
+        OTEL_PYTHON_DISTRO=distro,
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        **extra,
+    )
+    out = subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert (int(out.stdout.strip()) > 0) is frozen

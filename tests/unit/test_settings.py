@@ -88,3 +88,8 @@ def test_settings_bad_value_is_one_clear_line(env, message):
 def test_settings_unknown_argument_rejected():
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
         Settings.from_env({}, colour="red")
+
+
+def test_settings_gc_freeze_default_and_off():
+    assert Settings.from_env({}).gc_freeze is True
+    assert Settings.from_env({"OTELKIT_GC_FREEZE": "false"}).gc_freeze is False
