@@ -55,7 +55,7 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otelkit import _redact
+from otelkit import _fasthist, _redact
 from otelkit.context import REQUEST_ID_KEY, get_request_id, with_request_id
 
 __all__ = ["instrument_fastapi", "uninstrument_fastapi"]
@@ -69,6 +69,16 @@ EXCLUDED_URLS_ENV = "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"
 CAPTURE_REQUEST_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
 CAPTURE_RESPONSE_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE"
 
+DURATION_METRIC = "http.server.request.duration"
+_DURATION_DESCRIPTION = "Duration of HTTP server requests."
+_DURATION_ATTRIBUTES = (
+    "http.request.method",
+    "url.scheme",
+    "network.protocol.version",
+    "http.response.status_code",
+    "http.route",
+    "error.type",
+)
 # Stable semconv bucket boundaries for http.server.request.duration (seconds).
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 _KNOWN_METHODS = frozenset(("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"))
@@ -156,10 +166,13 @@ class HTTPInstrumentation:
 
         self.tracer = trace.get_tracer("otelkit.http", __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter("otelkit.http", __version__, meter_provider=meter_provider)
+        # otelkit's own providers pre-aggregate the duration (~1 µs instead of the SDK's ~11 µs);
+        # providers passed in explicitly get the SDK histogram.
+        self.fast_duration = _fasthist.get(DURATION_METRIC) if meter_provider is None else None
         self.duration = meter.create_histogram(
-            "http.server.request.duration",
+            DURATION_METRIC,
             unit="s",
-            description="Duration of HTTP server requests.",
+            description=_DURATION_DESCRIPTION,
             explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
         )
         # In-flight requests are counted in a plain dict and observed at collection time: two SDK
@@ -303,24 +316,28 @@ class HTTPInstrumentation:
             end = time_ns()
             in_flight[key] -= 1
             route = _route_template(scope, base_root)
-            metric_attrs: dict[str, Any] = {
-                "http.request.method": method,
-                "url.scheme": scheme,
-                "network.protocol.version": scope.get("http_version", "1.1"),
-            }
-            if status:
-                metric_attrs["http.response.status_code"] = status
-            if route:
-                metric_attrs["http.route"] = route
+            version = scope.get("http_version", "1.1")
             error_type = None
             if error is not None:
                 error_type = type(error).__qualname__
             elif status >= 500:
                 error_type = str(status)
-            if error_type:
-                metric_attrs["error.type"] = error_type
+            fast = self.fast_duration
+            metric_attrs: dict[str, Any] | None = None
+            if fast is None or self.body_size_metrics:
+                metric_attrs = {
+                    "http.request.method": method,
+                    "url.scheme": scheme,
+                    "network.protocol.version": version,
+                }
+                if status:
+                    metric_attrs["http.response.status_code"] = status
+                if route:
+                    metric_attrs["http.route"] = route
+                if error_type:
+                    metric_attrs["error.type"] = error_type
             received = None
-            if self.body_size_metrics:  # opt-in, as in semconv: on the span and as histograms
+            if metric_attrs is not None and self.body_size_metrics:  # opt-in, as in semconv
                 length = headers.get("content-length")
                 received = int(length) if length and length.isdigit() and len(length) < 19 else None
                 if status:
@@ -346,7 +363,18 @@ class HTTPInstrumentation:
                 span.set_attributes(final)
             span.end(end)
             otel_context.detach(token)
-            self.duration.record((end - start) / 1e9, metric_attrs)
+            if fast is None:
+                self.duration.record((end - start) / 1e9, metric_attrs)
+            else:
+                ctx = span.get_span_context()
+                sampled = ctx.trace_flags.sampled
+                fast.record(
+                    (end - start) / 1e9,
+                    (method, scheme, version, status or None, route, error_type),
+                    end,
+                    ctx.trace_id if sampled else 0,
+                    ctx.span_id if sampled else 0,
+                )
 
 
 def _has_propagation(headers: dict[str, str]) -> bool:
@@ -365,6 +393,24 @@ def _route_template(scope: Scope, base_root: str) -> str | None:
     if len(root) > len(base_root) and root.startswith(base_root):
         return root[len(base_root) :] + template
     return template
+
+
+def register_fast_duration() -> None:
+    """Register the pre-aggregated duration histogram (called when otelkit builds the MeterProvider)."""
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from otelkit import __version__
+
+    _fasthist.register(
+        _fasthist.FastHistogram(
+            DURATION_METRIC,
+            unit="s",
+            description=_DURATION_DESCRIPTION,
+            boundaries=_DURATION_BUCKETS,
+            attribute_names=_DURATION_ATTRIBUTES,
+            scope=InstrumentationScope("otelkit.http", __version__),
+        )
+    )
 
 
 _state: dict[str, Any] = {}

@@ -235,7 +235,7 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from otelkit import _redact
+    from otelkit import _fasthist, _redact
 
     resource = _resource(settings)
     # Secrets are scrubbed from span and log attributes on the export thread, off the request path.
@@ -247,7 +247,12 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
             exporter = _redact.RedactingSpanExporter(exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
-    readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters_for("metrics", settings)]
+    # The HTTP duration histogram is pre-aggregated on the request path and merged into exports.
+    _register_fast_histograms()
+    readers = [
+        PeriodicExportingMetricReader(_fasthist.wrap_exporter(exporter, resource))
+        for exporter in exporters_for("metrics", settings)
+    ]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
@@ -256,6 +261,12 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
             exporter = _redact.RedactingLogRecordExporter(exporter)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return tracer_provider, meter_provider, logger_provider
+
+
+def _register_fast_histograms() -> None:
+    from otelkit import _asgi
+
+    _asgi.register_fast_duration()
 
 
 def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> tuple[Any, Any, Any]:

@@ -1,0 +1,203 @@
+"""A pre-aggregating histogram for the request path, merged into the SDK's metric exports.
+
+Why: ``Histogram.record`` of the SDK costs ~11 µs per call (a ``Measurement`` object, the context,
+attribute hashing into a frozenset, view and storage look-ups, the exemplar reservoir), about a
+tenth of a bare FastAPI request. :class:`FastHistogram` keeps explicit-bucket counts per
+attribute tuple in plain lists — a bisect, a dict look-up and a few additions under a lock, ~1 µs.
+
+How its points reach the exporter: :func:`wrap_exporter` wraps each metric exporter of the
+MeterProvider otelkit builds. On every export (periodic, flush, shutdown) the wrapper appends the
+registered histograms, as SDK ``Metric`` objects in the exporter's preferred temporality
+(cumulative by default; delta when ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` asks for
+it), to the batch under the instrumentation scope given at registration. Exemplars follow
+``OTEL_METRICS_EXEMPLAR_FILTER`` (``trace_based`` by default): the last sampled span of each
+bucket. Providers passed explicitly by the app or tests keep using the SDK histogram.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from bisect import bisect_left
+from collections.abc import Sequence
+from time import time_ns
+from typing import Any
+
+from opentelemetry.sdk.metrics import Exemplar as _Exemplar
+from opentelemetry.sdk.metrics import Histogram as _HistogramInstrument
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+__all__ = ["FastHistogram", "get", "register", "wrap_exporter"]
+
+
+class FastHistogram:
+    """Explicit-bucket histogram keyed by a tuple of attribute values (``None`` = attribute absent).
+
+    Args:
+        name, unit, description: as for ``Meter.create_histogram``.
+        boundaries: explicit bucket boundaries (buckets are ``(b[i-1], b[i]]``, as in OTel).
+        attribute_names: the attribute key of each position of the record key tuple.
+        scope: the instrumentation scope the points are exported under.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        unit: str,
+        description: str,
+        boundaries: Sequence[float],
+        attribute_names: Sequence[str],
+        scope: InstrumentationScope,
+        exemplars: str | None = None,
+    ) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.bounds = tuple(float(b) for b in boundaries)
+        self.attribute_names = tuple(attribute_names)
+        self.scope = scope
+        mode = (exemplars or os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")).strip().lower()
+        self.exemplars = mode if mode in ("trace_based", "always_on", "always_off") else "trace_based"
+        self._lock = threading.Lock()
+        # key -> [bucket_counts, sum, count, min, max, exemplars-by-bucket]
+        self._points: dict[tuple[Any, ...], list[Any]] = {}
+        self._start = time_ns()
+        self._last_collect = self._start
+
+    def record(self, value: float, key: tuple[Any, ...], now: int, trace_id: int = 0, span_id: int = 0) -> None:
+        """Add one measurement; ``trace_id``/``span_id`` of a sampled span make it an exemplar candidate."""
+        index = bisect_left(self.bounds, value)
+        with self._lock:
+            point = self._points.get(key)
+            if point is None:
+                n = len(self.bounds) + 1
+                point = self._points[key] = [[0] * n, 0.0, 0, math.inf, -math.inf, [None] * n]
+            point[0][index] += 1
+            point[1] += value
+            point[2] += 1
+            if value < point[3]:
+                point[3] = value
+            if value > point[4]:
+                point[4] = value
+            if (trace_id and self.exemplars != "always_off") or self.exemplars == "always_on":
+                point[5][index] = (value, now, trace_id, span_id)
+
+    def collect(self, temporality: AggregationTemporality) -> Metric | None:
+        """The points as an SDK ``Metric`` (None when nothing was recorded)."""
+        now = time_ns()
+        with self._lock:
+            if temporality is AggregationTemporality.DELTA:
+                points, self._points = self._points, {}
+                start, self._last_collect = self._last_collect, now
+            else:
+                points = {k: [list(p[0]), p[1], p[2], p[3], p[4], list(p[5])] for k, p in self._points.items()}
+                start = self._start
+        if not points:
+            return None
+        data_points = []
+        for key, (counts, total, count, low, high, samples) in points.items():
+            attributes = {n: v for n, v in zip(self.attribute_names, key, strict=True) if v is not None}
+            exemplars = [_Exemplar({}, s[0], s[1], s[3] or None, s[2] or None) for s in samples if s is not None]
+            data_points.append(
+                HistogramDataPoint(
+                    attributes=attributes,
+                    start_time_unix_nano=start,
+                    time_unix_nano=now,
+                    count=count,
+                    sum=total,
+                    bucket_counts=tuple(counts),
+                    explicit_bounds=self.bounds,
+                    min=low,
+                    max=high,
+                    exemplars=exemplars,
+                )
+            )
+        return Metric(
+            name=self.name,
+            description=self.description,
+            unit=self.unit,
+            data=Histogram(data_points=data_points, aggregation_temporality=temporality),
+        )
+
+
+_registry: dict[str, FastHistogram] = {}
+
+
+def register(histogram: FastHistogram) -> FastHistogram:
+    """Make ``histogram`` part of every export of exporters wrapped by :func:`wrap_exporter`."""
+    return _registry.setdefault(histogram.name, histogram)
+
+
+def get(name: str) -> FastHistogram | None:
+    """The registered histogram ``name``: only set up when otelkit built the MeterProvider."""
+    return _registry.get(name)
+
+
+class _MergingExporter(MetricExporter):
+    def __init__(self, inner: MetricExporter, resource: Any) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self._inner = inner
+        self._resource = resource
+        self._temporality = inner._preferred_temporality.get(_HistogramInstrument, AggregationTemporality.CUMULATIVE)
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        collected = [(h, h.collect(self._temporality)) for h in list(_registry.values())]
+        extra = [(h.scope, m) for h, m in collected if m is not None]
+        if extra:
+            metrics_data = _merge(metrics_data, extra, self._resource)
+        return self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._inner.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _merge(metrics_data: MetricsData, extra: list[tuple[InstrumentationScope, Metric]], resource: Any) -> MetricsData:
+    by_scope: dict[str, list[Metric]] = {}
+    scopes: dict[str, InstrumentationScope] = {}
+    for scope, metric in extra:
+        by_scope.setdefault(scope.name, []).append(metric)
+        scopes[scope.name] = scope
+    resource_metrics = list(metrics_data.resource_metrics)
+    target = next((i for i, rm in enumerate(resource_metrics) if rm.resource == resource), None)
+    if target is None:
+        resource_metrics.append(ResourceMetrics(resource=resource, scope_metrics=[], schema_url=""))
+        target = len(resource_metrics) - 1
+    rm = resource_metrics[target]
+    scope_metrics = list(rm.scope_metrics)
+    for name, metrics in by_scope.items():
+        index = next((i for i, sm in enumerate(scope_metrics) if sm.scope.name == name), None)
+        if index is None:
+            scope_metrics.append(ScopeMetrics(scope=scopes[name], metrics=metrics, schema_url=""))
+        else:
+            sm = scope_metrics[index]
+            scope_metrics[index] = ScopeMetrics(
+                scope=sm.scope, metrics=[*sm.metrics, *metrics], schema_url=sm.schema_url
+            )
+    resource_metrics[target] = ResourceMetrics(
+        resource=rm.resource, scope_metrics=scope_metrics, schema_url=rm.schema_url
+    )
+    return MetricsData(resource_metrics=resource_metrics)
+
+
+def wrap_exporter(exporter: MetricExporter, resource: Any) -> MetricExporter:
+    """``exporter``, also exporting the registered fast histograms."""
+    return _MergingExporter(exporter, resource)
