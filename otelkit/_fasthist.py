@@ -154,7 +154,9 @@ class _MergingExporter(MetricExporter):
         )
         self._inner = inner
         self._resource = resource
-        self._temporality = inner._preferred_temporality.get(_HistogramInstrument, AggregationTemporality.CUMULATIVE)
+        # Exporters without a preference (the console one) leave it None: cumulative, the SDK default.
+        preferred = inner._preferred_temporality or {}
+        self._temporality = preferred.get(_HistogramInstrument, AggregationTemporality.CUMULATIVE)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         collected = [(h, h.collect(self._temporality)) for h in list(_registry.values())]

@@ -127,3 +127,10 @@ def test_fasthist_matches_the_sdk_histogram(hist):
         fast_point.max,
     )
     provider.shutdown()
+
+
+def test_fasthist_wraps_exporters_without_a_temporality_preference(hist):
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+    wrapped = _fasthist.wrap_exporter(ConsoleMetricExporter(), Resource.create({}))
+    assert wrapped._temporality is AggregationTemporality.CUMULATIVE
