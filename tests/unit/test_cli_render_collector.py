@@ -6,19 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from otelkit.cli import main
+from cli_runner import run_cli
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(["render-collector", *argv])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "render-collector", *argv)
 
 
 def test_render_collector_writes_yaml_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:

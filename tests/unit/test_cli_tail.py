@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
+from cli_runner import run_cli
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -28,8 +29,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
-
-from otelkit.cli import main
 
 _CLI = [sys.executable, "-c", "from otelkit.cli import main; main()", "tail"]
 _RESOURCE = Resource.create({"service.name": "checkout"})
@@ -217,14 +216,7 @@ def test_cli_tail_port_in_use_is_a_usage_error() -> None:
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(["tail", *argv])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "tail", *argv)
 
 
 def test_cli_tail_unknown_signal_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import run_cli
 
 from otelkit import slo
-from otelkit.cli import main
 from otelkit.errors import ConfigError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,14 +18,7 @@ REGENERATE = "otelkit render-alerts --spec stack/slo.yaml -o stack/prometheus/al
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(["render-alerts", *argv])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "render-alerts", *argv)
 
 
 def rules_by_name(spec: slo.SLOSpec) -> dict[str, slo.Rule]:
