@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from otelkit import _asgi, _logs, _shutdown
+from otelkit import _asgi, _imports, _logs, _shutdown
 from otelkit.settings import Settings
 
 __all__ = ["Telemetry", "configure"]
@@ -117,7 +117,13 @@ def load_instrumentor(name: str, kwargs: dict[str, Any]) -> bool:
         _instrument_logging(kwargs)
         return True
     if name == "celery":
-        _instrument_celery(kwargs)
+        import importlib.util
+
+        if importlib.util.find_spec("celery") is None:
+            raise ModuleNotFoundError("No module named 'celery'", name="celery")  # the launcher skips it
+        # Instrumented the moment the app (or the celery command) imports Celery, not at start-up:
+        # a web process that never enqueues a task does not pay ~0.2 s importing Celery.
+        _imports.when_imported("celery", lambda _module: _instrument_celery(kwargs))
         return True
     if name == "system_metrics":
         # Opt-in (OTELKIT_SYSTEM_METRICS), with otelkit's selection of metrics (otelkit.metrics.SYSTEM_METRICS).
@@ -167,14 +173,7 @@ def _instrument_all(settings: Settings) -> None:
         load_instrumentor("fastapi", {})
     _instrument_logging({})
     if importlib.util.find_spec("celery") is not None:
-        try:
-            _instrument_celery({})
-        except ImportError as exc:
-            _log.error(
-                "otelkit: instrumenting celery failed (%s); pip install opentelemetry-instrumentation-celery", exc
-            )
-        except Exception as exc:
-            _log.error("otelkit: instrumenting celery failed, continuing without it: %s", exc)
+        _imports.when_imported("celery", lambda _module: _instrument_celery({}))
     if settings.system_metrics:
         from otelkit.metrics import instrument_system_metrics
 

@@ -302,7 +302,10 @@ def setup(settings: Settings) -> tuple[Any, Any, Any]:
     providers = _set_globals(*build_providers(settings))
     _shutdown.register(list(providers), settings.shutdown_timeout)
     _shutdown.install_signal_handlers()
-    _logs.configure_structlog()
+    # structlog (when the app uses it) is bridged to stdlib as soon as the app imports it.
+    from otelkit import _imports
+
+    _imports.when_imported("structlog", lambda _module: _logs.configure_structlog())
     return providers
 
 
