@@ -299,6 +299,7 @@ def setup(settings: Settings) -> tuple[Any, Any, Any]:
     # Console first: errors while building exporters must be visible.
     _logs.set_root_level(settings.log_level)
     _logs.install_console(settings.console_format, settings.export_error_interval)
+    _logs.throttle_sdk_queue_warnings(settings.export_error_interval)
     providers = _set_globals(*build_providers(settings))
     _shutdown.register(list(providers), settings.shutdown_timeout)
     _shutdown.install_signal_handlers()

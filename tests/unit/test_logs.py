@@ -137,3 +137,20 @@ def test_logs_structlog_left_alone_when_app_configured_it():
         assert not _logs.configure_structlog()
     finally:
         structlog.reset_defaults()
+
+
+def test_logs_sdk_queue_full_warning_mutes_its_logger_for_an_interval():
+    logger = logging.getLogger(_logs._SDK_QUEUE_LOGGER)
+    muter = _logs._MuteAfterQueueFull(interval=3600)
+    logger.addFilter(muter)
+    try:
+        assert logger.isEnabledFor(logging.WARNING)
+        logger.warning("Queue full, dropping %s.", "span")
+        assert not logger.isEnabledFor(logging.WARNING)  # later drops cost no log record at all
+        assert logger.isEnabledFor(logging.ERROR)  # export exceptions still pass
+        muter._timer.cancel()
+        muter._unmute(logger)
+        assert logger.isEnabledFor(logging.WARNING)
+    finally:
+        logger.removeFilter(muter)
+        logger.setLevel(logging.NOTSET)
