@@ -79,6 +79,8 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
 _URL_KEYS = frozenset(("url.query", "url.full", "http.url", "http.target", "url.original"))
 _USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 _CACHE_MAX = 4096
+_PLAIN, _SENSITIVE, _URL = 0, 1, 2
+_SCALARS = frozenset((str, int, float, bool, bytes, tuple, list))
 
 
 class Redactor:
@@ -96,32 +98,45 @@ class Redactor:
         self._pairs = re.compile(
             r"(?i)([\w.\-]*(?:" + "|".join(patterns) + r")[\w.\-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&;,]+)"
         )
-        self._cache: dict[str, bool] = {}
+        # key -> _PLAIN, _SENSITIVE or _URL: decided once per key (keys are few in practice).
+        self._kinds: dict[str, int] = {}
+
+    def _kind(self, key: str) -> int:
+        kind = self._kinds.get(key)
+        if kind is None:
+            sensitive = self._search(key.lower()) is not None
+            kind = _SENSITIVE if sensitive else _URL if key in _URL_KEYS else _PLAIN
+            if len(self._kinds) < _CACHE_MAX:  # bounded all the same
+                self._kinds[key] = kind
+        return kind
 
     def is_sensitive(self, key: str) -> bool:
         """Whether values under ``key`` are redacted."""
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = self._search(key.lower()) is not None
-            if len(self._cache) < _CACHE_MAX:  # keys are few in practice; bound it anyway
-                self._cache[key] = hit
-        return hit
+        return self._kind(key) == _SENSITIVE
 
     def redact_attributes(self, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         """``attributes`` with sensitive values replaced; the same object when nothing changes."""
         if not attributes:
             return attributes
         changed: dict[str, Any] | None = None
+        kinds = self._kinds
         for key, value in attributes.items():
-            new = value
-            if self.is_sensitive(key):
+            kind = kinds.get(key)
+            if kind is None:
+                kind = self._kind(key)
+            if kind == _PLAIN:
+                # Runs on the export thread for every attribute: the common case is one dict
+                # lookup and one type check.
+                if type(value) in _SCALARS or not isinstance(value, Mapping):
+                    continue
+                new = self.redact_attributes(value)
+            elif kind == _SENSITIVE:
                 # Keep the shape: captured headers are string arrays.
                 new = (REDACTED,) if isinstance(value, (list, tuple)) else REDACTED
-            elif key in _URL_KEYS:
-                if isinstance(value, str):
-                    new = self.redact_query(value) if key == "url.query" else self.redact_url(value)
-            elif isinstance(value, Mapping):
-                new = self.redact_attributes(value)
+            elif isinstance(value, str):
+                new = self.redact_query(value) if key == "url.query" else self.redact_url(value)
+            else:
+                continue
             if new is not value:
                 if changed is None:
                     changed = dict(attributes)

@@ -18,9 +18,11 @@ Why this exists:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -54,6 +56,12 @@ def register(providers: list[Any], timeout: float) -> None:
 
 def _run_bounded(method: str, timeout: float) -> bool:
     """Call ``method`` on every provider concurrently; give up after ``timeout`` seconds."""
+    otlp = sys.modules.get("otelkit._otlp")  # its exporters pace themselves, except now
+    with otlp.unpaced() if otlp is not None else contextlib.nullcontext():
+        return _run_bounded_now(method, timeout)
+
+
+def _run_bounded_now(method: str, timeout: float) -> bool:
     with _lock:
         providers = list(_providers)
     if not providers:

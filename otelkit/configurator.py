@@ -141,18 +141,49 @@ def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
             else:
                 # Redaction happens while encoding: no copy of the span, no second pass.
                 cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
-                return cls(attribute_filter=redact_attributes)
+                return cls(attribute_filter=redact_attributes, paced=True, **_lean_transport(signal))
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
 
-        return HTTPSpanExporter()
+        return HTTPSpanExporter(**_lean_transport(signal))
     if signal == "metrics":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HTTPMetricExporter
 
-        return HTTPMetricExporter()
+        return HTTPMetricExporter(**_lean_transport(signal))
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HTTPLogExporter
 
-    return HTTPLogExporter()
+    return HTTPLogExporter(**_lean_transport(signal))
+
+
+_PROXY_VARIABLES = frozenset(("http_proxy", "https_proxy", "all_proxy"))
+
+
+def _lean_transport(signal: str) -> dict[str, Any]:
+    """``{"_transport": urllib3 transport}`` for a plain-HTTP endpoint, else ``{}`` (the SDK's requests).
+
+    The SDK's OTLP/HTTP exporters post through requests: ~40 ms of start-up to import it, and per
+    export twice urllib3's CPU (it re-reads ~/.netrc and the proxy variables every time) on the
+    thread that competes with requests for the core. Over plain HTTP with no proxy variable and no
+    credential-provider session nothing of requests is used, so otelkit hands the exporter the
+    SDK's own urllib3 transport. HTTPS keeps requests (its CA bundle and ``REQUESTS_CA_BUNDLE``).
+    """
+    env = os.environ
+    endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not (endpoint or "http://localhost:4318").strip().lower().startswith("http://"):
+        return {}
+    if env.get("OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER") or env.get(
+        f"OTEL_PYTHON_EXPORTER_OTLP_HTTP_{signal.upper()}_CREDENTIAL_PROVIDER"
+    ):
+        return {}
+    if any(name.lower() in _PROXY_VARIABLES and value for name, value in env.items()):
+        return {}
+    try:
+        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+
+        return {"_transport": Urllib3HTTPTransport(verify=True)}
+    except Exception as exc:  # another SDK version: its default transport is fine
+        _log.debug("otelkit: urllib3 transport unavailable (%s); the SDK's default is used", exc)
+        return {}
 
 
 def _console_exporter(signal: str) -> Any:

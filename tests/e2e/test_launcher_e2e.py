@@ -172,18 +172,20 @@ def test_launcher_user_env_wins_over_otelkit_defaults(procs):
 
 
 @pytest.mark.parametrize(
-    ("distro", "extra", "frozen"),
+    ("distro", "extra", "frozen", "threshold"),
     [
-        ("otelkit", {}, True),
-        ("otelkit", {"OTELKIT_GC_FREEZE": "false"}, False),
-        ("distro", {"OTEL_PYTHON_CONFIGURATOR": "configurator"}, False),
+        # Raised by what the span and log batches hold (12 tracked objects each), else Python's 700.
+        ("otelkit", {}, True, 700 + 12 * (512 + 512)),
+        ("otelkit", {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128"}, True, 700 + 12 * (128 + 512)),
+        ("otelkit", {"OTELKIT_GC_FREEZE": "false"}, False, 700),
+        ("distro", {"OTEL_PYTHON_CONFIGURATOR": "configurator"}, False, 700),
     ],
 )
-def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen):
+def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen, threshold):
     import subprocess
 
     script = tmp_path / "count.py"
-    script.write_text("import gc; print(gc.get_freeze_count())\n")
+    script.write_text("import gc; print(gc.get_freeze_count(), gc.get_threshold()[0])\n")
     env = app_env(
         "http://127.0.0.1:9",
         OTEL_PYTHON_DISTRO=distro,
@@ -200,4 +202,6 @@ def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen):
         timeout=60,
         check=True,
     )
-    assert (int(out.stdout.strip()) > 0) is frozen
+    frozen_count, threshold0 = map(int, out.stdout.split())
+    assert (frozen_count > 0) is frozen
+    assert threshold0 == threshold

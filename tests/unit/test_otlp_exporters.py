@@ -233,3 +233,111 @@ def test_settings_fast_export_bad_value_is_one_clear_line():
         "invalid OTELKIT_FAST_EXPORT='maybe'; expected true or false; fix or unset OTELKIT_FAST_EXPORT"
     )
     assert info.value.variable == "OTELKIT_FAST_EXPORT"
+
+
+# --- transport: urllib3 where requests adds nothing ------------------------------------------
+
+
+def _transport_name(exporter: Any) -> str:
+    return type(exporter._client._transport).__name__
+
+
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_otlp_exporter_posts_with_urllib3_over_plain_http(receiver, monkeypatch, signal):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    exporter = _created(signal)
+    assert _transport_name(exporter) == "Urllib3HTTPTransport"
+
+
+def test_otlp_exporter_with_urllib3_delivers(receiver, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    exporter = configurator._otlp_exporter("traces")
+    assert _transport_name(exporter) == "Urllib3HTTPTransport"
+    received, headers = _received_by(exporter, _spans(), receiver, "traces")
+    assert [s.name for s in received] == ["SELECT items", "GET /items/{item_id}"]
+    assert headers["content-type"] == "application/x-protobuf"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example.com"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://otlp.example.com/v1/traces"},
+        {"HTTPS_PROXY": "http://proxy.internal:3128"},
+        {"http_proxy": "http://proxy.internal:3128"},
+        {"OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER": "vendor"},
+    ],
+)
+def test_otlp_exporter_keeps_requests_for_tls_proxies_and_credential_providers(monkeypatch, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert configurator._lean_transport("traces") == {}
+
+
+# --- pacing ---------------------------------------------------------------------------------
+
+
+class _FakeClock:
+    """Stands in for the ``time`` module in otelkit._otlp: CPU time moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.cpu = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def thread_time(self) -> float:
+        return self.cpu
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_pacer_sleeps_four_times_the_cpu_of_a_chunk_within_half_the_idle_time(monkeypatch):
+    from otelkit import _otlp
+
+    clock = _FakeClock()
+    monkeypatch.setattr(_otlp, "time", clock)
+    pacer = _otlp.Pacer(share=0.2, max_sleep=0.2)
+    clock.now += 0.3  # idle for 0.3 s since the pacer was made: at most 0.15 s of sleeping
+    pause = pacer.begin()
+    assert pause is not None
+    clock.cpu += 0.001
+    pause()
+    assert clock.sleeps == [pytest.approx(0.004)]  # (1 - 0.2) / 0.2 × 1 ms
+    for _ in range(100):
+        clock.cpu += 0.001
+        pause()
+    assert sum(clock.sleeps) == pytest.approx(0.15)
+    pacer.end()
+    # Back to back with the previous export: no idle time, no sleeping.
+    pause = pacer.begin()
+    clock.cpu += 0.001
+    pause()
+    assert sum(clock.sleeps) == pytest.approx(0.15)
+
+
+def test_pacer_is_off_while_otelkit_flushes(monkeypatch):
+    from otelkit import _otlp
+
+    pacer = _otlp.Pacer()
+    with _otlp.unpaced():
+        assert pacer.begin() is None
+    assert pacer.begin() is not None
+
+
+def test_paced_encoding_pauses_every_32_items_and_encodes_the_same():
+    spans = _spans() * 40  # 80 spans: pauses after 32 and 64
+    calls: list[int] = []
+    assert encode_spans(spans, None, lambda: calls.append(1)) == encode_spans(spans)
+    assert len(calls) == 2
+
+
+def test_paced_exporter_delivers_everything(receiver):
+    spans = _spans() * 100
+    exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True)
+    received, _ = _received_by(exporter, spans, receiver, "traces")
+    assert len(received) == 200

@@ -98,3 +98,23 @@ def test_shutdown_signal_handler_only_over_default(monkeypatch):
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_flush_and_shutdown_run_exports_unpaced():
+    from otelkit import _otlp
+
+    seen: list[int] = []
+
+    class Recording(Quick):
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            seen.append(_otlp._unpaced[0])
+            return True
+
+        def shutdown(self) -> None:
+            seen.append(_otlp._unpaced[0])
+
+    _shutdown.register([Recording()], timeout=2)
+    assert _shutdown.flush_all()
+    assert _shutdown.shutdown_all()
+    assert seen == [1, 1]
+    assert _otlp._unpaced[0] == 0
