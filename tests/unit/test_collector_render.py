@@ -27,7 +27,9 @@ def load(spec: CollectorSpec) -> dict[str, Any]:
 def test_collector_all_matches_public_names() -> None:
     assert sorted(collector.__all__) == sorted(
         # isidentifier: pytest's assertion rewriting may leave "@py_builtins" in the namespace.
-        n for n in dir(collector) if not n.startswith("_") and n != "annotations" and n.isidentifier()
+        n
+        for n in dir(collector)
+        if not n.startswith("_") and n != "annotations" and n.isidentifier()
     )
 
 

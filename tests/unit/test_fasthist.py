@@ -38,9 +38,7 @@ class Capture(MetricExporter):
 
 
 def _metrics(batch):
-    return {
-        (sm.scope.name, m.name): m for rm in batch.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-    }
+    return {(sm.scope.name, m.name): m for rm in batch.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
 
 
 @pytest.fixture
