@@ -15,8 +15,11 @@ default below is set with ``os.environ.setdefault``: a value in the user's envir
 
 Instrumentors pass through :meth:`OtelkitDistro.load_instrumentor`, the only place the launcher
 lets a distro choose their arguments: FastAPI gets otelkit's lean instrumentation (or the contrib
-one without its send/receive spans), the logging handler gets otelkit's filters. Failures are
-logged and never raised into the user's process.
+one without its send/receive spans), the logging handler gets otelkit's filters. Every other
+instrumentation whose library is installed but not imported yet (httpx, redis, requests,
+sqlalchemy…) is applied the moment the app first imports that library: start-up does not import
+every library some instrumentation exists for. Failures are logged and never raised into the
+user's process.
 """
 
 from __future__ import annotations
@@ -123,9 +126,35 @@ class OtelkitDistro(BaseDistro):
             return
         if handled:
             return
+        module = _lazy_target(entry_point.name)
+        if module is not None:
+            # The library is installed but not imported yet: instrument it the moment the app
+            # imports it, so start-up does not import every library some instrumentation exists for.
+            from otelkit import _imports
+
+            _imports.when_imported(module, lambda _module: entry_point.load()().instrument(**kwargs))
+            return
         try:
             entry_point.load()().instrument(**kwargs)
         except ImportError:
             raise
         except Exception as exc:
             _log.error("otelkit: instrumenting %s failed, continuing without it: %s", entry_point.name, exc)
+
+
+def _lazy_target(name: str) -> str | None:
+    """The top-level module to wait for before instrumenting ``name``, or None to instrument now.
+
+    Contrib instrumentations are named after the module they patch (``httpx``, ``redis``,
+    ``requests``, ``sqlalchemy``…). When no such module is installed (``aiohttp_client``,
+    ``system_metrics``) or it is already imported, instrument at once, as the launcher would.
+    """
+    import importlib.util
+
+    if not name.isidentifier() or name in sys.modules:
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return name if spec is not None else None

@@ -205,3 +205,31 @@ def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen, 
     frozen_count, threshold0 = map(int, out.stdout.split())
     assert (frozen_count > 0) is frozen
     assert threshold0 == threshold
+
+
+def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path):
+    """httpx (and every other contrib instrumentation) is instrumented on first import, not at start-up."""
+    import subprocess
+
+    script = tmp_path / "client.py"
+    script.write_text(
+        "import sys\n"
+        "print('httpx' in sys.modules, 'redis' in sys.modules, 'requests' in sys.modules)\n"
+        "import httpx\n"
+        "httpx.post(sys.argv[1], content=b'')\n"
+    )
+    with OTLPReceiver() as rx:
+        env = app_env(rx.endpoint, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+        out = subprocess.run(
+            [str(BIN / "opentelemetry-instrument"), sys.executable, str(script), rx.url("traces")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert out.stdout.split() == ["False", "False", "False"]  # nothing imported for the app
+        rx.wait_for(lambda r: any(s.kind == "CLIENT" for s in r.spans), timeout=20)
+        (span,) = [s for s in rx.spans if s.kind == "CLIENT"]
+        assert span.name == "POST"
+        assert span.attributes["url.full"] == rx.url("traces")
