@@ -23,14 +23,40 @@ Testing helpers live in :mod:`otelkit.testing`; Celery worker hooks in :mod:`ote
 
 from __future__ import annotations
 
+import typing as _typing
+
 from otelkit._api import Telemetry, configure
 from otelkit._logs import configure_structlog
-from otelkit._monitor import monitor
 from otelkit.context import get_request_id
 from otelkit.errors import ConfigError, OtelkitError
-from otelkit.health import Health
-from otelkit.metrics import counter, gauge, histogram, up_down_counter
 from otelkit.settings import Settings
+
+if _typing.TYPE_CHECKING:
+    from otelkit._monitor import monitor
+    from otelkit.health import Health
+    from otelkit.metrics import counter, gauge, histogram, up_down_counter
+
+# Imported on first use: the launcher imports this package at every start-up, and an app that never
+# touches them should not pay for the health router or the metric helpers.
+_LAZY = {
+    "Health": "otelkit.health",
+    "counter": "otelkit.metrics",
+    "gauge": "otelkit.metrics",
+    "histogram": "otelkit.metrics",
+    "up_down_counter": "otelkit.metrics",
+    "monitor": "otelkit._monitor",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otelkit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ConfigError",

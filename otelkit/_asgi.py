@@ -203,9 +203,12 @@ class HTTPInstrumentation:
         self.request_id_header = header.lower().encode("latin-1")
         self.capture_request = _compile_capture(CAPTURE_REQUEST_HEADERS_ENV)
         self.capture_response = _compile_capture(CAPTURE_RESPONSE_HEADERS_ENV)
-        self.excluded = _compile_excluded(
-            excluded_urls if excluded_urls is not None else os.environ.get(EXCLUDED_URLS_ENV)
-        )
+        from otelkit.distro import DEFAULT_EXCLUDED_URLS
+
+        raw_excluded = excluded_urls if excluded_urls is not None else os.environ.get(EXCLUDED_URLS_ENV)
+        self.excluded = _compile_excluded(raw_excluded)
+        # otelkit's default only matches paths under /health: other requests skip building the URL.
+        self.excluded_prefix = "/health" if raw_excluded == DEFAULT_EXCLUDED_URLS else ""
         # Per-request hooks other otelkit features add (request ids, scrubbing). Each gets
         # (scope, header dict, span) before the app runs and may return response headers to add.
         self.request_hooks: list[Callable[[Scope, dict[str, str], Any], list[tuple[bytes, bytes]] | None]] = []
@@ -216,6 +219,8 @@ class HTTPInstrumentation:
 
     def _is_excluded(self, scope: Scope, headers: dict[str, str]) -> bool:
         assert self.excluded is not None
+        if not (scope.get("root_path", "") + scope["path"]).startswith(self.excluded_prefix):
+            return False
         host = headers.get("host", "")
         url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
         query = scope.get("query_string")

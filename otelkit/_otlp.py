@@ -417,7 +417,7 @@ class Pacer:
     and at ``max_sleep`` seconds; exports during otelkit's flushes and shutdown are not paced.
     """
 
-    def __init__(self, share: float = 0.2, max_sleep: float = 0.2) -> None:
+    def __init__(self, share: float = 0.1, max_sleep: float = 0.2) -> None:
         self._ratio = (1.0 - share) / share
         self._max_sleep = max_sleep
         self._last_end = time.monotonic()

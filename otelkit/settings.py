@@ -10,7 +10,6 @@ falls back to the default: code running inside a user's process never raises int
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -104,7 +103,11 @@ def _choice(var: str, raw: str, accepted: tuple[str, ...]) -> str:
     value = raw.strip().lower()
     if value in accepted:
         return value
-    hint = [a for a in accepted if value and a.startswith(value)] or difflib.get_close_matches(value, accepted, n=1)
+    hint = [a for a in accepted if value and a.startswith(value)]
+    if not hint:
+        import difflib  # only for a bad value: not imported at every start-up
+
+        hint = difflib.get_close_matches(value, accepted, n=1)
     suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
     raise _error(var, f"invalid {var}={raw!r}; expected one of: {', '.join(accepted)}{suggestion}; fix or unset {var}")
 

@@ -135,6 +135,38 @@ def test_asgi_excluded_health_has_no_span_and_no_metric(tel):
     assert tel.points("http.server.request.duration") == []
 
 
+def test_asgi_default_exclusion_is_only_the_health_endpoints(tel):
+    app = _app()
+
+    @app.get("/healthcare")
+    async def healthcare() -> dict:
+        return {}
+
+    client = TestClient(app)
+    for path in ("/health/live", "/health/live?verbose=1", "/healthcare", "/items/1"):
+        client.get(path)
+    assert sorted(s.name for s in tel.spans.get_finished_spans()) == ["GET /healthcare", "GET /items/{item_id}"]
+
+
+def test_asgi_custom_exclusion_matches_anywhere_in_the_url():
+    t = Telemetry()
+    inst = _asgi.HTTPInstrumentation(
+        tracer_provider=t.tracer_provider,
+        meter_provider=t.meter_provider,
+        excluded_urls=r"items/7,\?skip",
+        request_id_header="X-Request-ID",
+        body_size_metrics=False,
+    )
+    _asgi.instrument_fastapi(inst)
+    try:
+        client = TestClient(_app())
+        for path in ("/items/7", "/items/8?skip=1", "/items/9"):
+            client.get(path)
+    finally:
+        _asgi.uninstrument_fastapi()
+    assert [s.attributes["url.path"] for s in t.spans.get_finished_spans()] == ["/items/9"]
+
+
 def test_asgi_exception_marks_span_and_metric_as_error(tel):
     client = TestClient(_app(), raise_server_exceptions=False)
     assert client.get("/crash").status_code == 500
