@@ -28,6 +28,7 @@ unfiltered. ``None`` costs nothing.
 
 from __future__ import annotations
 
+import gc
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -433,6 +434,8 @@ class Pacer:
         return self._pause
 
     def _pause(self) -> None:
+        if _unpaced[0]:  # a flush or shutdown began while this export was under way
+            return
         used = time.thread_time() - self._mark
         delay = min(used * self._ratio, self._budget)
         if delay > 0.0001:
@@ -461,10 +464,24 @@ def _export(exporter: Any, items: Sequence[Any], encode: Any, what: str, result_
         return result_type.FAILURE
     pacer: Pacer | None = exporter._pacer
     try:
-        return _export_paced(exporter, items, encode, what, result_type, logger, pacer and pacer.begin())
+        result = _export_paced(exporter, items, encode, what, result_type, logger, pacer and pacer.begin())
     finally:
         if pacer is not None:
             pacer.end()
+    if result is not result_type.SUCCESS:
+        # Each failed POST (and each retry) leaves the request body and connection in a traceback
+        # cycle: the exception refers to the frame that holds them. With otelkit's raised GC
+        # threshold (OTELKIT_GC_FREEZE) these piled up by ~20 MiB while the collector was down;
+        # collect them here, at most every few seconds.
+        now = time.monotonic()
+        if now - _last_collect[0] >= _COLLECT_EVERY:
+            _last_collect[0] = now
+            gc.collect()
+    return result
+
+
+_COLLECT_EVERY = 2.0
+_last_collect = [0.0]
 
 
 def _export_paced(

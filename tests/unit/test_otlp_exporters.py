@@ -341,3 +341,30 @@ def test_paced_exporter_delivers_everything(receiver):
     exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True)
     received, _ = _received_by(exporter, spans, receiver, "traces")
     assert len(received) == 200
+
+
+def test_failed_export_collects_the_garbage_it_leaves(monkeypatch):
+    """A POST to a closed port leaves the body in a traceback cycle; the exporter collects it."""
+    import gc
+
+    from otelkit import _otlp
+
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            collections.append(1)
+
+    monkeypatch.setattr(_otlp, "_last_collect", [0.0])
+    exporter = FastOTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces", timeout=1)
+    gc.callbacks.append(count)
+    try:
+        assert exporter.export(_spans()) is SpanExportResult.FAILURE
+        assert collections  # a full collection ran for the failed batch
+        first = _otlp._last_collect[0]
+        assert first > 0
+        assert exporter.export(_spans()) is SpanExportResult.FAILURE
+        assert _otlp._last_collect[0] == first  # rate-limited: not again within a few seconds
+    finally:
+        gc.callbacks.remove(count)
+        exporter.shutdown()
