@@ -518,7 +518,18 @@ def _export_paced(
     return result_type.SUCCESS
 
 
-class FastOTLPSpanExporter(_sdk_trace_exporter.OTLPSpanExporter):
+class _FastExporter:
+    """What both fast exporters add to the SDK's: the attribute filter and the pacer."""
+
+    def __init__(
+        self, *args: Any, attribute_filter: AttributeFilter | None = None, paced: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._attribute_filter = attribute_filter
+        self._pacer = Pacer() if paced else None
+
+
+class FastOTLPSpanExporter(_FastExporter, _sdk_trace_exporter.OTLPSpanExporter):
     """The SDK's OTLP/HTTP span exporter, encoding with :func:`encode_spans`.
 
     Args:
@@ -528,18 +539,11 @@ class FastOTLPSpanExporter(_sdk_trace_exporter.OTLPSpanExporter):
         **kwargs: As for ``OTLPSpanExporter``.
     """
 
-    def __init__(
-        self, *args: Any, attribute_filter: AttributeFilter | None = None, paced: bool = False, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._attribute_filter = attribute_filter
-        self._pacer = Pacer() if paced else None
-
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return _export(self, spans, encode_spans, "span", SpanExportResult, _sdk_trace_exporter._logger)  # type: ignore[no-any-return]
 
 
-class FastOTLPLogExporter(_sdk_log_exporter.OTLPLogExporter):
+class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     """The SDK's OTLP/HTTP log exporter, encoding with :func:`encode_logs`.
 
     Args:
@@ -548,13 +552,6 @@ class FastOTLPLogExporter(_sdk_log_exporter.OTLPLogExporter):
         paced: Spread each export's encoding over time (:class:`Pacer`).
         **kwargs: As for ``OTLPLogExporter``.
     """
-
-    def __init__(
-        self, *args: Any, attribute_filter: AttributeFilter | None = None, paced: bool = False, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._attribute_filter = attribute_filter
-        self._pacer = Pacer() if paced else None
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         return _export(self, batch, encode_logs, "logs", LogRecordExportResult, _sdk_log_exporter._logger)  # type: ignore[no-any-return]
