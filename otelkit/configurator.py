@@ -109,9 +109,58 @@ def exporter_names(signal: str) -> list[str]:
 
 
 def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
+    """A deferred OTLP exporter for ``signal`` (None if its endpoint is malformed).
+
+    Endpoint and protocol are checked now, so a bad value is reported at start-up; the exporter
+    itself is built on its first export (:mod:`otelkit._deferred`).
+    """
     if not _endpoint_ok(signal):
         return None
     protocol = _protocol(signal)
+    # One metrics batch per export interval: the SDK's encoder is cheap enough there.
+    fast = protocol == "http/protobuf" and signal != "metrics" and _fast_export(settings)
+    from otelkit import _deferred
+
+    if signal == "metrics":
+        return _deferred.DeferredMetricExporter(lambda: _create_otlp(signal, protocol, fast=False))
+    if signal == "traces":
+        from opentelemetry.sdk.trace.export import SpanExportResult as Result
+    else:
+        from opentelemetry.sdk._logs.export import LogRecordExportResult as Result  # type: ignore[assignment]
+    return _deferred.DeferredExporter(signal, lambda: _create_otlp(signal, protocol, fast=fast), Result.FAILURE)
+
+
+def _fast_export(settings: Settings | None) -> bool:
+    if settings is not None:
+        return settings.fast_export
+    try:
+        return Settings.from_env({OTELKIT_FAST_EXPORT: os.environ.get(OTELKIT_FAST_EXPORT, "")}).fast_export
+    except ConfigError:
+        return True  # already reported (and defaulted) with the other OTELKIT_* errors
+
+
+def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
+    """The real OTLP exporter; span and log exporters scrub secrets (:mod:`otelkit._redact`)."""
+    from otelkit import _redact
+
+    if fast:
+        try:
+            from otelkit._otlp import FastOTLPLogExporter, FastOTLPSpanExporter
+        except Exception as exc:  # the escape hatch must work even if otelkit's encoder cannot load
+            _log.error("otelkit: fast OTLP export unavailable (%s); using the SDK's exporter for %s", exc, signal)
+        else:
+            # Redaction happens while encoding: no copy of the span, no second pass.
+            cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
+            return cls(attribute_filter=_redact.redact_attributes, paced=True, **_lean_transport(signal))
+    exporter = _sdk_otlp(signal, protocol)
+    if signal == "traces":
+        return _redact.RedactingSpanExporter(exporter)
+    if signal == "logs":
+        return _redact.RedactingLogRecordExporter(exporter)
+    return exporter
+
+
+def _sdk_otlp(signal: str, protocol: str) -> Any:
     if protocol == "grpc":
         if signal == "traces":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -124,24 +173,6 @@ def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
         return OTLPLogExporter()
-    if signal != "metrics":  # one metrics batch per export interval: the SDK's encoder is cheap enough there
-        if settings is not None:
-            fast = settings.fast_export
-        else:
-            try:
-                fast = Settings.from_env({OTELKIT_FAST_EXPORT: os.environ.get(OTELKIT_FAST_EXPORT, "")}).fast_export
-            except ConfigError:
-                fast = True  # already reported (and defaulted) with the other OTELKIT_* errors
-        if fast:
-            try:
-                from otelkit._otlp import FastOTLPLogExporter, FastOTLPSpanExporter
-                from otelkit._redact import redact_attributes
-            except Exception as exc:  # the escape hatch must work even if otelkit's encoder cannot load
-                _log.error("otelkit: fast OTLP export unavailable (%s); using the SDK's exporter for %s", exc, signal)
-            else:
-                # Redaction happens while encoding: no copy of the span, no second pass.
-                cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
-                return cls(attribute_filter=redact_attributes, paced=True, **_lean_transport(signal))
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
 
@@ -274,7 +305,7 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (_shutdown).
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in exporters_for("traces", settings):
-        if getattr(exporter, "_attribute_filter", None) is None:
+        if not _redacts(exporter):
             exporter = _redact.RedactingSpanExporter(exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
@@ -288,10 +319,14 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in exporters_for("logs", settings):
-        if getattr(exporter, "_attribute_filter", None) is None:
+        if not _redacts(exporter):
             exporter = _redact.RedactingLogRecordExporter(exporter)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     return tracer_provider, meter_provider, logger_provider
+
+
+def _redacts(exporter: Any) -> bool:
+    return getattr(exporter, "redacts", False) or getattr(exporter, "_attribute_filter", None) is not None
 
 
 def _register_fast_histograms() -> None:

@@ -27,7 +27,7 @@ def test_configurator_prometheus_metrics_exporter_refused_for_otlp(monkeypatch, 
         " instead — set OTEL_METRICS_EXPORTER=otlp to silence this"
     )
     (exporter,) = configurator.exporters_for("metrics")
-    assert type(exporter).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+    assert type(exporter.resolve()).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
 
 
 def test_configurator_none_disables_a_signal(monkeypatch):
@@ -39,13 +39,13 @@ def test_configurator_default_is_otlp_over_http(monkeypatch):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     (exporter,) = configurator.exporters_for("traces")
-    assert isinstance(exporter, OTLPSpanExporter)
+    assert isinstance(exporter.resolve(), OTLPSpanExporter)
 
 
 def test_configurator_grpc_protocol_per_signal(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
     (exporter,) = configurator.exporters_for("traces")
-    assert type(exporter).__module__ == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
+    assert type(exporter.resolve().inner).__module__ == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 
 def test_configurator_malformed_endpoint_is_one_error_line_and_no_export(monkeypatch, caplog):
@@ -66,7 +66,7 @@ def test_configurator_bad_protocol_falls_back_to_http(monkeypatch, caplog):
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
     assert "invalid OTEL_EXPORTER_OTLP_PROTOCOL='http/json'; expected one of: http/protobuf, grpc" in caplog.text
-    assert isinstance(exporter, OTLPLogExporter)
+    assert isinstance(exporter.resolve(), OTLPLogExporter)
 
 
 def test_configurator_unknown_exporter_is_reported(monkeypatch, caplog):

@@ -192,9 +192,10 @@ def test_fast_span_exporter_after_shutdown_refuses_batches(receiver, caplog):
 
 
 def _created(signal: str) -> Any:
-    exporter = configurator._otlp_exporter(signal)
+    """The exporter the deferred one builds, unwrapped from the SDK exporters' redacting wrapper."""
+    exporter = configurator._otlp_exporter(signal).resolve()
     exporter.shutdown()
-    return exporter
+    return getattr(exporter, "inner", exporter)
 
 
 def test_otlp_exporter_is_fast_for_traces_and_logs_over_http():
@@ -251,7 +252,7 @@ def test_otlp_exporter_posts_with_urllib3_over_plain_http(receiver, monkeypatch,
 
 def test_otlp_exporter_with_urllib3_delivers(receiver, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
-    exporter = configurator._otlp_exporter("traces")
+    exporter = configurator._otlp_exporter("traces").resolve()
     assert _transport_name(exporter) == "Urllib3HTTPTransport"
     received, headers = _received_by(exporter, _spans(), receiver, "traces")
     assert [s.name for s in received] == ["SELECT items", "GET /items/{item_id}"]

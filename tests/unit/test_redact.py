@@ -267,8 +267,8 @@ def test_redact_fast_exporters_redact_while_encoding(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     from otelkit._redact import redact_attributes
 
-    (span_exporter,) = configurator.exporters_for("traces", Settings())
-    (log_exporter,) = configurator.exporters_for("logs", Settings())
+    span_exporter = configurator.exporters_for("traces", Settings())[0].resolve()
+    log_exporter = configurator.exporters_for("logs", Settings())[0].resolve()
     try:
         assert span_exporter._attribute_filter is redact_attributes
         assert log_exporter._attribute_filter is redact_attributes

@@ -1,0 +1,190 @@
+"""OTLP exporters created on their first export, off the start-up path.
+
+The SDK's OTLP exporter modules import protobuf (and the generated message classes), requests and
+urllib3, or grpc: about a third of what otelkit adds to an app's start-up, for objects that are
+first used seconds later, on the batch processors' and the metric reader's own threads. The
+configurator therefore hands the processors a :class:`DeferredExporter`: it checks the endpoint and
+protocol at start-up (bad values are reported then), and builds the real exporter the first time
+something is exported.
+
+The metric reader needs the exporter's temporality and aggregation preferences when it is built.
+:func:`metric_preferences` computes them from the same variables the SDK's OTLP metric exporters
+read (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``,
+``OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION``); a unit test holds it equal to the
+SDK's for every accepted value.
+
+If building the real exporter fails, that is logged once and the signal's exports fail from then
+on (the processors drop those batches, as they would with an unreachable collector); the app is
+never affected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter
+
+__all__ = ["DeferredExporter", "DeferredMetricExporter", "metric_preferences"]
+
+_log = logging.getLogger("otelkit")
+
+TEMPORALITY_VARIABLE = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+AGGREGATION_VARIABLE = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
+_TEMPORALITIES = ("CUMULATIVE", "DELTA", "LOWMEMORY")
+_AGGREGATIONS = ("explicit_bucket_histogram", "base2_exponential_bucket_histogram")
+
+
+class _Lazy:
+    """The real exporter, built once by ``factory`` on first use; None if building it failed."""
+
+    def __init__(self, signal: str, factory: Callable[[], Any]) -> None:
+        self.signal = signal
+        self._factory: Callable[[], Any] | None = factory
+        self._exporter: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._factory is None:
+            return self._exporter
+        with self._lock:
+            factory, self._factory = self._factory, None
+            if factory is not None:
+                try:
+                    self._exporter = factory()
+                except Exception as exc:  # never raise into the processors' threads
+                    _log.error(
+                        "otelkit: creating the OTLP exporter for %s failed; %s are not exported: %s",
+                        self.signal,
+                        self.signal,
+                        exc,
+                    )
+        return self._exporter
+
+    def built(self) -> Any:
+        """The real exporter if it was built, without building it."""
+        return self._exporter
+
+
+class DeferredExporter:
+    """A span or log record exporter that builds the real one on its first export.
+
+    ``redacts`` tells the configurator that the real exporter scrubs attributes itself (the
+    factory wraps it if needed), so it is not wrapped again.
+    """
+
+    redacts = True
+
+    def __init__(self, signal: str, factory: Callable[[], Any], failure: Any) -> None:
+        self._lazy = _Lazy(signal, factory)
+        self._failure = failure
+
+    def resolve(self) -> Any:
+        """The real exporter, built now if it was not yet (None if that failed)."""
+        return self._lazy.get()
+
+    def export(self, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        exporter = self._lazy.get()
+        if exporter is None:
+            return self._failure
+        return exporter.export(batch, *args, **kwargs)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        exporter = self._lazy.built()
+        return True if exporter is None else exporter.force_flush(timeout_millis)
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        exporter = self._lazy.built()
+        if exporter is not None:
+            exporter.shutdown(*args, **kwargs)
+
+
+class DeferredMetricExporter(MetricExporter):
+    """The metric counterpart: preferences known at once, the real exporter built on first export."""
+
+    redacts = True
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        temporality, aggregation = metric_preferences()
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
+        self._lazy = _Lazy("metrics", factory)
+
+    def resolve(self) -> Any:
+        """The real exporter, built now if it was not yet (None if that failed)."""
+        return self._lazy.get()
+
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+
+        exporter = self._lazy.get()
+        if exporter is None:
+            return MetricExportResult.FAILURE
+        return exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        exporter = self._lazy.built()
+        return True if exporter is None else exporter.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        exporter = self._lazy.built()
+        if exporter is not None:
+            exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def metric_preferences() -> tuple[dict[type, Any], dict[type, Any]]:
+    """``(temporality, aggregation)`` per instrument class, as the SDK's OTLP metric exporters set them."""
+    from opentelemetry.sdk.metrics import (
+        Counter,
+        Histogram,
+        ObservableCounter,
+        ObservableGauge,
+        ObservableUpDownCounter,
+        UpDownCounter,
+    )
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+    from opentelemetry.sdk.metrics.view import (
+        ExplicitBucketHistogramAggregation,
+        ExponentialBucketHistogramAggregation,
+    )
+
+    raw = os.environ.get(TEMPORALITY_VARIABLE, "CUMULATIVE").upper().strip()
+    if raw not in _TEMPORALITIES:
+        _log.error(
+            "otelkit: invalid %s=%r; expected one of: %s; using CUMULATIVE — fix or unset %s",
+            TEMPORALITY_VARIABLE,
+            raw,
+            ", ".join(_TEMPORALITIES),
+            TEMPORALITY_VARIABLE,
+        )
+        raw = "CUMULATIVE"
+    cumulative, delta = AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA
+    counters = cumulative if raw == "CUMULATIVE" else delta
+    observable_counters = delta if raw == "DELTA" else cumulative
+    temporality: dict[type, Any] = {
+        Counter: counters,
+        UpDownCounter: cumulative,
+        Histogram: counters,
+        ObservableCounter: observable_counters,
+        ObservableUpDownCounter: cumulative,
+        ObservableGauge: cumulative,
+    }
+
+    histogram = os.environ.get(AGGREGATION_VARIABLE, "explicit_bucket_histogram")
+    if histogram not in _AGGREGATIONS:
+        _log.error(
+            "otelkit: invalid %s=%r; expected one of: %s; using explicit_bucket_histogram — fix or unset %s",
+            AGGREGATION_VARIABLE,
+            histogram,
+            ", ".join(_AGGREGATIONS),
+            AGGREGATION_VARIABLE,
+        )
+        histogram = "explicit_bucket_histogram"
+    aggregation: dict[type, Any] = {
+        Histogram: ExponentialBucketHistogramAggregation()
+        if histogram == "base2_exponential_bucket_histogram"
+        else ExplicitBucketHistogramAggregation()
+    }
+    return temporality, aggregation
