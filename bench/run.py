@@ -62,7 +62,7 @@ class Variant:
     name: str
     label: str
     env: dict[str, str]
-    instrumented: bool  # started through opentelemetry-instrument
+    launcher: str | None  # None, "opentelemetry-instrument" or "otelkit-instrument"
     needs: tuple[tuple[str, str], ...] = ()  # (importable module, distribution to install)
     collector_down: bool = False
 
@@ -78,12 +78,12 @@ _OTELKIT = {"OTEL_PYTHON_DISTRO": "otelkit", "OTEL_PYTHON_CONFIGURATOR": "otelki
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("bare", "bare FastAPI", {}, instrumented=False),
+        Variant("bare", "bare FastAPI", {}, launcher=None),
         Variant(
             "prometheus",
             "prometheus-fastapi-instrumentator",
             {"BENCH_PROMETHEUS": "1"},
-            instrumented=False,
+            launcher=None,
             needs=(("prometheus_fastapi_instrumentator", "prometheus-fastapi-instrumentator"),),
         ),
         Variant(
@@ -95,7 +95,7 @@ VARIANTS: dict[str, Variant] = {
                 "OTEL_TRACES_SAMPLER": "parentbased_always_on",
                 **_OTLP,
             },
-            instrumented=True,
+            launcher="opentelemetry-instrument",
             needs=(
                 ("opentelemetry.distro", "opentelemetry-distro"),
                 ("opentelemetry.instrumentation.fastapi", "opentelemetry-instrumentation-fastapi"),
@@ -105,21 +105,28 @@ VARIANTS: dict[str, Variant] = {
             "otelkit",
             "otelkit, 100 % sampling",
             {"OTEL_TRACES_SAMPLER": "parentbased_always_on", **_OTELKIT},
-            instrumented=True,
+            launcher="otelkit-instrument",
+            needs=(("otelkit", "otelkit"),),
+        ),
+        Variant(
+            "otelkit-oi",
+            "otelkit, 100 %, under opentelemetry-instrument",
+            {"OTEL_TRACES_SAMPLER": "parentbased_always_on", **_OTELKIT},
+            launcher="opentelemetry-instrument",
             needs=(("otelkit", "otelkit"),),
         ),
         Variant(
             "otelkit-10",
             "otelkit, 10 % sampling",
             {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1", **_OTELKIT},
-            instrumented=True,
+            launcher="otelkit-instrument",
             needs=(("otelkit", "otelkit"),),
         ),
         Variant(
             "otelkit-down",
             "otelkit, 100 %, collector down",
             {"OTEL_TRACES_SAMPLER": "parentbased_always_on", **_OTELKIT},
-            instrumented=True,
+            launcher="otelkit-instrument",
             needs=(("otelkit", "otelkit"),),
             collector_down=True,
         ),
@@ -174,7 +181,7 @@ def _server_env(variant: Variant, *, port_endpoint: str, log_per_request: bool) 
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(variant.env)
-    if variant.instrumented:
+    if variant.launcher:
         env["OTEL_SERVICE_NAME"] = "bench-app"
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = port_endpoint
     if log_per_request:
@@ -199,16 +206,16 @@ def _server_cmd(variant: Variant, port: int, cpus: Cpus) -> list[str]:
         "--log-level",
         "warning",
     ]
-    if variant.instrumented:
-        cmd = [_instrument_bin(), *cmd]
+    if variant.launcher:
+        cmd = [_launcher_bin(variant.launcher), *cmd]
     if cpus.server is not None:
         cmd = ["taskset", "-c", str(cpus.server), *cmd]  # taskset execs: the PID stays the server's
     return cmd
 
 
-def _instrument_bin() -> str:
-    path = BIN / "opentelemetry-instrument"
-    return str(path) if path.exists() else (shutil.which("opentelemetry-instrument") or "opentelemetry-instrument")
+def _launcher_bin(name: str) -> str:
+    path = BIN / name
+    return str(path) if path.exists() else (shutil.which(name) or name)
 
 
 def _cpu_seconds(pid: int) -> float:

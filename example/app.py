@@ -1,6 +1,10 @@
 """The example service: a small FastAPI app with nothing observability-specific in it but its health router.
 
-Run it under the launcher with otelkit as the distro::
+Run it under otelkit's launcher::
+
+    otelkit-instrument uvicorn example.app:app
+
+or, the same with a slower start-up, under the stock one with otelkit as the distro::
 
     OTEL_PYTHON_DISTRO=otelkit opentelemetry-instrument uvicorn example.app:app
 

@@ -2,7 +2,7 @@
 
 Run it under the launcher, next to the web app::
 
-    OTEL_PYTHON_DISTRO=otelkit opentelemetry-instrument celery -A example.tasks worker -l INFO
+    otelkit-instrument celery -A example.tasks worker -l INFO
 
 The broker is ``OTELKIT_EXAMPLE_BROKER`` (default ``redis://127.0.0.1:6379/0``). Results are not
 stored: the web app only enqueues.

@@ -25,20 +25,27 @@ from __future__ import annotations
 
 import typing as _typing
 
-from otelkit._api import Telemetry, configure
-from otelkit._logs import configure_structlog
-from otelkit.context import get_request_id
-from otelkit.errors import ConfigError, OtelkitError
-from otelkit.settings import Settings
-
 if _typing.TYPE_CHECKING:
+    from otelkit._api import Telemetry, configure
+    from otelkit._logs import configure_structlog
     from otelkit._monitor import monitor
+    from otelkit.context import get_request_id
+    from otelkit.errors import ConfigError, OtelkitError
     from otelkit.health import Health
     from otelkit.metrics import counter, gauge, histogram, up_down_counter
+    from otelkit.settings import Settings
 
-# Imported on first use: the launcher imports this package at every start-up, and an app that never
-# touches them should not pay for the health router or the metric helpers.
+# Everything is imported on first use: ``otelkit-instrument`` and the launcher import this package
+# at every start-up, before the SDK is needed, and an app that never touches the health router or
+# the metric helpers should not pay for them.
 _LAZY = {
+    "Telemetry": "otelkit._api",
+    "configure": "otelkit._api",
+    "configure_structlog": "otelkit._logs",
+    "get_request_id": "otelkit.context",
+    "ConfigError": "otelkit.errors",
+    "OtelkitError": "otelkit.errors",
+    "Settings": "otelkit.settings",
     "Health": "otelkit.health",
     "counter": "otelkit.metrics",
     "gauge": "otelkit.metrics",
@@ -57,6 +64,11 @@ def __getattr__(name: str) -> _typing.Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ConfigError",

@@ -6,7 +6,7 @@ Loki), Loki on ``stack/loki/loki.yaml`` and Jaeger on ``stack/jaeger/jaeger.yaml
 files compose mounts, their addresses moved through environment variables — and Prometheus on a
 copy of ``stack/prometheus/prometheus.yaml`` with the scrape targets replaced (Prometheus 2.42
 expands no variables in its config). Optionally the example app (and a Celery worker with Redis)
-under ``opentelemetry-instrument``, exporting to the collector.
+under ``otelkit-instrument``, exporting to the collector.
 
 Everything runs in one :class:`~otelkit._procs.ProcessGroup` and is stopped in reverse order; one
 backend can be stopped and started again on the same ports and data (outage tests)::
@@ -159,7 +159,7 @@ class LocalStack:
         workdir: logs (``<name>.log``), rendered configs, data directories and the pid file. Data
             directories from an earlier run are removed at :meth:`start`.
         ports: every port; default the compose ports, :meth:`StackPorts.free` for tests.
-        app: also start the example app (``example.app:app`` under ``opentelemetry-instrument``).
+        app: also start the example app (``example.app:app`` under ``otelkit-instrument``).
         worker: also start Redis and a Celery worker for the app; default: when ``app`` is on and
             ``redis-server`` is on PATH.
         app_env: extra environment for the app and worker (e.g. short export intervals).
@@ -445,10 +445,10 @@ class LocalStack:
                     )
                 found[key] = Path(exe)
         if self.app:
-            launcher = Path(sys.executable).parent / "opentelemetry-instrument"
+            launcher = Path(sys.executable).parent / "otelkit-instrument"
             if not launcher.exists():
                 raise ExternalToolError(
-                    f"opentelemetry-instrument not found beside {sys.executable}; install otelkit with its example"
+                    f"otelkit-instrument not found beside {sys.executable}; install otelkit with its example"
                     " extra (pip install -e '.[example]') or use --no-app"
                 )
             found["launcher"] = launcher

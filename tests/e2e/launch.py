@@ -12,6 +12,8 @@ from otelkit import _procs
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+LAUNCHERS = ("opentelemetry-instrument", "otelkit-instrument")
+"""The stock launcher with otelkit as distro, and otelkit's own: both must give the same result."""
 
 
 def app_env(endpoint: str, **extra: str) -> dict[str, str]:
@@ -36,13 +38,13 @@ def start_app(
     *,
     name: str = "app",
     app: str = "example.app:app",
-    launcher: bool = True,
+    launcher: str | None = "opentelemetry-instrument",
     python_args: tuple[str, ...] = (),
 ) -> tuple[_procs.ManagedProcess, str]:
-    """Start ``uvicorn app`` on a free port (under ``opentelemetry-instrument`` unless ``launcher=False``)."""
+    """Start ``uvicorn app`` on a free port under ``launcher`` (``otelkit-instrument``, the stock one, or None)."""
     port = _procs.free_port()
     uvicorn = [str(BIN / "python"), *python_args, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    argv = [str(BIN / "opentelemetry-instrument"), *uvicorn] if launcher else uvicorn
+    argv = [str(BIN / launcher), *uvicorn] if launcher else uvicorn
     proc = procs.start(name, argv, env=env, cwd=REPO)
     base = f"http://127.0.0.1:{port}"
     proc.wait_http_ready(f"{base}/health/live", timeout=60)

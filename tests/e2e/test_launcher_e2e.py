@@ -1,4 +1,5 @@
-"""The example app under ``opentelemetry-instrument`` with otelkit as distro, against a real OTLP receiver."""
+"""The example app under ``opentelemetry-instrument`` with otelkit as distro, and under ``otelkit-instrument``,
+against a real OTLP receiver."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import httpx
 import pytest
-from launch import BIN, REPO, app_env, start_app, wait_until
+from launch import BIN, LAUNCHERS, REPO, app_env, start_app, wait_until
 
 from otelkit import _procs
 from otelkit.testing import OTLPReceiver
@@ -69,10 +70,11 @@ def _assert_everything_arrived(rx: OTLPReceiver, n: int) -> None:
     assert [log for log in rx.logs if log.scope_name == "uvicorn.error"]
 
 
-def test_launcher_sigterm_flushes_all_three_signals(procs):
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_launcher_sigterm_flushes_all_three_signals(procs, launcher):
     assert importlib.metadata.distribution("opentelemetry-distro")  # installed beside otelkit: otelkit still wins
     with OTLPReceiver() as rx:
-        proc, base = start_app(procs, app_env(rx.endpoint, **NO_PERIODIC_EXPORT))
+        proc, base = start_app(procs, app_env(rx.endpoint, **NO_PERIODIC_EXPORT), launcher=launcher)
         _traffic(base, 30)
         assert rx.spans == []  # nothing exported yet: the flush below is what delivers
         assert _stop(proc, signal.SIGTERM) == -signal.SIGTERM
@@ -171,17 +173,26 @@ def test_launcher_user_env_wins_over_otelkit_defaults(procs):
         assert {s.service_name for s in rx.spans} == {"custom-name"}
 
 
+_GC_CASES = [
+    # Raised by what the span and log batches hold (12 tracked objects each), else Python's 700.
+    ("otelkit", {}, True, 700 + 12 * (512 + 512)),
+    ("otelkit", {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128"}, True, 700 + 12 * (128 + 512)),
+    ("otelkit", {"OTELKIT_GC_FREEZE": "false"}, False, 700),
+    ("distro", {"OTEL_PYTHON_CONFIGURATOR": "configurator"}, False, 700),
+]
+
+
 @pytest.mark.parametrize(
-    ("distro", "extra", "frozen", "threshold"),
+    ("launcher", "distro", "extra", "frozen", "threshold"),
+    # otelkit-instrument has no distro to choose: only the otelkit cases apply to it.
     [
-        # Raised by what the span and log batches hold (12 tracked objects each), else Python's 700.
-        ("otelkit", {}, True, 700 + 12 * (512 + 512)),
-        ("otelkit", {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128"}, True, 700 + 12 * (128 + 512)),
-        ("otelkit", {"OTELKIT_GC_FREEZE": "false"}, False, 700),
-        ("distro", {"OTEL_PYTHON_CONFIGURATOR": "configurator"}, False, 700),
+        (launcher, *case)
+        for launcher in LAUNCHERS
+        for case in _GC_CASES
+        if launcher != "otelkit-instrument" or case[0] == "otelkit"
     ],
 )
-def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen, threshold):
+def test_launcher_gc_freeze_only_under_otelkit(tmp_path, launcher, distro, extra, frozen, threshold):
     import subprocess
 
     script = tmp_path / "count.py"
@@ -195,7 +206,7 @@ def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen, 
         **extra,
     )
     out = subprocess.run(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, str(script)],
+        [str(BIN / launcher), sys.executable, str(script)],
         env=env,
         capture_output=True,
         text=True,
@@ -207,7 +218,8 @@ def test_launcher_gc_freeze_only_under_otelkit(tmp_path, distro, extra, frozen, 
     assert threshold0 == threshold
 
 
-def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path):
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path, launcher):
     """httpx (and every other contrib instrumentation) is instrumented on first import, not at start-up."""
     import subprocess
 
@@ -221,7 +233,7 @@ def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path):
     with OTLPReceiver() as rx:
         env = app_env(rx.endpoint, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
         out = subprocess.run(
-            [str(BIN / "opentelemetry-instrument"), sys.executable, str(script), rx.url("traces")],
+            [str(BIN / launcher), sys.executable, str(script), rx.url("traces")],
             env=env,
             capture_output=True,
             text=True,
@@ -233,3 +245,63 @@ def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path):
         (span,) = [s for s in rx.spans if s.kind == "CLIENT"]
         assert span.name == "POST"
         assert span.attributes["url.full"] == rx.url("traces")
+
+
+# --------------------------------------------------------------------------- otelkit-instrument
+
+
+def test_launcher_otelkit_instrument_options_set_variables_and_the_shadowed_sitecustomize_runs(tmp_path):
+    """``--service_name`` works as with opentelemetry-instrument; a sitecustomize further down the path still runs."""
+    import subprocess
+
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sitecustomize.py").write_text("import os\nos.environ['OWN_SITECUSTOMIZE'] = 'ran'\n")
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import os, sys\n"
+        "from opentelemetry import trace\n"
+        "print(os.environ.get('OWN_SITECUSTOMIZE'), type(trace.get_tracer_provider()).__module__)\n"
+        "with trace.get_tracer('t').start_as_current_span('job'):\n"
+        "    pass\n"
+    )
+    with OTLPReceiver() as rx:
+        env = app_env(rx.endpoint, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+        env["PYTHONPATH"] = f"{REPO}:{own}"
+        out = subprocess.run(
+            [str(BIN / "otelkit-instrument"), "--service_name", "nightly", sys.executable, str(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert out.stdout.split() == ["ran", "opentelemetry.sdk.trace"]
+        rx.wait_for(lambda r: r.spans_named("job"), timeout=20)
+    (span,) = rx.spans_named("job")
+    assert span.service_name == "nightly"
+    assert "Traceback" not in out.stderr
+
+
+def test_launcher_otelkit_instrument_disabled_instrumentations_are_skipped(tmp_path):
+    import subprocess
+
+    script = tmp_path / "client.py"
+    script.write_text("import sys, httpx\nprint(httpx.post(sys.argv[1], content=b'').status_code)\n")
+    with OTLPReceiver() as rx:
+        env = app_env(
+            rx.endpoint,
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="redis, httpx",
+        )
+        out = subprocess.run(
+            [str(BIN / "otelkit-instrument"), sys.executable, str(script), rx.url("traces")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert out.stdout.split() == ["415"]  # the POST happened (no content type: refused)...
+        assert rx.spans == []  # ...and left no CLIENT span: the shutdown flush would have delivered it

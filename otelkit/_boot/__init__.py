@@ -1,0 +1,1 @@
+"""The directory ``otelkit-instrument`` puts first on ``PYTHONPATH``: it holds only ``sitecustomize``."""
