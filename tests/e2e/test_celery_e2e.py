@@ -154,8 +154,10 @@ def _task_env(rx: OTLPReceiver, service: str, export: dict[str, str], redis: str
     )
 
 
-def _start_worker(procs: _procs.ProcessGroup, env: dict[str, str], app: str, *args: str) -> _procs.ManagedProcess:
-    argv = [LAUNCHER, CELERY, "-A", app, "worker", "-l", "INFO", "--without-mingle", "--without-gossip", *args]
+def _start_worker(
+    procs: _procs.ProcessGroup, env: dict[str, str], app: str, *args: str, launcher: str = LAUNCHER
+) -> _procs.ManagedProcess:
+    argv = [launcher, CELERY, "-A", app, "worker", "-l", "INFO", "--without-mingle", "--without-gossip", *args]
     return procs.start("worker", argv, env=env, cwd=env.get("PYTHONPATH", str(REPO)))
 
 
@@ -266,13 +268,18 @@ POOL_MODES = {
 }
 
 
-@pytest.mark.parametrize("mode", list(POOL_MODES))
+@pytest.mark.parametrize(
+    ("mode", "launcher"),
+    [(mode, "opentelemetry-instrument") for mode in POOL_MODES]
+    # otelkit's own launcher in the hardest mode: children that exit after every task.
+    + [("prefork-max-tasks-per-child-1", "otelkit-instrument")],
+)
 def test_celery_worker_exports_every_task_in_each_pool_mode(
-    mode: str, receiver: OTLPReceiver, redis_server: str, procs: _procs.ProcessGroup, tasks_dir: Path
+    mode: str, launcher: str, receiver: OTLPReceiver, redis_server: str, procs: _procs.ProcessGroup, tasks_dir: Path
 ) -> None:
-    queue = f"e2e-{mode}"
+    queue = f"e2e-{mode}-{launcher}"
     worker_env = _task_env(receiver, "e2e-worker", SLOW_EXPORT, redis_server, tasks_dir, queue)
-    worker = _start_worker(procs, worker_env, "e2e_tasks", "-Q", queue, *POOL_MODES[mode])
+    worker = _start_worker(procs, worker_env, "e2e_tasks", "-Q", queue, *POOL_MODES[mode], launcher=str(BIN / launcher))
     producer_env = _task_env(receiver, "e2e-producer", SLOW_EXPORT, redis_server, tasks_dir, queue)
     _produce(producer_env, tasks_dir, "standard")
 
