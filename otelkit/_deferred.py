@@ -1,11 +1,15 @@
-"""OTLP exporters created on their first export, off the start-up path.
+"""OTLP exporters created after start-up, off its path.
 
 The SDK's OTLP exporter modules import protobuf (and the generated message classes), requests and
 urllib3, or grpc: about a third of what otelkit adds to an app's start-up, for objects that are
 first used seconds later, on the batch processors' and the metric reader's own threads. The
 configurator therefore hands the processors a :class:`DeferredExporter`: it checks the endpoint and
-protocol at start-up (bad values are reported then), and builds the real exporter the first time
-something is exported.
+protocol at start-up (bad values are reported then), and the real exporter is built
+:data:`WARM_AFTER` seconds later on a background thread (:func:`warm_later`), or at the first
+export if that comes sooner. Not at the first export alone: building takes ~0.1 s of CPU, and on a
+server already under load that burst would delay every request in flight at that moment (a p99
+spike seconds into the process's life); one second after start-up the app is usually still
+starting or idle.
 
 The metric reader needs the exporter's temporality and aggregation preferences when it is built.
 :func:`metric_preferences` computes them from the same variables the SDK's OTLP metric exporters
@@ -23,12 +27,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 
-__all__ = ["DeferredExporter", "DeferredMetricExporter", "metric_preferences"]
+__all__ = ["WARM_AFTER", "DeferredExporter", "DeferredMetricExporter", "metric_preferences", "warm_later"]
 
 _log = logging.getLogger("otelkit")
 
@@ -36,6 +41,9 @@ TEMPORALITY_VARIABLE = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
 AGGREGATION_VARIABLE = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
 _TEMPORALITIES = ("CUMULATIVE", "DELTA", "LOWMEMORY")
 _AGGREGATIONS = ("explicit_bucket_histogram", "base2_exponential_bucket_histogram")
+
+WARM_AFTER = 1.0
+"""Seconds after set-up at which :func:`warm_later` builds the real exporters."""
 
 
 class _Lazy:
@@ -46,6 +54,7 @@ class _Lazy:
         self._factory: Callable[[], Any] | None = factory
         self._exporter: Any = None
         self._lock = threading.Lock()
+        _instances.add(self)
 
     def get(self) -> Any:
         if self._factory is None:
@@ -67,6 +76,19 @@ class _Lazy:
     def built(self) -> Any:
         """The real exporter if it was built, without building it."""
         return self._exporter
+
+
+# Every _Lazy, so that a forked child replaces a lock some thread of the parent held at fork time.
+_instances: weakref.WeakSet[_Lazy] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for lazy in list(_instances):
+        lazy._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class DeferredExporter:
@@ -132,6 +154,23 @@ class DeferredMetricExporter(MetricExporter):
         exporter = self._lazy.built()
         if exporter is not None:
             exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def warm_later(exporters: Iterable[Any], delay: float = WARM_AFTER) -> threading.Timer | None:
+    """Build the deferred ones among ``exporters`` on a daemon thread after ``delay`` seconds."""
+    deferred = [e for e in exporters if isinstance(e, (DeferredExporter, DeferredMetricExporter))]
+    if not deferred:
+        return None
+
+    def warm() -> None:
+        for exporter in deferred:
+            exporter.resolve()  # logs, never raises
+
+    timer = threading.Timer(delay, warm)
+    timer.name = "otelkit-exporters"
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def metric_preferences() -> tuple[dict[type, Any], dict[type, Any]]:

@@ -284,8 +284,13 @@ def _resource(settings: Settings) -> Any:
     return Resource.create(attributes)
 
 
-def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
+def build_providers(settings: Settings, *, warm_after: float | None = None) -> tuple[Any, Any, Any]:
     """Create tracer, meter and logger providers exporting as the environment says.
+
+    Args:
+        settings: otelkit's settings.
+        warm_after: build the deferred OTLP exporters this many seconds from now, on a background
+            thread (:func:`otelkit._deferred.warm_later`); None: at their first export.
 
     Returns:
         ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
@@ -304,7 +309,10 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
     _redact.configure(settings.redact_keys)
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (_shutdown).
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    for exporter in exporters_for("traces", settings):
+    span_exporters = exporters_for("traces", settings)
+    metric_exporters = exporters_for("metrics", settings)
+    log_exporters = exporters_for("logs", settings)
+    for exporter in span_exporters:
         if not _redacts(exporter):
             exporter = _redact.RedactingSpanExporter(exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -312,16 +320,19 @@ def build_providers(settings: Settings) -> tuple[Any, Any, Any]:
     # The HTTP duration histogram is pre-aggregated on the request path and merged into exports.
     _register_fast_histograms()
     readers = [
-        PeriodicExportingMetricReader(_fasthist.wrap_exporter(exporter, resource))
-        for exporter in exporters_for("metrics", settings)
+        PeriodicExportingMetricReader(_fasthist.wrap_exporter(exporter, resource)) for exporter in metric_exporters
     ]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    for exporter in exporters_for("logs", settings):
+    for exporter in log_exporters:
         if not _redacts(exporter):
             exporter = _redact.RedactingLogRecordExporter(exporter)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    if warm_after is not None:
+        from otelkit import _deferred
+
+        _deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)
     return tracer_provider, meter_provider, logger_provider
 
 
@@ -366,7 +377,9 @@ def setup(settings: Settings) -> tuple[Any, Any, Any]:
     _logs.set_root_level(settings.log_level)
     _logs.install_console(settings.console_format, settings.export_error_interval)
     _logs.throttle_sdk_queue_warnings(settings.export_error_interval)
-    providers = _set_globals(*build_providers(settings))
+    from otelkit import _deferred
+
+    providers = _set_globals(*build_providers(settings, warm_after=_deferred.WARM_AFTER))
     _shutdown.register(list(providers), settings.shutdown_timeout)
     _shutdown.install_signal_handlers()
     # structlog (when the app uses it) is bridged to stdlib as soon as the app imports it.

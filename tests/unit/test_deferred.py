@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
+import time
+import warnings
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -19,7 +22,6 @@ from otelkit.testing import OTLPReceiver
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    import os
 
     for var in list(os.environ):
         if var.startswith(("OTEL_", "OTELKIT_")):
@@ -131,3 +133,45 @@ def test_deferred_start_up_imports_no_exporter_module():
     env = {"PATH": "/usr/bin:/bin", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_deferred_warm_later_builds_the_exporters_on_a_background_thread():
+    built: list[str] = []
+
+    def factory():
+        import threading
+
+        built.append(threading.current_thread().name)
+        return object()
+
+    exporters = [_deferred.DeferredExporter("traces", factory, SpanExportResult.FAILURE), object()]
+    timer = _deferred.warm_later(exporters, delay=0.01)
+    assert timer is not None
+    timer.join(10)
+    assert built == ["otelkit-exporters"]
+    assert exporters[0]._lazy.built() is not None
+    assert _deferred.warm_later([object()]) is None  # nothing deferred: no thread
+
+
+def test_deferred_forked_child_does_not_inherit_a_held_lock():
+    exporter = _deferred.DeferredExporter("traces", lambda: "real", SpanExportResult.FAILURE)
+    exporter._lazy._lock.acquire()  # as if another thread of the parent were building it at fork time
+    try:
+        with warnings.catch_warnings():  # 3.12+: fork() in a process with threads (the point of the test)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: would block forever on the inherited, held lock
+            os._exit(0 if exporter.resolve() == "real" else 1)
+        deadline = time.monotonic() + 20
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child deadlocked on the exporter's lock")
+            time.sleep(0.01)
+    finally:
+        exporter._lazy._lock.release()
+    assert os.waitstatus_to_exitcode(status) == 0
