@@ -498,7 +498,7 @@ class SoakRun:
     p99_ms: float
     requests: int
     cpu_us_per_req: float
-    rss_samples: list[tuple[float, float]]  # (seconds since load started, MiB)
+    rss_samples: list[tuple[float, float]]  # (seconds of load so far, MiB)
     rss_baseline_mib: float
     rss_growth_mib: float
     shutdown_s: float
@@ -506,49 +506,62 @@ class SoakRun:
     errors: str
 
 
-def soak(ctx: Context, variant: Variant, minutes: float) -> SoakRun:
+SOAK_SLICE_S = 30.0
+
+
+def soak(ctx: Context, down: Variant, up: Variant, minutes: float) -> dict[str, SoakRun]:
+    """``minutes`` of load on each of ``down`` and ``up``, both running all along, in alternating slices.
+
+    Sequential halves would compare two stretches of a noisy VM; alternating 30 s slices lets
+    drift hit both alike, as the rounds do. The collector stays down for the whole soak (twice
+    ``minutes``), the down server's RSS is sampled after every slice of its load, and both get
+    SIGTERM at the end. RSS is sampled after every slice of each server's load.
+    """
     args = ctx.args
-    seconds = max(1.0, minutes * 60)
-    server = ctx.start(variant)
-    run_wrk(server.port, args.warmup, args.connections)
-    wrk = subprocess.Popen(
-        _wrk_cmd(server.port, seconds, args.connections), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    t0 = time.monotonic()
-    cpu0 = _cpu_seconds(server.pid)
-    samples: list[tuple[float, float]] = []
-    while True:
-        next_sample = 10.0 * (len(samples) + 1)
-        try:
-            wrk.wait(timeout=max(0.0, t0 + next_sample - time.monotonic()))
-            break
-        except subprocess.TimeoutExpired:
-            samples.append((round(time.monotonic() - t0, 1), round(_rss_mib(server.pid), 2)))
-            _progress(f"  soak {variant.name}: {samples[-1][0]:.0f} s, RSS {samples[-1][1]:.1f} MiB")
-    out = wrk.stdout.read() if wrk.stdout else ""
-    if wrk.returncode != 0:
-        raise BenchError(f"wrk exited with status {wrk.returncode}:\n{out}")
-    result = parse_wrk(out)
-    cpu = _cpu_seconds(server.pid) - cpu0
-    samples.append((round(time.monotonic() - t0, 1), round(_rss_mib(server.pid), 2)))
-    # RSS after 30 s under load is the baseline: imports, first batches and buffers are settled by then.
-    settled = [s for s in samples if s[0] >= 30.0] or samples
-    baseline = settled[0][1]
-    shutdown = server.stop(signal.SIGTERM)
-    return SoakRun(
-        variant=variant.name,
-        minutes=minutes,
-        rps=result.rps,
-        p99_ms=result.p99_ms,
-        requests=result.requests,
-        cpu_us_per_req=cpu / max(result.requests, 1) * 1e6,
-        rss_samples=samples,
-        rss_baseline_mib=baseline,
-        rss_growth_mib=max(s[1] for s in settled) - baseline,
-        shutdown_s=shutdown,
-        shutdown_signal="SIGTERM",
-        errors=result.errors,
-    )
+    slices = max(1, round(minutes * 60 / SOAK_SLICE_S))
+    servers = {v.name: ctx.start(v) for v in (down, up)}
+    for server in servers.values():
+        run_wrk(server.port, args.warmup, args.connections)
+    totals = {name: {"requests": 0, "seconds": 0.0, "cpu": 0.0, "p99": [], "errors": []} for name in servers}
+    rss: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
+    for i in range(slices):
+        for name, server in servers.items():
+            cpu0 = _cpu_seconds(server.pid)
+            result = run_wrk(server.port, SOAK_SLICE_S, args.connections)
+            total = totals[name]
+            total["cpu"] += _cpu_seconds(server.pid) - cpu0
+            total["requests"] += result.requests
+            total["seconds"] += result.seconds
+            total["p99"].append(result.p99_ms)
+            if result.errors:
+                total["errors"].append(result.errors)
+            rss[name].append((round(total["seconds"], 1), round(_rss_mib(server.pid), 2)))
+        _progress(
+            f"  soak slice {i + 1}/{slices}: "
+            + ", ".join(f"{n} {totals[n]['requests'] / max(totals[n]['seconds'], 1e-9):.0f} req/s" for n in servers)
+            + f"; {down.name} RSS {rss[down.name][-1][1]:.1f} MiB"
+        )
+    runs = {}
+    for name, server in servers.items():
+        total = totals[name]
+        # RSS after 30 s under load is the baseline: imports, first batches and buffers are settled by then.
+        settled = [r for r in rss[name] if r[0] >= 30.0] or rss[name]
+        baseline = settled[0][1]
+        runs[name] = SoakRun(
+            variant=name,
+            minutes=minutes,
+            rps=total["requests"] / max(total["seconds"], 1e-9),
+            p99_ms=statistics.median(total["p99"]),
+            requests=total["requests"],
+            cpu_us_per_req=total["cpu"] / max(total["requests"], 1) * 1e6,
+            rss_samples=rss[name],
+            rss_baseline_mib=baseline,
+            rss_growth_mib=max(r[1] for r in settled) - baseline,
+            shutdown_s=server.stop(signal.SIGTERM),
+            shutdown_signal="SIGTERM",
+            errors="; ".join(total["errors"]),
+        )
+    return runs
 
 
 # --------------------------------------------------------------------------- report
@@ -724,7 +737,8 @@ def render(
     if soaks:
         lines += [
             "",
-            "| soak (SIGTERM at end) | minutes | req/s | p99 ms | CPU µs/req | RSS at 30 s MiB | RSS growth MiB"
+            "| soak (SIGTERM at end) | minutes of load | req/s | p99 ms (slice median) | CPU µs/req | RSS at 30 s MiB"
+            " | RSS growth MiB"
             " | shutdown s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
@@ -887,9 +901,11 @@ def _run(args: argparse.Namespace) -> int:
                     f"  shutdown {run.shutdown_s:.2f} s  spans {run.received['traces']}/{run.served} requests"
                 )
         if args.soak_minutes:
-            for name in ("otelkit-down", "otelkit"):
-                _progress(f"soak: {name} under load for {args.soak_minutes:g} min")
-                soaks[name] = soak(ctx, VARIANTS[name], args.soak_minutes)
+            _progress(
+                f"soak: otelkit-down and otelkit, {args.soak_minutes:g} min of load each, in alternating"
+                f" {SOAK_SLICE_S:g} s slices"
+            )
+            soaks.update(soak(ctx, VARIANTS["otelkit-down"], VARIANTS["otelkit"], args.soak_minutes))
         ok = True
     finally:
         ctx.cleanup()
