@@ -112,7 +112,7 @@ def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
     """A deferred OTLP exporter for ``signal`` (None if its endpoint is malformed).
 
     Endpoint and protocol are checked now, so a bad value is reported at start-up; the exporter
-    itself is built on its first export (:mod:`otelkit._deferred`).
+    itself is built off the start-up path (:mod:`otelkit._deferred`).
     """
     if not _endpoint_ok(signal):
         return None
