@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import signal
+import subprocess
 import sys
 
 import httpx
@@ -42,6 +43,11 @@ def _stop(proc: _procs.ManagedProcess, sig: int) -> int:
     proc.signal(sig)
     assert proc.popen is not None
     return proc.popen.wait(timeout=30)
+
+
+def _run_script(launcher: str, *argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``launcher argv…`` to completion (60 s at most) and return what it printed; fails on a non-zero exit."""
+    return subprocess.run([str(BIN / launcher), *argv], env=env, capture_output=True, text=True, timeout=60, check=True)
 
 
 def _assert_everything_arrived(rx: OTLPReceiver, n: int) -> None:
@@ -193,8 +199,6 @@ _GC_CASES = [
     ],
 )
 def test_launcher_gc_freeze_only_under_otelkit(tmp_path, launcher, distro, extra, frozen, threshold):
-    import subprocess
-
     script = tmp_path / "count.py"
     script.write_text("import gc; print(gc.get_freeze_count(), gc.get_threshold()[0])\n")
     env = app_env(
@@ -205,14 +209,7 @@ def test_launcher_gc_freeze_only_under_otelkit(tmp_path, launcher, distro, extra
         OTEL_LOGS_EXPORTER="none",
         **extra,
     )
-    out = subprocess.run(
-        [str(BIN / launcher), sys.executable, str(script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    out = _run_script(launcher, sys.executable, str(script), env=env)
     frozen_count, threshold0 = map(int, out.stdout.split())
     assert (frozen_count > 0) is frozen
     assert threshold0 == threshold
@@ -221,8 +218,6 @@ def test_launcher_gc_freeze_only_under_otelkit(tmp_path, launcher, distro, extra
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path, launcher):
     """httpx (and every other contrib instrumentation) is instrumented on first import, not at start-up."""
-    import subprocess
-
     script = tmp_path / "client.py"
     script.write_text(
         "import sys\n"
@@ -232,14 +227,7 @@ def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path, laun
     )
     with OTLPReceiver() as rx:
         env = app_env(rx.endpoint, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
-        out = subprocess.run(
-            [str(BIN / launcher), sys.executable, str(script), rx.url("traces")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        out = _run_script(launcher, sys.executable, str(script), rx.url("traces"), env=env)
         assert out.stdout.split() == ["False", "False", "False"]  # nothing imported for the app
         rx.wait_for(lambda r: any(s.kind == "CLIENT" for s in r.spans), timeout=20)
         (span,) = [s for s in rx.spans if s.kind == "CLIENT"]
@@ -252,8 +240,6 @@ def test_launcher_instruments_libraries_when_the_app_imports_them(tmp_path, laun
 
 def test_launcher_otelkit_instrument_options_set_variables_and_the_shadowed_sitecustomize_runs(tmp_path):
     """``--service_name`` works as with opentelemetry-instrument; a sitecustomize further down the path still runs."""
-    import subprocess
-
     own = tmp_path / "own"
     own.mkdir()
     (own / "sitecustomize.py").write_text("import os\nos.environ['OWN_SITECUSTOMIZE'] = 'ran'\n")
@@ -268,14 +254,7 @@ def test_launcher_otelkit_instrument_options_set_variables_and_the_shadowed_site
     with OTLPReceiver() as rx:
         env = app_env(rx.endpoint, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
         env["PYTHONPATH"] = f"{REPO}:{own}"
-        out = subprocess.run(
-            [str(BIN / "otelkit-instrument"), "--service_name", "nightly", sys.executable, str(script)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        out = _run_script("otelkit-instrument", "--service_name", "nightly", sys.executable, str(script), env=env)
         assert out.stdout.split() == ["ran", "opentelemetry.sdk.trace"]
         rx.wait_for(lambda r: r.spans_named("job"), timeout=20)
     (span,) = rx.spans_named("job")
@@ -284,8 +263,6 @@ def test_launcher_otelkit_instrument_options_set_variables_and_the_shadowed_site
 
 
 def test_launcher_otelkit_instrument_disabled_instrumentations_are_skipped(tmp_path):
-    import subprocess
-
     script = tmp_path / "client.py"
     script.write_text("import sys, httpx\nprint(httpx.post(sys.argv[1], content=b'').status_code)\n")
     with OTLPReceiver() as rx:
@@ -295,13 +272,6 @@ def test_launcher_otelkit_instrument_disabled_instrumentations_are_skipped(tmp_p
             OTEL_LOGS_EXPORTER="none",
             OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="redis, httpx",
         )
-        out = subprocess.run(
-            [str(BIN / "otelkit-instrument"), sys.executable, str(script), rx.url("traces")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        out = _run_script("otelkit-instrument", sys.executable, str(script), rx.url("traces"), env=env)
         assert out.stdout.split() == ["415"]  # the POST happened (no content type: refused)...
         assert rx.spans == []  # ...and left no CLIENT span: the shutdown flush would have delivered it
