@@ -53,17 +53,17 @@ class _Lazy:
         self.signal = signal
         self._factory: Callable[[], Any] | None = factory
         self._exporter: Any = None
+        self._done = False  # set only once the build finished: a caller never sees one in progress
         self._lock = threading.Lock()
         _instances.add(self)
 
     def get(self) -> Any:
-        if self._factory is None:
+        if self._done:
             return self._exporter
-        with self._lock:
-            factory, self._factory = self._factory, None
-            if factory is not None:
+        with self._lock:  # another thread may be building it: wait for the result
+            if not self._done:
                 try:
-                    self._exporter = factory()
+                    self._exporter = self._factory() if self._factory is not None else None
                 except Exception as exc:  # never raise into the processors' threads
                     _log.error(
                         "otelkit: creating the OTLP exporter for %s failed; %s are not exported: %s",
@@ -71,6 +71,9 @@ class _Lazy:
                         self.signal,
                         exc,
                     )
+                finally:
+                    self._factory = None
+                    self._done = True
         return self._exporter
 
     def built(self) -> Any:
@@ -78,17 +81,32 @@ class _Lazy:
         return self._exporter
 
 
-# Every _Lazy, so that a forked child replaces a lock some thread of the parent held at fork time.
+# Every _Lazy: a fork waits until no exporter is being built. Building imports modules, and a
+# child forked in the middle of that would inherit half-imported modules whose import locks belong
+# to a thread it does not have: its first export (Celery prefork children) would block forever.
 _instances: weakref.WeakSet[_Lazy] = weakref.WeakSet()
+_held: list[_Lazy] = []
+
+
+def _before_fork() -> None:
+    for lazy in list(_instances):
+        lazy._lock.acquire()
+        _held.append(lazy)
+
+
+def _after_fork_in_parent() -> None:
+    while _held:
+        _held.pop()._lock.release()
 
 
 def _after_fork_in_child() -> None:
-    for lazy in list(_instances):
+    for lazy in _held:
         lazy._lock = threading.Lock()
+    _held.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 class DeferredExporter:

@@ -153,25 +153,67 @@ def test_deferred_warm_later_builds_the_exporters_on_a_background_thread():
     assert _deferred.warm_later([object()]) is None  # nothing deferred: no thread
 
 
-def test_deferred_forked_child_does_not_inherit_a_held_lock():
-    exporter = _deferred.DeferredExporter("traces", lambda: "real", SpanExportResult.FAILURE)
-    exporter._lazy._lock.acquire()  # as if another thread of the parent were building it at fork time
-    try:
-        with warnings.catch_warnings():  # 3.12+: fork() in a process with threads (the point of the test)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # the child: would block forever on the inherited, held lock
-            os._exit(0 if exporter.resolve() == "real" else 1)
-        deadline = time.monotonic() + 20
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                pytest.fail("the forked child deadlocked on the exporter's lock")
-            time.sleep(0.01)
-    finally:
-        exporter._lazy._lock.release()
+def test_deferred_fork_waits_for_a_build_in_progress():
+    """A child forked while the exporter is being built gets the built one, never a half-done build."""
+    import threading
+
+    release = threading.Event()
+    building = threading.Event()
+
+    def factory():
+        building.set()
+        release.wait(10)  # the build is "importing modules" until released
+        return "real"
+
+    exporter = _deferred.DeferredExporter("traces", factory, SpanExportResult.FAILURE)
+    builder = threading.Thread(target=exporter.resolve)
+    builder.start()
+    assert building.wait(10)
+    threading.Timer(0.2, release.set).start()  # without the fork hook, fork() would not wait for this
+    with warnings.catch_warnings():  # 3.12+: fork() in a process with threads (the point of the test)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        os._exit(0 if exporter._lazy.built() == "real" and exporter.resolve() == "real" else 1)
+    builder.join(10)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child blocked on the exporter's lock")
+        time.sleep(0.01)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_deferred_export_during_a_build_waits_for_it():
+    """The warm-up thread building the exporter while a batch is exported: the batch is not dropped."""
+    import threading
+
+    release = threading.Event()
+    building = threading.Event()
+
+    class Inner:
+        def export(self, batch):
+            return ("exported", tuple(batch))
+
+    def factory():
+        building.set()
+        release.wait(10)
+        return Inner()
+
+    exporter = _deferred.DeferredExporter("traces", factory, SpanExportResult.FAILURE)
+    builder = threading.Thread(target=exporter.resolve)
+    builder.start()
+    assert building.wait(10)
+    results = []
+    exporting = threading.Thread(target=lambda: results.append(exporter.export([1])))
+    exporting.start()
+    time.sleep(0.05)  # let the export reach the exporter while it is still being built
+    release.set()
+    exporting.join(10)
+    builder.join(10)
+    assert results == [("exported", (1,))]
