@@ -53,10 +53,11 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import Observation
 from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from otelkit import _fasthist, _redact
-from otelkit.context import REQUEST_ID_KEY, get_request_id, with_request_id
+from otelkit._serverspan import ServerSpans, set_known_attributes
+from otelkit.context import REQUEST_ID_KEY, get_request_id, request_context
 
 __all__ = ["instrument_fastapi", "uninstrument_fastapi"]
 
@@ -87,7 +88,9 @@ _SIZE_BUCKETS = (0, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_
 # A request id worth keeping: short, and safe in a header, a log line and baggage.
 _valid_request_id = re.compile(r"[A-Za-z0-9._:\-]{1,128}").fullmatch
 _SCOPE_MARK = "otelkit.request"
-_random_bits = random.Random().getrandbits
+# The random module's generator, not a Random() of our own: CPython reseeds it in forked children,
+# so pre-forked workers (gunicorn --preload, Celery prefork) never repeat each other's ids.
+_random_bits = random.getrandbits
 
 
 class _HeaderGetter(Getter[dict[str, str]]):
@@ -165,6 +168,7 @@ class HTTPInstrumentation:
         from otelkit import __version__
 
         self.tracer = trace.get_tracer("otelkit.http", __version__, tracer_provider=tracer_provider)
+        self.spans = ServerSpans(self.tracer)
         meter = metrics.get_meter("otelkit.http", __version__, meter_provider=meter_provider)
         # otelkit's own providers pre-aggregate the duration (~1 µs instead of the SDK's ~11 µs);
         # providers passed in explicitly get the SDK histogram.
@@ -253,9 +257,9 @@ class HTTPInstrumentation:
             if request_id is None or _valid_request_id(request_id) is None:
                 # random, not os.urandom: a getrandom() syscall per request costs ~35 µs on some VMs,
                 # and a correlation id needs uniqueness, not secrecy (the SDK's span ids do the same).
-                request_id = f"{_random_bits(128):032x}"
+                request_id = _random_bits(128).to_bytes(16, "big").hex()
         start = time_ns()
-        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, start_time=start)
+        span = self.spans.start(method, parent, start)
         recording = span.is_recording()
         if recording:
             attrs: dict[str, Any] = {
@@ -278,8 +282,8 @@ class HTTPInstrumentation:
                 attrs["http.request.method_original"] = scope.get("method", "")
             if self.capture_request is not None:
                 attrs.update(_captured(self.capture_request, "http.request.header.", headers.items()))
-            span.set_attributes(attrs)
-        token = otel_context.attach(trace.set_span_in_context(span, with_request_id(request_id, parent)))
+            set_known_attributes(span, attrs)
+        token = otel_context.attach(request_context(span, request_id, parent))
 
         extra_headers: list[tuple[bytes, bytes]] = [(self.request_id_header, request_id.encode("latin-1"))]
         for hook in self.request_hooks:
@@ -365,7 +369,7 @@ class HTTPInstrumentation:
                     span.set_status(Status(StatusCode.ERROR, None if error is None else str(error)[:256]))
                     if error is not None:
                         span.record_exception(error)
-                span.set_attributes(final)
+                set_known_attributes(span, final)
             span.end(end)
             otel_context.detach(token)
             if fast is None:

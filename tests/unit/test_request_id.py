@@ -307,3 +307,48 @@ def test_request_id_reaches_a_celery_task_through_baggage(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "seen ['rid-celery']" in result.stdout
+
+
+@pytest.mark.parametrize("with_baggage", [False, True])
+@pytest.mark.parametrize("explicit", [False, True])
+def test_request_context_is_what_the_api_builds(with_baggage: bool, explicit: bool) -> None:
+    from opentelemetry import baggage, trace
+    from opentelemetry import context as otel_context
+
+    from otelkit.context import request_context, with_request_id
+
+    base = otel_context.set_value("other", 1, baggage.set_baggage("tenant", "t1") if with_baggage else None)
+    span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    token = None if explicit else otel_context.attach(base)
+    try:
+        ctx = base if explicit else None
+        built = request_context(span, "r-1", ctx)
+        expected = trace.set_span_in_context(span, with_request_id("r-1", ctx))
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+    assert built == expected
+    assert baggage.get_all(built) == ({"tenant": "t1", "request.id": "r-1"} if with_baggage else {"request.id": "r-1"})
+    assert trace.get_current_span(built) is span
+
+
+def test_request_ids_differ_between_forked_workers() -> None:
+    # Pre-forked workers (gunicorn --preload, Celery prefork) share the parent's memory: the id
+    # generator must be one CPython reseeds in every child.
+    import os
+    import warnings
+
+    ids = []
+    for _ in range(2):
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads running
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            os.write(write, _asgi._random_bits(128).to_bytes(16, "big"))
+            os._exit(0)
+        os.close(write)
+        ids.append(os.read(read, 16))
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert ids[0] != ids[1]

@@ -1,0 +1,258 @@
+"""otelkit's short path for the server span gives what the SDK's Tracer.start_span gives."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider, _TracerConfig
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    SamplingResult,
+    StaticSampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
+
+from otelkit._serverspan import ServerSpans, set_known_attributes
+
+SAMPLERS = {
+    "always_on": ALWAYS_ON,
+    "always_off": ALWAYS_OFF,
+    "traceidratio": TraceIdRatioBased(0.5),
+    "parentbased_always_on": ParentBased(ALWAYS_ON),
+    "parentbased_always_off": ParentBased(ALWAYS_OFF),
+    "parentbased_traceidratio": ParentBasedTraceIdRatio(0.5),
+    "parentbased_inverted": ParentBased(
+        TraceIdRatioBased(0.25),
+        remote_parent_sampled=ALWAYS_OFF,
+        remote_parent_not_sampled=ALWAYS_ON,
+        local_parent_sampled=TraceIdRatioBased(0.5),
+        local_parent_not_sampled=ALWAYS_ON,
+    ),
+}
+
+
+def _parent(remote: bool, sampled: bool, *, random_id: bool = True) -> Context:
+    flags = TraceFlags((TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0))
+    ctx = SpanContext(0x1234, 0x5678, is_remote=remote, trace_flags=flags, trace_state=TraceState([("k", "v")]))
+    return trace.set_span_in_context(NonRecordingSpan(ctx))
+
+
+PARENTS: dict[str, Context | None] = {
+    "none": None,
+    "empty": Context(),
+    "remote_sampled": _parent(True, True),
+    "remote_dropped": _parent(True, False),
+    "local_sampled": _parent(False, True),
+    "local_dropped": _parent(False, False, random_id=False),
+    "invalid": trace.set_span_in_context(NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)),
+}
+
+
+class _Starts(SpanProcessor):
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        self.seen.append(parent_context)
+
+
+RESOURCE = Resource.create({"service.name": "t"})
+
+
+def _sdk_set(span: Any, attributes: Any) -> None:
+    span.set_attributes(attributes)
+
+
+def _provider(sampler: Sampler, **kwargs: Any) -> tuple[TracerProvider, InMemorySpanExporter, _Starts]:
+    provider = TracerProvider(sampler=sampler, resource=RESOURCE, **kwargs)
+    exporter = InMemorySpanExporter()
+    starts = _Starts()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(starts)
+    return provider, exporter, starts
+
+
+def _exported(span: Any) -> dict[str, Any]:
+    return {
+        "name": span.name,
+        "context": span.context,
+        "parent": span.parent,
+        "kind": span.kind,
+        "attributes": dict(span.attributes),
+        "dropped": span.dropped_attributes,
+        "start": span.start_time,
+        "end": span.end_time,
+        "resource": span.resource.attributes,
+        "scope": span.instrumentation_scope,
+    }
+
+
+ATTRS = {"http.request.method": "GET", "url.path": "/x", "client.address": "127.0.0.1", "request.id": "abc"}
+FINAL = {"http.response.status_code": 200, "http.route": "/x", "url.path": "/y"}
+
+
+def _run(spans_start: Any, parent: Context | None, seed: int, *, known: bool) -> Any:
+    random.seed(seed)
+    span = spans_start(context=parent)
+    if span.is_recording():
+        (set_known_attributes if known else _sdk_set)(span, ATTRS)
+        (set_known_attributes if known else _sdk_set)(span, FINAL)
+    span.end(2_000)
+    return span
+
+
+@pytest.mark.parametrize("parent_name", list(PARENTS))
+@pytest.mark.parametrize("sampler_name", list(SAMPLERS))
+def test_serverspan_same_span_as_the_sdk(sampler_name: str, parent_name: str) -> None:
+    parent = PARENTS[parent_name]
+    results = []
+    for fast in (False, True):
+        provider, exporter, starts = _provider(SAMPLERS[sampler_name])
+        tracer = provider.get_tracer("otelkit.http", "1")
+        spans = ServerSpans(tracer)
+        assert (spans._sdk, spans._decide) == (None, None)
+        kept = []
+        if fast:
+            start = functools.partial(spans.start, "GET", start_time=1_000)
+        else:
+            start = functools.partial(tracer.start_span, "GET", kind=SpanKind.SERVER, start_time=1_000)
+        for seed in range(40):  # both decisions of the ratio samplers, on the same ids
+            span = _run(start, parent, seed, known=fast)
+            kept.append((type(span).__name__, span.get_span_context(), span.is_recording()))
+        if fast:
+            assert spans._sdk is tracer  # the short path was taken
+        results.append((kept, [_exported(s) for s in exporter.get_finished_spans()], starts.seen))
+    assert results[0] == results[1]
+    if sampler_name in ("always_on", "parentbased_always_on") and parent_name in ("none", "empty", "invalid"):
+        assert len(results[1][1]) == 40  # not equal because both paths recorded nothing
+
+
+def test_serverspan_ratio_sampler_takes_both_decisions() -> None:
+    provider, _, _ = _provider(TraceIdRatioBased(0.5))
+    spans = ServerSpans(provider.get_tracer("x"))
+    recorded = [spans.start("GET", None, 1).is_recording() for _ in range(200)]
+    assert 40 < sum(recorded) < 160
+
+
+class _Custom(Sampler):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, *args: Any, **kwargs: Any) -> SamplingResult:
+        self.calls += 1
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, {"custom": True})
+
+    def get_description(self) -> str:
+        return "custom"
+
+
+class _Overridden(TraceIdRatioBased):
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, {"overridden": True})
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [_Custom(), ParentBased(_Custom()), _Overridden(0.0), StaticSampler(Decision.RECORD_ONLY)],
+    ids=["custom", "parentbased_custom", "overridden", "record_only"],
+)
+def test_serverspan_unknown_sampler_goes_through_the_sdk(sampler: Sampler) -> None:
+    provider, exporter, _ = _provider(sampler)
+    spans = ServerSpans(provider.get_tracer("x"))
+    span = spans.start("GET", None, 1)
+    assert span.is_recording()
+    span.end(2)
+    assert spans._resolved and spans._sdk is None
+    if isinstance(sampler, StaticSampler):
+        assert not span.get_span_context().trace_flags.sampled and exporter.get_finished_spans() == ()
+    else:
+        (exported,) = exporter.get_finished_spans()
+        assert exported.attributes in ({"custom": True}, {"overridden": True})
+
+
+def test_serverspan_custom_id_generator_goes_through_the_sdk() -> None:
+    class Fixed(RandomIdGenerator):
+        def generate_trace_id(self) -> int:
+            return 42
+
+    provider, _, _ = _provider(ALWAYS_ON, id_generator=Fixed())
+    spans = ServerSpans(provider.get_tracer("x"))
+    assert spans.start("GET", None, 1).get_span_context().trace_id == 42
+    assert spans._sdk is None
+
+
+def test_serverspan_disabled_tracer_records_nothing() -> None:
+    provider, exporter, _ = _provider(ALWAYS_ON)
+    tracer = provider.get_tracer("x")
+    spans = ServerSpans(tracer)
+    spans.start("GET", None, 1).end(2)
+    tracer._set_tracer_config(_TracerConfig(is_enabled=False))
+    span = spans.start("GET", None, 3)
+    span.end(4)
+    assert not span.is_recording()
+    assert len(exporter.get_finished_spans()) == 1
+
+
+def test_serverspan_proxy_tracer_is_resolved_once_its_provider_is_set() -> None:
+    provider, exporter, _ = _provider(ALWAYS_ON)
+    proxy = trace.ProxyTracer("otelkit.http")
+    spans = ServerSpans(proxy)
+    proxy._real_tracer = None
+    spans._resolve()
+    assert not spans._resolved
+    real = provider.get_tracer("otelkit.http")
+    proxy._real_tracer = real
+    spans.start("GET", None, 1).end(2)
+    assert spans._sdk is real
+    assert [s.name for s in exporter.get_finished_spans()] == ["GET"]
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [SpanLimits(max_span_attribute_length=4), SpanLimits(max_span_attributes=3)],
+    ids=["value_length", "attribute_count"],
+)
+def test_set_known_attributes_applies_the_sdk_limits(limits: SpanLimits) -> None:
+    exported = []
+    for setter in (_sdk_set, set_known_attributes):
+        provider, exporter, _ = _provider(ALWAYS_ON, span_limits=limits)
+        span = provider.get_tracer("x").start_span("s")
+        setter(span, ATTRS)
+        setter(span, FINAL)
+        span.end()
+        (done,) = exporter.get_finished_spans()
+        exported.append((dict(done.attributes), done.dropped_attributes))
+    assert exported[0] == exported[1]
+    assert exported[1][1] or any(len(str(v)) == 4 for v in exported[1][0].values())
+
+
+def test_set_known_attributes_on_an_ended_span_warns_and_sets_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    provider, exporter, _ = _provider(ALWAYS_ON)
+    span = provider.get_tracer("x").start_span("s")
+    span.end()
+    with caplog.at_level(logging.WARNING):
+        set_known_attributes(span, {"late": "yes"})
+    assert "Setting attribute on ended span." in caplog.text
+    assert dict(exporter.get_finished_spans()[0].attributes) == {}
+
+
+def test_set_known_attributes_on_a_non_recording_span_is_a_no_op() -> None:
+    span = NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    set_known_attributes(span, ATTRS)
+    assert not span.is_recording()
