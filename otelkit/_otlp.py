@@ -405,6 +405,24 @@ PAUSE_EVERY = 32
 
 _unpaced = [0]  # > 0 while otelkit flushes or shuts down: exports then run flat out
 
+RELEASE_EVERY = 128
+"""Items freed between two pauses when a paced export lets go of its batch (~0.1 ms of CPU)."""
+
+
+def _release(items: list[Any], pause: Callable[[], None]) -> None:
+    """Free an encoded batch in paced slices.
+
+    Freeing 512 finished spans (each with its attributes, events, links and their locks) takes
+    0.5-1 ms of CPU; done at once when the batch processor drops its list, it stalled every request
+    in flight. Only paced exports do this, and only otelkit's own batch processors are given
+    paced exporters: they build the list for one ``export`` call and drop it afterwards, so
+    emptying it early changes nothing for them.
+    """
+    while items:
+        del items[-RELEASE_EVERY:]
+        if items:
+            pause()
+
 
 class Pacer:
     """Spreads the CPU of one export over time, so the app's own threads keep the core.
@@ -494,6 +512,8 @@ def _export_paced(
             logger.error("Failed to encode %s batch: %s", what, error)
             result.error = error
             return result_type.FAILURE
+        if pause is not None and type(items) is list:
+            _release(items, pause)
         if _is_request_too_large(serialized_data, exporter._max_request_size):
             logger.warning(
                 "Dropping %s batch: serialized size %d bytes exceeds max_request_size %d bytes.",
@@ -535,7 +555,8 @@ class FastOTLPSpanExporter(_FastExporter, _sdk_trace_exporter.OTLPSpanExporter):
     Args:
         *args: As for ``OTLPSpanExporter`` (endpoint, certificates, headers, timeout, compression…).
         attribute_filter: Called with each span's, event's and link's attributes before encoding.
-        paced: Spread each export's encoding over time (:class:`Pacer`).
+        paced: Spread each export's encoding and the freeing of its batch over time (:class:`Pacer`);
+            only for a batch processor's exporter (it drops each batch list after the export).
         **kwargs: As for ``OTLPSpanExporter``.
     """
 
@@ -549,7 +570,8 @@ class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     Args:
         *args: As for ``OTLPLogExporter``.
         attribute_filter: Called with each log record's attributes before encoding.
-        paced: Spread each export's encoding over time (:class:`Pacer`).
+        paced: Spread each export's encoding and the freeing of its batch over time (:class:`Pacer`);
+            only for a batch processor's exporter (it drops each batch list after the export).
         **kwargs: As for ``OTLPLogExporter``.
     """
 

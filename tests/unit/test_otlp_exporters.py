@@ -344,6 +344,29 @@ def test_paced_exporter_delivers_everything(receiver):
     assert len(received) == 200
 
 
+def test_paced_export_frees_its_batch_in_paced_slices(receiver):
+    """Freeing a batch at once stalled the requests in flight: a paced export lets go of it in slices."""
+    from otelkit import _otlp
+
+    exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True)
+    pauses: list[int] = []
+    begin = exporter._pacer.begin
+    exporter._pacer.begin = lambda: begin() and (lambda: pauses.append(1))
+    batch = _spans() * 150  # 300 spans: 9 pauses encoding, then freed 128 + 128 + 44 with a pause between
+    assert exporter.export(batch) is SpanExportResult.SUCCESS
+    assert batch == []
+    assert len(pauses) == 300 // _otlp.PAUSE_EVERY + 2
+    assert len(receiver.spans) == 300
+    with _otlp.unpaced():  # a flush: no pacing, nothing freed early
+        kept = _spans() * 150
+        assert exporter.export(kept) is SpanExportResult.SUCCESS
+    assert len(kept) == 300
+    as_tuple = tuple(_spans())
+    assert exporter.export(as_tuple) is SpanExportResult.SUCCESS  # not a list: left alone
+    exporter.shutdown()
+    assert len(receiver.spans) == 602
+
+
 def test_failed_export_collects_the_garbage_it_leaves(monkeypatch):
     """A POST to a closed port leaves the body in a traceback cycle; the exporter collects it."""
     import gc
