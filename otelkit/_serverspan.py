@@ -16,9 +16,9 @@ needs a comparison or two.
 
 Then it draws the ids the same way, makes the same decision, flags and trace state, and builds the
 SDK's own ``Span`` (recording) or ``NonRecordingSpan`` (dropped), started through the span
-processors as usual. Attributes otelkit sets itself (``str``/``int`` values, non-empty keys) go
-into the span's attribute mapping directly when no limit could drop or truncate them; otherwise
-through ``set_attributes``. Anything else (a custom sampler or id generator, a disabled tracer, a
+processors as usual. Attributes otelkit sets itself (``str``, ``int`` or tuple-of-``str`` values,
+non-empty keys) go into the span's attribute mapping directly when no limit could drop or
+truncate them; otherwise through ``set_attributes``. Anything else (a custom sampler or id generator, a disabled tracer, a
 proxy tracer whose provider is not the SDK's) goes through ``Tracer.start_span`` unchanged.
 The unit tests hold both paths to the same result for every sampler and parent.
 """
@@ -170,7 +170,10 @@ class ServerSpans:
 
 
 def set_known_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
-    """``span.set_attributes(attributes)`` for attributes known valid: ``str`` keys, ``str``/``int`` values.
+    """``span.set_attributes(attributes)`` for attributes known valid (what otelkit's HTTP span sets).
+
+    Non-empty ``str`` keys; ``str``, ``int`` or tuple-of-``str`` values, which the SDK would keep as
+    they are.
 
     Straight into the SDK span's attribute mapping (under its lock) when nothing could be dropped
     or truncated; ``set_attributes`` otherwise, or for any other kind of span.
