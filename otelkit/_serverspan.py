@@ -18,8 +18,9 @@ Then it draws the ids the same way, makes the same decision, flags and trace sta
 SDK's own ``Span`` (recording) or ``NonRecordingSpan`` (dropped), started through the span
 processors as usual. Attributes otelkit sets itself (``str``, ``int`` or tuple-of-``str`` values,
 non-empty keys) go into the span's attribute mapping directly when no limit could drop or
-truncate them; otherwise through ``set_attributes``. Anything else (a custom sampler or id generator, a disabled tracer, a
-proxy tracer whose provider is not the SDK's) goes through ``Tracer.start_span`` unchanged.
+truncate them; otherwise through ``set_attributes``. Anything else (a custom sampler or id
+generator, a disabled tracer, a proxy tracer whose provider is not the SDK's) goes through
+``Tracer.start_span`` unchanged.
 The unit tests hold both paths to the same result for every sampler and parent.
 """
 
