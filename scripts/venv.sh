@@ -14,11 +14,13 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
     exit 2
 fi
 key=$(sha256sum pyproject.toml | cut -c1-16)
-venv="$cache/venv/$key"
+# OTELKIT_VENV_DIR: where the keyed venvs live (default $cache/venv). Give each git worktree its
+# own, so two checkouts never re-point each other's editable install.
+venv="${OTELKIT_VENV_DIR:-$cache/venv}/$key"
 if [ ! -f "$venv/.complete" ]; then
     say "creating the venv $venv (pip install -e '.[test]'; a minute or two)"
     rm -rf "$venv"
-    mkdir -p "$cache/venv"
+    mkdir -p "$(dirname "$venv")"
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e '.[test]'
