@@ -42,8 +42,8 @@ import yaml
 
 import otelkit
 from otelkit import _gobuild, _procs
-from otelkit.collector import CollectorSpec, render_collector
 from otelkit.errors import ExternalToolError, UsageError
+from otelkit.ops.collector import CollectorSpec, render_collector
 
 __all__ = [
     "BACKEND_NAMES",
@@ -164,7 +164,7 @@ class LocalStack:
             ``redis-server`` is on PATH.
         app_env: extra environment for the app and worker (e.g. short export intervals).
         scrape_interval: Prometheus's scrape and rule evaluation interval.
-        collector_options: extra :class:`~otelkit.collector.CollectorSpec` fields (e.g.
+        collector_options: extra :class:`~otelkit.ops.collector.CollectorSpec` fields (e.g.
             ``persistent_queue``) on top of the default backends, production profile, loopback.
         binaries: paths for ``collector``, ``jaeger``, ``loki``, ``prometheus``, ``redis``;
             otherwise the cached builds (built when missing) and PATH.

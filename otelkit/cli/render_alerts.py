@@ -1,4 +1,4 @@
-"""``otelkit render-alerts``: Prometheus alerting rules from a small SLO spec (see :mod:`otelkit.slo`)."""
+"""``otelkit render-alerts``: Prometheus alerting rules from a small SLO spec (see :mod:`otelkit.ops.slo`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from otelkit import slo
-from otelkit._files import write_atomic
+from otelkit.ops import slo
+from otelkit.ops.files import write_atomic
 
 EPILOG = """\
 \b

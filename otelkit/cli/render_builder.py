@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from otelkit._files import write_atomic
 from otelkit.cli.render_collector import (
     BatchingOpt,
     Bind,
@@ -41,8 +40,9 @@ from otelkit.cli.render_collector import (
     ZpagesPort,
     build_spec,
 )
-from otelkit.collector import DEFAULT_VERSION, Profile
-from otelkit.collector import render_builder as render_manifest
+from otelkit.ops.collector import DEFAULT_VERSION, Profile
+from otelkit.ops.collector import render_builder as render_manifest
+from otelkit.ops.files import write_atomic
 
 EPILOG = """\
 \b

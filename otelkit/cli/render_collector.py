@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from otelkit._files import write_atomic
-from otelkit.collector import DEFAULT_VERSION, SUPPORTED_VERSIONS, CollectorSpec, Profile
-from otelkit.collector import graph as render_graph
-from otelkit.collector import render_collector as render_config
-from otelkit.collector._backends import backend_names
+from otelkit.ops.collector import DEFAULT_VERSION, SUPPORTED_VERSIONS, CollectorSpec, Profile
+from otelkit.ops.collector import graph as render_graph
+from otelkit.ops.collector import render_collector as render_config
+from otelkit.ops.collector.backends import backend_names
+from otelkit.ops.files import write_atomic
 
 _B = "Backends"
 _N = "Network"

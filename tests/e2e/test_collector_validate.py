@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from otelkit.collector import CollectorSpec, render_collector
+from otelkit.ops.collector import CollectorSpec, render_collector
 
 pytestmark = pytest.mark.e2e
 

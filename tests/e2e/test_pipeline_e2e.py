@@ -22,7 +22,7 @@ from launch import app_env, start_app, wait_until
 
 from otelkit import _procs
 from otelkit._stack import LocalStack, StackPorts
-from otelkit.collector import CollectorSpec, render_collector
+from otelkit.ops.collector import CollectorSpec, render_collector
 from otelkit.testing import OTLPReceiver
 
 pytestmark = pytest.mark.e2e

@@ -25,7 +25,7 @@ import yaml
 from launch import BIN, REPO, app_env, start_app, wait_until
 
 from otelkit import _gobuild, _procs
-from otelkit.collector import DEFAULT_VERSION
+from otelkit.ops.collector import DEFAULT_VERSION
 
 COMPOSE = REPO / "docker-compose.yaml"
 STACK = REPO / "stack"

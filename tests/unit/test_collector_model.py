@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from otelkit.collector import CollectorModel, Component, Kind, Listener, Pipeline, check
 from otelkit.errors import RenderError
+from otelkit.ops.collector import CollectorModel, Component, Kind, Listener, Pipeline, check
 
 OTLP = Component(
     Kind.RECEIVER, "otlp", {}, module="otlpreceiver", listens=(Listener("0.0.0.0", 4317, "OTLP/gRPC receiver", "--a"),)

@@ -14,7 +14,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otelkit.collector import (
+from otelkit.errors import UsageError
+from otelkit.ops.collector import (
     BACKENDS,
     SUPPORTED_VERSIONS,
     CollectorSpec,
@@ -22,7 +23,6 @@ from otelkit.collector import (
     render_collector,
     version_info,
 )
-from otelkit.errors import UsageError
 
 # Type name -> ocb module, for every type otelkit can render at any supported version.
 TYPE_MODULES = {

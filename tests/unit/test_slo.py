@@ -8,8 +8,8 @@ import pytest
 import yaml
 from cli_runner import run_cli
 
-from otelkit import slo
 from otelkit.errors import ConfigError, UsageError
+from otelkit.ops import slo
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "stack" / "slo.yaml"

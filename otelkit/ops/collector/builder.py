@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from otelkit import _templates
-from otelkit.collector._model import Kind
-from otelkit.collector._render import build_model
-from otelkit.collector._spec import Batching, CollectorSpec, Profile
-from otelkit.collector._versions import version_info
+from otelkit.ops import templates
+from otelkit.ops.collector.model import Kind
+from otelkit.ops.collector.render import build_model
+from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile
+from otelkit.ops.collector.versions import version_info
 
 __all__ = ["render_builder"]
 
@@ -107,7 +107,7 @@ def render_builder(spec: CollectorSpec | None = None, *, all_components: bool = 
         command = spec.command_line("render-builder")
         headline = "ocb (OpenTelemetry Collector Builder) manifest with the components of one otelkit config."
         description = "otelkit collector (the components of one rendered config)"
-    return _templates.render(
+    return templates.render(
         "collector/builder-manifest.yaml.j2",
         headline=headline,
         command=command,

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from otelkit import _templates
-from otelkit.collector._backends import BACKENDS, Backend, parse_backends, valid_host, validate_endpoint
-from otelkit.collector._model import SIGNALS, CollectorModel, Component, Kind, Listener, Pipeline, check
-from otelkit.collector._spec import Batching, CollectorSpec, Profile
-from otelkit.collector._versions import VersionInfo, version_info
 from otelkit.errors import UsageError
+from otelkit.ops import templates
+from otelkit.ops.collector.backends import BACKENDS, Backend, parse_backends, valid_host, validate_endpoint
+from otelkit.ops.collector.model import SIGNALS, CollectorModel, Component, Kind, Listener, Pipeline, check
+from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile
+from otelkit.ops.collector.versions import VersionInfo, version_info
 
 __all__ = ["build_model", "graph", "render_collector"]
 
@@ -559,7 +559,7 @@ def render_collector(spec: CollectorSpec | None = None) -> str:
     """
     spec = spec or CollectorSpec()
     model, v = build_model(spec)
-    return _templates.render(
+    return templates.render(
         "collector/otelcol.yaml.j2",
         command=spec.command_line(),
         version=v.version,

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import TypeVar
 
-from otelkit.collector._versions import DEFAULT_VERSION
 from otelkit.errors import UsageError
+from otelkit.ops.collector.versions import DEFAULT_VERSION
 
 __all__ = ["Batching", "CollectorSpec", "Profile"]
 
@@ -56,7 +56,7 @@ _TUPLE_FIELDS = (
 class CollectorSpec:
     """Everything that decides a rendered collector config; same spec, same bytes.
 
-    Backends per signal are names from :data:`otelkit.collector.BACKENDS` (comma lists allowed).
+    Backends per signal are names from :data:`otelkit.ops.collector.BACKENDS` (comma lists allowed).
     ``*_endpoint`` and ``*_auth_env`` entries are ``VALUE`` (every push backend of the signal) or
     ``BACKEND=VALUE``; ``*_auth_env`` and ``header_env`` (``signal:Header-Name=VAR``) name
     environment variables, rendered as ``${env:VAR}`` and never read.

@@ -1,4 +1,4 @@
-"""From an :class:`~otelkit.slo.SLOSpec` to Prometheus rule groups (data), then to the rules file.
+"""From an :class:`~otelkit.ops.slo.SLOSpec` to Prometheus rule groups (data), then to the rules file.
 
 All decisions — series names, label groupings, windows, thresholds, annotations — are made here;
 ``templates/prometheus/alerts.yaml.j2`` only lays the groups out.
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from textwrap import indent
 
-from otelkit import _templates
-from otelkit.slo._spec import (
+from otelkit.ops import templates
+from otelkit.ops.slo.spec import (
     FAST_BURN,
     SIZE_FACTOR,
     SLOW_BURN,
@@ -333,4 +333,4 @@ def rule_groups(spec: SLOSpec) -> list[RuleGroup]:
 
 def render_alerts(spec: SLOSpec, *, command: str = "otelkit render-alerts") -> str:
     """The Prometheus rules file for ``spec``; ``command`` is the one shown in its header."""
-    return _templates.render(TEMPLATE, command=command, groups=rule_groups(spec))
+    return templates.render(TEMPLATE, command=command, groups=rule_groups(spec))

@@ -34,8 +34,8 @@ unless it was answered with a 5xx; its burn-rate thresholds follow the Google SR
 
 from __future__ import annotations
 
-from otelkit.slo._rules import Rule, RuleGroup, render_alerts, rule_groups
-from otelkit.slo._spec import (
+from otelkit.ops.slo.rules import Rule, RuleGroup, render_alerts, rule_groups
+from otelkit.ops.slo.spec import (
     SEVERITIES,
     Availability,
     Objective,

@@ -9,12 +9,12 @@ otelkit renders) uses. Names and settings follow the target collector version
 
 from __future__ import annotations
 
-from otelkit.collector._backends import BACKENDS, Backend
-from otelkit.collector._builder import render_builder
-from otelkit.collector._model import CollectorModel, Component, Kind, Listener, Pipeline, check
-from otelkit.collector._render import build_model, graph, render_collector
-from otelkit.collector._spec import Batching, CollectorSpec, Profile
-from otelkit.collector._versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, VersionInfo, version_info
+from otelkit.ops.collector.backends import BACKENDS, Backend
+from otelkit.ops.collector.builder import render_builder
+from otelkit.ops.collector.model import CollectorModel, Component, Kind, Listener, Pipeline, check
+from otelkit.ops.collector.render import build_model, graph, render_collector
+from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile
+from otelkit.ops.collector.versions import DEFAULT_VERSION, SUPPORTED_VERSIONS, VersionInfo, version_info
 
 __all__ = [
     "BACKENDS",

@@ -24,7 +24,7 @@ class Backend:
 
     ``exporter`` is a logical exporter kind (``otlp_grpc``, ``otlp_http``, ``zipkin``, ``prometheus``,
     ``prometheus_remote_write``, ``debug``) or ``None`` for ``none``; the versioned type name comes
-    from :mod:`otelkit.collector._versions`.
+    from :mod:`otelkit.ops.collector.versions`.
     """
 
     name: str
