@@ -6,20 +6,17 @@ here, as data; ``templates/collector/otelcol.yaml.j2`` only lays the result out.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from otelkit.errors import UsageError
 from otelkit.ops import templates
-from otelkit.ops.collector.backends import BACKENDS, Backend, parse_backends, valid_host, validate_endpoint
+from otelkit.ops.collector.backends import parse_backends, valid_host
+from otelkit.ops.collector.exporters import ExporterParts, hostport
 from otelkit.ops.collector.model import SIGNALS, CollectorModel, Component, Kind, Listener, Pipeline, check
 from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile
 from otelkit.ops.collector.versions import VersionInfo, version_info
 
 __all__ = ["build_model", "graph", "render_collector"]
-
-_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 # Attribute keys that carry credentials; the production profile deletes them from spans and logs
 # because instrumentations capture request headers when asked to, and a token in a trace store
@@ -33,53 +30,7 @@ _BIND_NOTE = (
 )
 
 
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-
-
-def _env(var: str, what: str) -> str:
-    if not _ENV_VAR.match(var):
-        raise UsageError(
-            f"invalid environment variable name {var!r} for {what}; expected letters, digits and '_' "
-            "(e.g. OTLP_TOKEN); pass the variable's name, never its value"
-        )
-    return "${env:" + var + "}"
-
-
-def _per_backend(signal: str, option: str, values: tuple[str, ...], push: list[Backend]) -> dict[str, list[str]]:
-    """Spread ``VALUE`` / ``BACKEND=VALUE`` option entries over the signal's push backends."""
-    out: dict[str, list[str]] = {b.name: [] for b in push}
-    names = [b.name for b in push]
-    for entry in values:
-        name, sep, value = entry.partition("=")
-        if sep and name in BACKENDS[signal]:
-            if name not in out:
-                raise UsageError(
-                    f"--{option} {entry!r} names backend {name!r}, which is not among the {signal} push backends "
-                    f"({', '.join(names) or 'none'}); add --{signal} {name} or drop the prefix"
-                )
-            targets = [name]
-        else:
-            value = entry
-            if not push:
-                raise UsageError(
-                    f"--{option} {entry!r} has no {signal} backend to apply to (none of the chosen {signal} "
-                    "backends sends over the network); choose a push backend or drop the option"
-                )
-            if len(push) > 1:
-                raise UsageError(
-                    f"--{option} {entry!r} is ambiguous: {signal} goes to {', '.join(names)}; "
-                    f"write it as BACKEND=VALUE (e.g. {names[0]}={entry})"
-                )
-            targets = names
-        for t in targets:
-            if out[t]:
-                raise UsageError(f"--{option} is given twice for {signal} backend {t!r}; give it once")
-            out[t].append(value)
-    return out
-
-
-class _Builder:
+class _Builder(ExporterParts):
     def __init__(self, spec: CollectorSpec) -> None:
         self.spec = spec
         self.v: VersionInfo = version_info(spec.collector_version)
@@ -138,185 +89,6 @@ class _Builder:
                 )
         if spec.persistent_queue is not None and not spec.persistent_queue.strip():
             raise UsageError("invalid --persistent-queue ''; expected a directory path (e.g. /var/lib/otelcol/queue)")
-
-    # -- exporters -----------------------------------------------------------------------------
-    def exporters(self) -> dict[str, list[Component]]:
-        """signal -> exporters (shared ones, like debug, appear in several lists)."""
-        spec = self.spec
-        per_signal: dict[str, list[Component]] = {}
-        debug: Component | None = None
-        any_https = False
-        for signal in self.active:
-            chosen = [BACKENDS[signal][n] for n in self.backends[signal]]
-            push = [b for b in chosen if b.pushes]
-            endpoints = _per_backend(signal, f"{signal}-endpoint", getattr(spec, f"{signal}_endpoint"), push)
-            auth = _per_backend(signal, f"{signal}-auth-env", getattr(spec, f"{signal}_auth_env"), push)
-            headers = self._headers(signal, push)
-            comps: list[Component] = []
-            for b in chosen:
-                if b.exporter == "debug":
-                    debug = debug or self._debug()
-                    comps.append(debug)
-                    continue
-                if b.exporter == "prometheus":
-                    comps.append(self._prometheus())
-                    continue
-                endpoint = validate_endpoint(signal, b, (endpoints[b.name] or [b.default_endpoint or ""])[0])
-                any_https = any_https or endpoint.startswith("https://")
-                hdrs = dict(headers.get(b.name, {}))
-                if auth[b.name]:
-                    hdrs = {"Authorization": _env(auth[b.name][0], f"--{signal}-auth-env"), **hdrs}
-                comps.append(self._push(signal, b, endpoint, hdrs))
-            if self.dev and debug not in comps:
-                debug = debug or self._debug()
-                comps.append(debug)
-            per_signal[signal] = comps
-        if (spec.ca_file or spec.cert_file or spec.key_file) and not any_https:
-            raise UsageError(
-                "--ca-file/--cert-file/--key-file are set but no exporter endpoint uses https://; "
-                "use https:// endpoints or drop the TLS options"
-            )
-        if bool(spec.cert_file) != bool(spec.key_file):
-            raise UsageError("--cert-file and --key-file go together (client TLS); give both or neither")
-        return per_signal
-
-    def _headers(self, signal: str, push: list[Backend]) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {}
-        for entry in self.spec.header_env:
-            m = re.fullmatch(r"(?P<sig>[a-z]+)(?:\.(?P<backend>[a-z_]+))?:(?P<name>[^=]+)=(?P<var>.*)", entry)
-            if not m or m["sig"] not in SIGNALS:
-                raise UsageError(
-                    f"malformed --header-env {entry!r}; expected SIGNAL[.BACKEND]:Header-Name=ENV_VAR "
-                    "(e.g. logs:X-Scope-OrgID=LOKI_TENANT)"
-                )
-            if m["sig"] != signal:
-                continue
-            if not _HEADER.match(m["name"]):
-                raise UsageError(
-                    f"invalid header name {m['name']!r} in --header-env {entry!r}; expected a token like X-Scope-OrgID"
-                )
-            value = _env(m["var"], "--header-env")
-            targets = [b.name for b in push if m["backend"] in (None, b.name)]
-            if not targets:
-                raise UsageError(
-                    f"--header-env {entry!r} has no {signal} push backend to apply to "
-                    f"(chosen: {', '.join(self.backends[signal])}); choose a push backend or drop the option"
-                )
-            for t in targets:
-                out.setdefault(t, {})[m["name"]] = value
-        return out
-
-    def _debug(self) -> Component:
-        return Component(
-            Kind.EXPORTER,
-            "debug",
-            {"verbosity": "detailed" if self.dev else "basic"},
-            module="debugexporter",
-        )
-
-    def _prometheus(self) -> Component:
-        spec = self.spec
-        endpoint = spec.prometheus_endpoint or _hostport(spec.bind, 8889)
-        host, _, port = endpoint.rpartition(":")
-        if not host or not port.isdigit() or not valid_host(host.strip("[]")):
-            raise UsageError(
-                f"malformed --prometheus-endpoint {endpoint!r}; expected host:port to serve /metrics on "
-                "(e.g. 0.0.0.0:8889)"
-            )
-        config: dict[str, Any] = {"endpoint": endpoint, "enable_open_metrics": True}
-        if self.v.resource_constant_labels:
-            config["resource_constant_labels"] = {
-                "included": ["service.name", "service.namespace", "service.version", "deployment.environment.name"]
-            }
-        else:
-            config["resource_to_telemetry_conversion"] = {"enabled": True}
-        return Component(
-            Kind.EXPORTER,
-            "prometheus",
-            config,
-            module="prometheusexporter",
-            signals=frozenset({"metrics"}),
-            listens=(Listener(host.strip("[]"), int(port), "prometheus exporter", "--prometheus-endpoint"),),
-            comment="Scraped by Prometheus at /metrics; OpenMetrics carries exemplars; service_* resource labels.",
-        )
-
-    def _tls(self, endpoint: str, grpc: bool) -> dict[str, Any] | None:
-        spec = self.spec
-        if endpoint.startswith("https://"):
-            tls = {
-                k: v
-                for k, v in (("ca_file", spec.ca_file), ("cert_file", spec.cert_file), ("key_file", spec.key_file))
-                if v
-            }
-            return tls or None
-        if grpc:
-            # A scheme-less or http:// gRPC endpoint is plaintext inside the compose network.
-            return {"insecure": True}
-        return None
-
-    def _queue(self, *, persistent: bool = True) -> dict[str, Any]:
-        queue: dict[str, Any] = {}
-        if self.production:
-            queue["enabled"] = True
-            queue["queue_size"] = 1000
-            if self.storage_id and persistent:
-                queue["storage"] = self.storage_id
-        if self.batching is Batching.EXPORTER:
-            queue["batch"] = {}
-        return queue
-
-    def _retry(self) -> dict[str, Any]:
-        return {"enabled": True, "initial_interval": "5s", "max_interval": "30s", "max_elapsed_time": "300s"}
-
-    def _push(self, signal: str, b: Backend, endpoint: str, headers: dict[str, str]) -> Component:
-        v = self.v
-        grpc = b.exporter == "otlp_grpc"
-        tls = self._tls(endpoint, grpc)
-        client: dict[str, Any] = {"endpoint": endpoint}
-        if tls:
-            client["tls"] = tls
-        if headers:
-            client["headers"] = headers
-        config: dict[str, Any]
-        comment = f"{signal} → {b.name}: {b.description}."
-        signals = frozenset({signal})
-        uses: tuple[str, ...] = ()
-        if b.exporter == "prometheus_remote_write":
-            config = {"http": client} if v.remote_write_http_block else dict(client)
-            if v.resource_constant_labels:
-                config["resource_constant_labels"] = {
-                    "included": ["service.name", "service.namespace", "service.version", "deployment.environment.name"]
-                }
-            else:
-                config["resource_to_telemetry_conversion"] = {"enabled": True}
-            if self.production:
-                config["retry_on_failure"] = self._retry()
-            # It queues and batches in remote_write_queue, not sending_queue: no persistent queue.
-            return Component(
-                Kind.EXPORTER,
-                v.prometheus_remote_write_exporter,
-                config,
-                module="prometheusremotewriteexporter",
-                signals=signals,
-                comment=comment,
-            )
-        config = dict(client)
-        queue = self._queue()
-        if queue:
-            config["sending_queue"] = queue
-            if "storage" in queue:
-                uses = (queue["storage"],)
-        if self.production:
-            config["retry_on_failure"] = self._retry()
-        if b.exporter == "zipkin":
-            type_name, module, cid = "zipkin", "zipkinexporter", "zipkin"
-        elif grpc:
-            type_name, module = v.otlp_grpc_exporter, "otlpexporter"
-            cid = f"{type_name}/{b.name}"
-        else:
-            type_name, module = v.otlp_http_exporter, "otlphttpexporter"
-            cid = f"{type_name}/{b.name if b.name != 'otlp' else signal}"
-        return Component(Kind.EXPORTER, cid, config, module=module, signals=signals, uses=uses, comment=comment)
 
     # -- processors, connectors, extensions ------------------------------------------------------
     def processors(self) -> list[Component]:
@@ -415,7 +187,7 @@ class _Builder:
                 Component(
                     Kind.EXTENSION,
                     "health_check",
-                    {"endpoint": _hostport(spec.bind, spec.health_port)},
+                    {"endpoint": hostport(spec.bind, spec.health_port)},
                     module="healthcheckextension",
                     listens=(Listener(spec.bind, spec.health_port, "health_check extension", "--health-port"),),
                     comment="Liveness for docker-compose/Kubernetes probes: GET / answers 200 when ready.",
@@ -436,7 +208,7 @@ class _Builder:
                 Component(
                     Kind.EXTENSION,
                     "zpages",
-                    {"endpoint": _hostport(spec.bind, spec.zpages_port)},
+                    {"endpoint": hostport(spec.bind, spec.zpages_port)},
                     module="zpagesextension",
                     listens=(Listener(spec.bind, spec.zpages_port, "zpages extension", "--zpages-port"),),
                     comment="Live pipeline pages at /debug/pipelinez and /debug/tracez.",
@@ -457,8 +229,8 @@ class _Builder:
             "otlp",
             {
                 "protocols": {
-                    "grpc": {"endpoint": _hostport(spec.bind, spec.otlp_grpc_port)},
-                    "http": {"endpoint": _hostport(spec.bind, spec.otlp_http_port)},
+                    "grpc": {"endpoint": hostport(spec.bind, spec.otlp_grpc_port)},
+                    "http": {"endpoint": hostport(spec.bind, spec.otlp_http_port)},
                 }
             },
             module="otlpreceiver",
