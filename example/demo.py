@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from otelkit import _gobuild, _procs
 from otelkit.errors import OtelkitError
+from otelkit.local import gobuild as _gobuild
+from otelkit.local import procs as _procs
 
 _BUILDERS: dict[str, Callable[..., Path]] = {
     "otelcol_bin": lambda progress: _gobuild.ensure_collector(progress=progress),

@@ -1,7 +1,7 @@
 """``otelkit build-collector`` and ``otelkit build-backend``: build (once) and cache the Go binaries.
 
 Progress goes to stderr; stdout gets the binary's path, so ``$(otelkit build-collector --print-path)``
-works in scripts. A cached binary is returned at once; see :mod:`otelkit._gobuild` for the cache.
+works in scripts. A cached binary is returned at once; see :mod:`otelkit.local.gobuild` for the cache.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from otelkit import _gobuild
+from otelkit.local import gobuild
 
 
 def _progress(line: str) -> None:
@@ -31,7 +31,7 @@ def build_collector(
     print_path: Annotated[bool, typer.Option("--print-path", help="Print only the binary's path on stdout.")] = False,
 ) -> None:
     """Build the otelkit collector with ocb (first time ~5 min) and cache it by the manifest's hash."""
-    path = _gobuild.ensure_collector(manifest, progress=_progress)
+    path = gobuild.ensure_collector(manifest, progress=_progress)
     print(path if print_path else f"collector: {path}")
 
 
@@ -44,7 +44,7 @@ def build_backend(
     print_path: Annotated[bool, typer.Option("--print-path", help="Print only the binary's path on stdout.")] = False,
 ) -> None:
     """Build a backend (Jaeger v2 or Loki 3) from its Go module and cache it by version."""
-    path = _gobuild.ensure_backend(name, progress=_progress)
+    path = gobuild.ensure_backend(name, progress=_progress)
     print(path if print_path else f"{name}: {path}")
 
 

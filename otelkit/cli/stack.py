@@ -4,7 +4,7 @@
 collector on 127.0.0.1 (and the example app with a Celery worker unless ``--no-app``), prints where
 to query each signal, then waits; Ctrl-C or SIGTERM stops everything it started. ``down`` stops a
 stack that ``up`` runs in another terminal, through the pid file in its work dir. Progress goes to
-stderr, the table to stdout. See :mod:`otelkit._stack`.
+stderr, the table to stdout. See :mod:`otelkit.local.stack`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from otelkit import _stack
+from otelkit.local.stack import PID_FILE, LocalStack, StackPorts, default_workdir, stop_running, where_table
 
 
 class Ports(str, Enum):
@@ -67,9 +67,9 @@ def up(
     workdir: Workdir = None,
 ) -> None:
     """Start the stack in the foreground, print where to query each signal; Ctrl-C stops everything."""
-    stack = _stack.LocalStack(
-        workdir or _stack.default_workdir(),
-        ports=_stack.StackPorts.free() if ports is Ports.FREE else _stack.StackPorts(),
+    stack = LocalStack(
+        workdir or default_workdir(),
+        ports=StackPorts.free() if ports is Ports.FREE else StackPorts(),
         app=not no_app,
         progress=_progress,
     )
@@ -78,7 +78,7 @@ def up(
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack.start()
-        print("\n".join(["", "where to look:", *_stack.where_table(stack), ""]))
+        print("\n".join(["", "where to look:", *where_table(stack), ""]))
         print(f"stack ready (logs and configs in {stack.workdir}); Ctrl-C or `otelkit stack down` stops it", flush=True)
         while True:
             time.sleep(0.5)
@@ -97,9 +97,9 @@ def up(
 @stack_app.command("down")
 def down(workdir: Workdir = None) -> None:
     """Stop a stack that `otelkit stack up` runs in another terminal."""
-    where = workdir or _stack.default_workdir()
-    if not _stack.stop_running(where, progress=_progress):
-        _progress(f"no stack is running from {where} (no {_stack.PID_FILE} there); nothing to stop")
+    where = workdir or default_workdir()
+    if not stop_running(where, progress=_progress):
+        _progress(f"no stack is running from {where} (no {PID_FILE} there); nothing to stop")
         return
     _progress("stack stopped")
 

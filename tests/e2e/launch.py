@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 
 pytestmark = pytest.mark.e2e
 

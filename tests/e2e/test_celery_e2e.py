@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 from otelkit.testing import OTLPReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import sys
 import pytest
 from launch import REPO, app_env
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from launch import BIN, LAUNCHERS, REPO, app_env, start_app, wait_until
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 from otelkit.testing import OTLPReceiver
 
 pytestmark = pytest.mark.e2e

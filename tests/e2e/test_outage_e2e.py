@@ -1,9 +1,9 @@
 """Outage, nothing lost: a backend stops for 30 s while traffic continues, and every signal arrives.
 
-One :class:`otelkit._stack.LocalStack` for the module: the collector on the production profile
+One :class:`otelkit.local.stack.LocalStack` for the module: the collector on the production profile
 (``sending_queue`` + ``retry_on_failure``) with ``persistent_queue`` under the stack's work dir, and
 the example app under ``opentelemetry-instrument``. Each test stops one backend (Jaeger, then Loki)
-with :meth:`~otelkit._stack.LocalStack.stop_backend`, sends one request every 0.75 s for 30 s — each
+with :meth:`~otelkit.local.stack.LocalStack.stop_backend`, sends one request every 0.75 s for 30 s — each
 with its own ``traceparent``, so the test knows exactly which trace ids were sent during the outage —
 waits until the collector's log shows that exporting to that backend failed and is being retried,
 starts the backend again on the same ports and data, and then polls the backend's query API until
@@ -27,7 +27,7 @@ import httpx
 import pytest
 from launch import wait_until
 
-from otelkit._stack import LocalStack, StackPorts
+from otelkit.local.stack import LocalStack, StackPorts
 
 pytestmark = pytest.mark.e2e
 

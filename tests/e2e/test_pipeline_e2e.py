@@ -3,7 +3,7 @@
 Real processes only: the example app under ``opentelemetry-instrument`` (otelkit distro) → the
 collector built from the repo's manifest on the default rendered config (loopback, test ports) →
 Prometheus (scraping the collector's exporter), Loki (OTLP at ``/otlp``) and Jaeger v2 (OTLP), all
-started by :class:`otelkit._stack.LocalStack` and shared by this module's tests. Each test asserts
+started by :class:`otelkit.local.stack.LocalStack` and shared by this module's tests. Each test asserts
 on what a backend's own query API returns. The last test renders a second config (every signal to
 an OTLP backend) and runs the same app, unchanged, against it.
 """
@@ -20,8 +20,8 @@ import pytest
 import yaml
 from launch import app_env, start_app, wait_until
 
-from otelkit import _procs
-from otelkit._stack import LocalStack, StackPorts
+from otelkit.local import procs as _procs
+from otelkit.local.stack import LocalStack, StackPorts
 from otelkit.ops.collector import CollectorSpec, render_collector
 from otelkit.testing import OTLPReceiver
 

@@ -24,7 +24,8 @@ import pytest
 import yaml
 from launch import BIN, REPO, app_env, start_app, wait_until
 
-from otelkit import _gobuild, _procs
+from otelkit.local import gobuild as _gobuild
+from otelkit.local import procs as _procs
 from otelkit.ops.collector import DEFAULT_VERSION
 
 COMPOSE = REPO / "docker-compose.yaml"

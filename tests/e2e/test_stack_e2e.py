@@ -24,9 +24,9 @@ import psutil
 import pytest
 from launch import BIN, wait_until
 
-from otelkit import _procs
-from otelkit._stack import PID_FILE, LocalStack, StackPorts
 from otelkit.errors import ExternalToolError
+from otelkit.local import procs as _procs
+from otelkit.local.stack import PID_FILE, LocalStack, StackPorts
 
 pytestmark = pytest.mark.e2e
 

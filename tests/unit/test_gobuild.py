@@ -1,4 +1,4 @@
-"""otelkit._gobuild and the build-* commands, against a fake ``go`` (and the ocb it "installs") on PATH."""
+"""otelkit.local.gobuild and the build-* commands, against a fake ``go`` (and the ocb it "installs") on PATH."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from otelkit import _gobuild
 from otelkit.cli import main
 from otelkit.errors import ExternalToolError, UsageError
+from otelkit.local import gobuild as _gobuild
 
 # One Python script plays `go`; `go install …/builder@V` writes a second one that plays ocb, and both
 # "build" small Python scripts that answer the checks the real binaries must pass. Every call is
@@ -130,7 +130,7 @@ def fake_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FAKE_GO_MODCACHE", str(tmp_path / "modcache"))
     monkeypatch.setenv("OTELKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FAKE_GO_FAIL", raising=False)
-    monkeypatch.setattr(_gobuild, "_GO_FALLBACKS", ())
+    monkeypatch.setattr(_gobuild.build, "_GO_FALLBACKS", ())
     return log
 
 

@@ -1,4 +1,4 @@
-"""otelkit._procs with small Python child processes (Prometheus and Redis are in tests/e2e)."""
+"""otelkit.local.procs with small Python child processes (Prometheus and Redis are in tests/e2e)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from otelkit import _procs
 from otelkit.errors import ExternalToolError
+from otelkit.local import procs as _procs
 
 PY = sys.executable
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import difflib
 import fcntl
-import hashlib
 import json
 import os
 import queue
@@ -41,192 +39,28 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from otelkit.errors import ExternalToolError, UsageError
+from otelkit.errors import ExternalToolError
+from otelkit.local.gobuild.cache import (
+    backend_target,
+    cache_root,
+    collector_target,
+    find_backend,
+    is_executable,
+    load_manifest,
+)
 
-__all__ = [
-    "BACKENDS",
-    "OTELKIT_CACHE_DIR",
-    "Backend",
-    "cache_root",
-    "cached_backend_path",
-    "cached_collector_path",
-    "collector_cache_key",
-    "default_manifest",
-    "ensure_backend",
-    "ensure_collector",
-]
-
-OTELKIT_CACHE_DIR = "OTELKIT_CACHE_DIR"
-"""Root of otelkit's build cache (built binaries, ocb, the test venv). Default:
-``$XDG_CACHE_HOME/otelkit``, else ``~/.cache/otelkit``."""
+__all__ = ["ensure_backend", "ensure_collector"]
 
 MIN_GO = (1, 24)
 HEARTBEAT_SECONDS = 15.0
 _TAIL_LINES = 25
 
 Progress = Callable[[str], object]
-
-
-@dataclass(frozen=True)
-class Backend:
-    """A backend built from one Go module at a pinned version."""
-
-    name: str
-    module: str
-    version: str
-    package: str
-    minutes: float
-    """Rough first-build time on 2 cores, told to the user before starting."""
-    check_args: tuple[str, ...]
-    """Arguments of a quick run that must exit 0 before the binary is cached."""
-    ldflags: str = ""
-    """``go build -ldflags`` (version stamping, as upstream's Makefile does)."""
-
-
-BACKENDS: dict[str, Backend] = {
-    "jaeger": Backend(
-        name="jaeger",
-        module="github.com/jaegertracing/jaeger",
-        # The v1.x tags carry the Jaeger v2 binary (cmd/jaeger).
-        version="v1.76.0",
-        package="./cmd/jaeger",
-        minutes=6.5,
-        check_args=("--help",),
-    ),
-    "loki": Backend(
-        name="loki",
-        module="github.com/grafana/loki/v3",
-        version="v3.7.8",
-        package="./cmd/loki",
-        minutes=8,
-        check_args=("-version",),
-        ldflags="-X github.com/grafana/loki/v3/pkg/util/build.Version=3.7.8",
-    ),
-}
-
-
-# --- cache locations -------------------------------------------------------------------------
-
-
-def cache_root() -> Path:
-    """otelkit's cache directory: ``$OTELKIT_CACHE_DIR``, ``$XDG_CACHE_HOME/otelkit`` or ``~/.cache/otelkit``."""
-    explicit = os.environ.get(OTELKIT_CACHE_DIR, "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg and os.path.isabs(os.path.expanduser(xdg)) else Path.home() / ".cache"
-    return base / "otelkit"
-
-
-def default_manifest() -> Path:
-    """The repository's ``collector/builder-manifest.yaml`` (beside the ``otelkit`` package)."""
-    return Path(__file__).resolve().parent.parent / "collector" / "builder-manifest.yaml"
-
-
-def collector_cache_key(manifest_bytes: bytes) -> str:
-    """The collector cache key: the first 16 hex digits of the manifest's SHA-256."""
-    return hashlib.sha256(manifest_bytes).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class _Manifest:
-    path: Path
-    raw: bytes
-    data: dict[str, Any]
-    name: str
-    ocb_version: str
-
-    @property
-    def key(self) -> str:
-        return collector_cache_key(self.raw)
-
-
-_COMPONENT_SECTIONS = ("receivers", "processors", "exporters", "connectors", "extensions")
-_VERSION = re.compile(r"^v0\.(\d+)\.(\d+)$")
-
-
-def _load_manifest(manifest: Path | None) -> _Manifest:
-    path = Path(manifest) if manifest is not None else default_manifest()
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read collector manifest {str(path)!r}: {exc.strerror or exc}; pass --manifest with an ocb"
-            " manifest such as collector/builder-manifest.yaml"
-        ) from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"collector manifest {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("dist"), dict):
-        raise UsageError(
-            f"collector manifest {str(path)!r} has no 'dist' section; expected an ocb manifest with 'dist' and"
-            " 'receivers'/'processors'/'exporters'/… lists of 'gomod' lines"
-        )
-    versions: set[tuple[int, int]] = set()
-    for section in _COMPONENT_SECTIONS:
-        for entry in data.get(section) or []:
-            gomod = entry.get("gomod", "") if isinstance(entry, dict) else ""
-            parts = str(gomod).split()
-            if len(parts) == 2 and (m := _VERSION.match(parts[1])):
-                versions.add((int(m.group(1)), int(m.group(2))))
-    if not versions:
-        raise UsageError(
-            f"collector manifest {str(path)!r} names no component at a v0.x version, so the ocb version is unknown;"
-            " expected 'gomod: MODULE v0.N.M' lines under receivers/processors/exporters/connectors/extensions"
-        )
-    # Core and contrib components share one v0.x version; ocb must be that version.
-    minor, patch = max(versions)
-    name = str(data["dist"].get("name") or "otelcol-otelkit")
-    return _Manifest(path=path, raw=raw, data=data, name=name, ocb_version=f"v0.{minor}.{patch}")
-
-
-def _collector_target(m: _Manifest) -> Path:
-    return cache_root() / "otelcol" / m.key / m.name
-
-
-def _backend(name: str) -> Backend:
-    try:
-        return BACKENDS[name]
-    except KeyError:
-        accepted = sorted(BACKENDS)
-        hint = difflib.get_close_matches(name, accepted, n=1)
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise UsageError(f"unknown backend {name!r}; expected one of: {', '.join(accepted)}{suggestion}") from None
-
-
-def _backend_target(b: Backend) -> Path:
-    return cache_root() / b.name / b.version / b.name
-
-
-def cached_collector_path(manifest: Path | None = None) -> Path | None:
-    """The cached collector built from ``manifest`` (default: the repo's), or None if not built yet.
-
-    Raises:
-        UsageError: the manifest cannot be read or is not an ocb manifest.
-    """
-    target = _collector_target(_load_manifest(manifest))
-    return target if _is_executable(target) else None
-
-
-def cached_backend_path(name: str) -> Path | None:
-    """The cached binary of backend ``name`` (``jaeger`` or ``loki``), or None if not built yet.
-
-    Raises:
-        UsageError: ``name`` is not a known backend.
-    """
-    target = _backend_target(_backend(name))
-    return target if _is_executable(target) else None
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
 
 
 # --- building --------------------------------------------------------------------------------
@@ -242,13 +76,13 @@ def ensure_collector(manifest: Path | None = None, *, progress: Progress = print
         UsageError: the manifest cannot be read or is not an ocb manifest.
         ExternalToolError: ``go`` is missing or too old, or ocb, the build or the built binary failed.
     """
-    m = _load_manifest(manifest)
-    target = _collector_target(m)
-    if _is_executable(target):
+    m = load_manifest(manifest)
+    target = collector_target(m)
+    if is_executable(target):
         return target
     go = _find_go()
     with _build_lock(target, progress):
-        if _is_executable(target):  # built by whoever held the lock
+        if is_executable(target):  # built by whoever held the lock
             return target
         ocb = _ensure_ocb(go, m.ocb_version, progress)
         progress(
@@ -285,13 +119,13 @@ def ensure_backend(name: str, *, progress: Progress = print) -> Path:
         UsageError: ``name`` is not a known backend.
         ExternalToolError: ``go`` is missing or too old, or a download, the build or the built binary failed.
     """
-    b = _backend(name)
-    target = _backend_target(b)
-    if _is_executable(target):
+    b = find_backend(name)
+    target = backend_target(b)
+    if is_executable(target):
         return target
     go = _find_go()
     with _build_lock(target, progress):
-        if _is_executable(target):
+        if is_executable(target):
             return target
         progress(f"building {b.name} from {b.module}@{b.version}; the first build takes ~{b.minutes:g} min on 2 cores")
         env = _go_env(go)
@@ -352,7 +186,7 @@ def _go_env(go: str) -> dict[str, str]:
 def _ensure_ocb(go: str, version: str, progress: Progress) -> Path:
     bin_dir = cache_root() / "bin"
     ocb = bin_dir / f"ocb-{version}"
-    if _is_executable(ocb):
+    if is_executable(ocb):
         return ocb
     bin_dir.mkdir(parents=True, exist_ok=True)
     progress(f"installing ocb {version} (go install go.opentelemetry.io/collector/cmd/builder@{version})")
@@ -367,7 +201,7 @@ def _ensure_ocb(go: str, version: str, progress: Progress) -> Path:
             log=_log_path("ocb"),
         )
         built = Path(tmp) / "builder"
-        if not _is_executable(built):
+        if not is_executable(built):
             raise ExternalToolError(
                 f"`go install go.opentelemetry.io/collector/cmd/builder@{version}` succeeded but left no"
                 f" 'builder' binary in {tmp}; check GOBIN/GOFLAGS in `go env`"
@@ -432,7 +266,7 @@ def _make_writable(root: Path) -> None:
 def _check_binary(binary: Path, args: Sequence[str], progress: Progress) -> None:
     cmd = [str(binary), *args]
     progress(f"checking the built binary: {binary.name} {' '.join(args)}")
-    if not _is_executable(binary):
+    if not is_executable(binary):
         raise ExternalToolError(f"the build finished but produced no executable at {binary}")
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
