@@ -1,8 +1,11 @@
-"""The ``otelkit`` command line: one module per command, registered here.
+"""cli: the ``otelkit`` command line — one module per command, registered in ``_commands``.
 
-Domain code raises :class:`otelkit.errors.OtelkitError`; this layer prints it as one
-``error: …`` line on stderr and exits with its ``exit_code`` (2 for usage errors). Click's own
-usage errors (unknown flag, bad choice) are reduced to the same one-line form.
+The top layer: it may import anything in otelkit (``otelkit.ops`` to render, ``otelkit.local`` to
+build and run processes, ``otelkit.testing`` for ``otelkit tail``), and nothing imports it but the
+``otelkit`` console script. It is the only place that prints errors and sets exit codes: domain
+code raises :class:`otelkit.errors.OtelkitError`; this layer prints it as one ``error: …`` line on
+stderr and exits with its ``exit_code`` (2 for usage errors). Click's own usage errors (unknown
+flag, bad choice) are reduced to the same one-line form.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The no-Docker way to see an app's telemetry: run ``otelkit tail``, start the app with
 ``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf``
 (the SDK's default protocol is grpc, which this receiver does not speak) and every span, log
-record and metric point is printed as one line (see :mod:`otelkit._tailfmt`), or as one JSON
+record and metric point is printed as one line (see :mod:`otelkit.cli._tailfmt`), or as one JSON
 object per line with ``--json``. The banner and the final count go to stderr, records to stdout,
 flushed line by line so ``| grep`` and ``| jq`` see them at once.
 
@@ -27,7 +27,7 @@ from typing import Annotated
 
 import typer
 
-from otelkit._tailfmt import format_record, record_to_json, use_color
+from otelkit.cli._tailfmt import format_record, record_to_json, use_color
 from otelkit.errors import UsageError
 from otelkit.testing import OTLPReceiver, ReceivedRecord
 

@@ -1,4 +1,4 @@
-"""otelkit._tailfmt: the one-line renderings printed by ``otelkit tail``."""
+"""otelkit.cli._tailfmt: the one-line renderings printed by ``otelkit tail``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from otelkit._tailfmt import (
+from otelkit.cli._tailfmt import (
     format_duration,
     format_log,
     format_metric_point,
@@ -209,7 +209,7 @@ def test_use_color_only_on_tty_without_no_color() -> None:
 
 
 def test_tailfmt_long_attribute_values_are_shortened_in_text_mode():
-    from otelkit import _tailfmt
+    from otelkit.cli import _tailfmt
 
     text = _tailfmt._attrs({"exception.stacktrace": "Traceback\n" + "x" * 500}, color=False)
     assert len(text) < 200
