@@ -461,7 +461,7 @@ def test_celery_workers_check_counts_replies():
 
 def test_disk_space_check_thresholds(monkeypatch):
     usage = namedtuple("usage", "total used free")
-    import otelkit.health as health_module
+    import otelkit.health.checks as health_module
 
     free = {"value": 50}
     monkeypatch.setattr(health_module.shutil, "disk_usage", lambda path: usage(100, 100 - free["value"], free["value"]))

@@ -1,0 +1,69 @@
+"""Health endpoints for load balancers and Kubernetes, and the registry of dependency checks.
+
+Mount them in one line::
+
+    from otelkit.health import health, redis_check, sqlalchemy_check
+
+    health.check("redis", redis_check("redis://redis:6379/0"))
+    health.check("db", sqlalchemy_check(engine))
+
+    @health.check("fal-api", critical=False, timeout=3.0)
+    async def fal_api() -> HealthStatus | tuple[HealthStatus, str] | None:
+        ...
+
+    app.include_router(health.router())
+
+=====================  =======================================================================
+``GET /health/live``   liveness: 200 ``{"status": "ok"}`` as long as the event loop answers. Runs
+                       no check: a dead database must not get every pod restarted.
+``GET /health/ready``  readiness: runs every check concurrently, each bounded by its timeout;
+                       503 ``{"status": "not_ready", "failing": ["db"], ...}`` when a *critical*
+                       check is unhealthy, else 200 ``{"status": "ready", ...}``.
+``GET /health``        detail: overall ``healthy``/``degraded``/``unhealthy`` (503 when unhealthy),
+                       ``version``, ``uptime_seconds`` and per check ``status``, ``critical``,
+                       ``latency_ms``, ``message``, ``details``.
+=====================  =======================================================================
+
+A check is a function, sync (run in a worker thread) or async, without arguments. It passes by
+returning ``None``, ``True`` or :attr:`HealthStatus.HEALTHY`; it fails by raising, returning
+``False`` or :attr:`HealthStatus.UNHEALTHY`; it may return :attr:`HealthStatus.DEGRADED`, a
+``(status, message)`` pair, or a :class:`CheckResult`. A check that exceeds its timeout is
+unhealthy. A non-critical check that fails makes ``/health`` degraded but keeps the app ready.
+
+Nothing secret is served: error messages go through :func:`otelkit._redact.redact_text` (URL
+user-info and ``password=…``-style pairs removed, 300 characters at most), ready-made checks report
+counts rather than host names, and ``/health/ready`` names failing checks without their messages.
+A check's state changes (healthy → unhealthy and back) are logged once each, not on every probe.
+
+The three paths are excluded from traces and metrics by otelkit's default
+``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` (mounted elsewhere than ``/health``, extend that variable),
+and instrumentation is suppressed while checks run, so probes make no Redis or SQL spans either.
+Keep the probe's ``timeoutSeconds`` above the largest check timeout (default 2 s).
+"""
+
+from __future__ import annotations
+
+from otelkit.health.checks import (
+    celery_workers_check,
+    dbapi_check,
+    disk_space_check,
+    memory_check,
+    redis_check,
+    sqlalchemy_check,
+)
+from otelkit.health.registry import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT  # public constant, not in __all__ (as before)
+from otelkit.health.registry import CheckResult, Health, HealthReport, HealthStatus, health
+
+__all__ = [
+    "CheckResult",
+    "Health",
+    "HealthReport",
+    "HealthStatus",
+    "celery_workers_check",
+    "dbapi_check",
+    "disk_space_check",
+    "health",
+    "memory_check",
+    "redis_check",
+    "sqlalchemy_check",
+]
