@@ -92,7 +92,7 @@ def main() -> None:
     from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as sdk_encode_logs
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 
-    from otelkit._otlp import encode_logs, encode_spans
+    from otelkit._runtime.otlp.encode import encode_logs, encode_spans
 
     spans = _spans(args.batch)
     logs = _logs(args.batch)

@@ -28,7 +28,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from otelkit._api import Telemetry, configure
     from otelkit._logs import configure_structlog
-    from otelkit._monitor import monitor
+    from otelkit._runtime.monitor import monitor
     from otelkit.context import get_request_id
     from otelkit.errors import ConfigError, OtelkitError
     from otelkit.health import Health
@@ -51,7 +51,7 @@ _LAZY = {
     "gauge": "otelkit.metrics",
     "histogram": "otelkit.metrics",
     "up_down_counter": "otelkit.metrics",
-    "monitor": "otelkit._monitor",
+    "monitor": "otelkit._runtime.monitor",
 }
 
 

@@ -8,7 +8,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from otelkit import _asgi, _imports, _logs, _shutdown
+from otelkit import _asgi, _logs
+from otelkit._runtime import imports, shutdown
 from otelkit.settings import Settings
 
 __all__ = ["Telemetry", "configure"]
@@ -29,11 +30,11 @@ class Telemetry:
 
     def force_flush(self, timeout: float | None = None) -> bool:
         """Export everything buffered now; at most ``timeout`` seconds (default OTELKIT_SHUTDOWN_TIMEOUT)."""
-        return _shutdown.flush_all(timeout)
+        return shutdown.flush_all(timeout)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and shut down all three providers, bounded in time. Also runs at process exit."""
-        return _shutdown.shutdown_all(timeout)
+        return shutdown.shutdown_all(timeout)
 
 
 def _lenient_settings() -> Settings:
@@ -151,7 +152,7 @@ def load_instrumentor(name: str, kwargs: dict[str, Any]) -> bool:
             raise ModuleNotFoundError("No module named 'celery'", name="celery")  # the launcher skips it
         # Instrumented the moment the app (or the celery command) imports Celery, not at start-up:
         # a web process that never enqueues a task does not pay ~0.2 s importing Celery.
-        _imports.when_imported("celery", lambda _module: _instrument_celery(kwargs))
+        imports.when_imported("celery", lambda _module: _instrument_celery(kwargs))
         return True
     if name == "system_metrics":
         # Opt-in (OTELKIT_SYSTEM_METRICS), with otelkit's selection of metrics (otelkit.metrics.SYSTEM_METRICS).
@@ -201,7 +202,7 @@ def _instrument_all(settings: Settings) -> None:
         load_instrumentor("fastapi", {})
     _instrument_logging({})
     if importlib.util.find_spec("celery") is not None:
-        _imports.when_imported("celery", lambda _module: _instrument_celery({}))
+        imports.when_imported("celery", lambda _module: _instrument_celery({}))
     if settings.system_metrics:
         from otelkit.metrics import instrument_system_metrics
 

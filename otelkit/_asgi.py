@@ -29,7 +29,7 @@ from where log records, Celery tasks and instrumented HTTP clients pick it up.
 Headers named in ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` /
 ``..._SERVER_RESPONSE`` (comma-separated names or regexes, case-insensitive) become span
 attributes ``http.request.header.<name>`` / ``http.response.header.<name>`` (string arrays);
-sensitive ones (:mod:`otelkit._redact`) are captured as ``["[REDACTED]"]``. ``url.query`` is
+sensitive ones (:mod:`otelkit._runtime.redact`) are captured as ``["[REDACTED]"]``. ``url.query`` is
 recorded as received; the exporters redact sensitive parameters in it.
 
 Requests whose full URL matches ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` (regexes, searched in
@@ -55,8 +55,8 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
-from otelkit import _fasthist, _redact
-from otelkit._serverspan import ServerSpans, set_known_attributes
+from otelkit._runtime import fasthist, redact
+from otelkit._runtime.http.serverspan import ServerSpans, set_known_attributes
 from otelkit.context import REQUEST_ID_KEY, get_request_id, request_context
 
 __all__ = ["instrument_fastapi", "uninstrument_fastapi"]
@@ -142,7 +142,7 @@ def _captured(match: Callable[[str], Any], prefix: str, pairs: Any) -> dict[str,
     for name, value in pairs:
         if match(name):
             key = prefix + name
-            found[key] = (_redact.REDACTED,) if _redact.is_sensitive(name) else (value,)
+            found[key] = (redact.REDACTED,) if redact.is_sensitive(name) else (value,)
     return found
 
 
@@ -172,7 +172,7 @@ class HTTPInstrumentation:
         meter = metrics.get_meter("otelkit.http", __version__, meter_provider=meter_provider)
         # otelkit's own providers pre-aggregate the duration (~1 µs instead of the SDK's ~11 µs);
         # providers passed in explicitly get the SDK histogram.
-        self.fast_duration = _fasthist.get(DURATION_METRIC) if meter_provider is None else None
+        self.fast_duration = fasthist.get(DURATION_METRIC) if meter_provider is None else None
         self.duration = meter.create_histogram(
             DURATION_METRIC,
             unit="s",
@@ -410,8 +410,8 @@ def register_fast_duration() -> None:
 
     from otelkit import __version__
 
-    _fasthist.register(
-        _fasthist.FastHistogram(
+    fasthist.register(
+        fasthist.FastHistogram(
             DURATION_METRIC,
             unit="s",
             description=_DURATION_DESCRIPTION,
@@ -480,10 +480,10 @@ def _flush_on_shutdown(send: Any) -> Any:
         if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
             import anyio.to_thread
 
-            from otelkit import _shutdown
+            from otelkit._runtime import shutdown
 
             try:
-                await anyio.to_thread.run_sync(_shutdown.flush_all)
+                await anyio.to_thread.run_sync(shutdown.flush_all)
             except Exception:
                 _log.debug("otelkit: flush at lifespan shutdown failed", exc_info=True)
         await send(message)

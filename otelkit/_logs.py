@@ -14,7 +14,7 @@ What otelkit does to logging, and why:
   attribute ``request.id``, the console field ``request_id``. Only when there is one.
 - A console handler on stderr (``OTELKIT_LOG_CONSOLE``): JSON lines in production, a readable line
   in development, both carrying ``trace_id``/``span_id`` of the active span and ``extra=`` fields
-  (sensitive ones redacted as in the exporters, :mod:`otelkit._redact`).
+  (sensitive ones redacted as in the exporters, :mod:`otelkit._runtime.redact`).
   It is only added when the root logger has no handler of the user's. SDK warnings (exporter
   failures) reach it, rate-limited to one line per ``OTELKIT_EXPORT_ERROR_INTERVAL`` per message.
 - structlog, when installed and not configured by the app, is routed through stdlib with
@@ -35,7 +35,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from otelkit import _redact
+from otelkit._runtime import redact
 from otelkit.context import REQUEST_ID_KEY, get_request_id
 
 __all__ = [
@@ -80,7 +80,7 @@ _RESERVED = frozenset(
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     extras = {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
-    return _redact.redact_attributes(extras)  # type: ignore[return-value]
+    return redact.redact_attributes(extras)  # type: ignore[return-value]
 
 
 def _trace_ids() -> tuple[str, str]:

@@ -119,9 +119,9 @@ def load_instrumentor(entry_point: Any, kwargs: dict[str, Any]) -> None:
     if module is not None:
         # The library is installed but not imported yet: instrument it the moment the app
         # imports it, so start-up does not import every library some instrumentation exists for.
-        from otelkit import _imports
+        from otelkit._runtime import imports
 
-        _imports.when_imported(module, lambda _module: entry_point.load()().instrument(**kwargs))
+        imports.when_imported(module, lambda _module: entry_point.load()().instrument(**kwargs))
         return
     try:
         # The stock launcher checked dependencies already (skip_dep_check); otelkit-instrument did not.

@@ -91,7 +91,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from otelkit import _shutdown
+from otelkit._runtime import shutdown
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -309,20 +309,20 @@ class _Hooks:
 
     def process_init(self, **_: Any) -> None:
         try:
-            _shutdown.install_signal_handlers()
+            shutdown.install_signal_handlers()
             _attach_log_filter()
         except Exception as exc:
             _log.error("otelkit: preparing the worker child failed: %s", exc)
 
     def process_shutdown(self, **_: Any) -> None:
         try:
-            _shutdown.flush_all()
+            shutdown.flush_all()
         except Exception as exc:
             _log.error("otelkit: flushing telemetry of the exiting worker child failed: %s", exc)
 
     def worker_shutdown(self, **_: Any) -> None:
         try:
-            _shutdown.flush_all()
+            shutdown.flush_all()
         except Exception as exc:
             _log.error("otelkit: flushing telemetry at worker shutdown failed: %s", exc)
 

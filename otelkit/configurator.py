@@ -19,7 +19,8 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from otelkit import _logs, _shutdown
+from otelkit import _logs
+from otelkit._runtime import shutdown
 from otelkit.errors import ConfigError
 from otelkit.settings import OTELKIT_FAST_EXPORT, Settings
 
@@ -112,22 +113,22 @@ def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
     """A deferred OTLP exporter for ``signal`` (None if its endpoint is malformed).
 
     Endpoint and protocol are checked now, so a bad value is reported at start-up; the exporter
-    itself is built off the start-up path (:mod:`otelkit._deferred`).
+    itself is built off the start-up path (:mod:`otelkit._runtime.deferred`).
     """
     if not _endpoint_ok(signal):
         return None
     protocol = _protocol(signal)
     # One metrics batch per export interval: the SDK's encoder is cheap enough there.
     fast = protocol == "http/protobuf" and signal != "metrics" and _fast_export(settings)
-    from otelkit import _deferred
+    from otelkit._runtime import deferred
 
     if signal == "metrics":
-        return _deferred.DeferredMetricExporter(lambda: _create_otlp(signal, protocol, fast=False))
+        return deferred.DeferredMetricExporter(lambda: _create_otlp(signal, protocol, fast=False))
     if signal == "traces":
         from opentelemetry.sdk.trace.export import SpanExportResult as Result
     else:
         from opentelemetry.sdk._logs.export import LogRecordExportResult as Result  # type: ignore[assignment]
-    return _deferred.DeferredExporter(signal, lambda: _create_otlp(signal, protocol, fast=fast), Result.FAILURE)
+    return deferred.DeferredExporter(signal, lambda: _create_otlp(signal, protocol, fast=fast), Result.FAILURE)
 
 
 def _fast_export(settings: Settings | None) -> bool:
@@ -140,23 +141,23 @@ def _fast_export(settings: Settings | None) -> bool:
 
 
 def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
-    """The real OTLP exporter; span and log exporters scrub secrets (:mod:`otelkit._redact`)."""
-    from otelkit import _redact
+    """The real OTLP exporter; span and log exporters scrub secrets (:mod:`otelkit._runtime.redact`)."""
+    from otelkit._runtime import redact
 
     if fast:
         try:
-            from otelkit._otlp import FastOTLPLogExporter, FastOTLPSpanExporter
+            from otelkit._runtime.otlp.fast import FastOTLPLogExporter, FastOTLPSpanExporter
         except Exception as exc:  # the escape hatch must work even if otelkit's encoder cannot load
             _log.error("otelkit: fast OTLP export unavailable (%s); using the SDK's exporter for %s", exc, signal)
         else:
             # Redaction happens while encoding: no copy of the span, no second pass.
             cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
-            return cls(attribute_filter=_redact.redact_attributes, paced=True, **_lean_transport(signal))
+            return cls(attribute_filter=redact.redact_attributes, paced=True, **_lean_transport(signal))
     exporter = _sdk_otlp(signal, protocol)
     if signal == "traces":
-        return _redact.RedactingSpanExporter(exporter)
+        return redact.RedactingSpanExporter(exporter)
     if signal == "logs":
-        return _redact.RedactingLogRecordExporter(exporter)
+        return redact.RedactingLogRecordExporter(exporter)
     return exporter
 
 
@@ -290,7 +291,7 @@ def build_providers(settings: Settings, *, warm_after: float | None = None) -> t
     Args:
         settings: otelkit's settings.
         warm_after: build the deferred OTLP exporters this many seconds from now, on a background
-            thread (:func:`otelkit._deferred.warm_later`); None: at their first export.
+            thread (:func:`otelkit._runtime.deferred.warm_later`); None: at their first export.
 
     Returns:
         ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
@@ -302,11 +303,11 @@ def build_providers(settings: Settings, *, warm_after: float | None = None) -> t
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from otelkit import _fasthist, _redact
+    from otelkit._runtime import fasthist, redact
 
     resource = _resource(settings)
     # Secrets are scrubbed from span and log attributes on the export thread, off the request path.
-    _redact.configure(settings.redact_keys)
+    redact.configure(settings.redact_keys)
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (_shutdown).
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     span_exporters = exporters_for("traces", settings)
@@ -314,25 +315,25 @@ def build_providers(settings: Settings, *, warm_after: float | None = None) -> t
     log_exporters = exporters_for("logs", settings)
     for exporter in span_exporters:
         if not _redacts(exporter):
-            exporter = _redact.RedactingSpanExporter(exporter)
+            exporter = redact.RedactingSpanExporter(exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
     # The HTTP duration histogram is pre-aggregated on the request path and merged into exports.
     _register_fast_histograms()
     readers = [
-        PeriodicExportingMetricReader(_fasthist.wrap_exporter(exporter, resource)) for exporter in metric_exporters
+        PeriodicExportingMetricReader(fasthist.wrap_exporter(exporter, resource)) for exporter in metric_exporters
     ]
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in log_exporters:
         if not _redacts(exporter):
-            exporter = _redact.RedactingLogRecordExporter(exporter)
+            exporter = redact.RedactingLogRecordExporter(exporter)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     if warm_after is not None:
-        from otelkit import _deferred
+        from otelkit._runtime import deferred
 
-        _deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)
+        deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)
     return tracer_provider, meter_provider, logger_provider
 
 
@@ -377,15 +378,15 @@ def setup(settings: Settings) -> tuple[Any, Any, Any]:
     _logs.set_root_level(settings.log_level)
     _logs.install_console(settings.console_format, settings.export_error_interval)
     _logs.throttle_sdk_queue_warnings(settings.export_error_interval)
-    from otelkit import _deferred
+    from otelkit._runtime import deferred
 
-    providers = _set_globals(*build_providers(settings, warm_after=_deferred.WARM_AFTER))
-    _shutdown.register(list(providers), settings.shutdown_timeout)
-    _shutdown.install_signal_handlers()
+    providers = _set_globals(*build_providers(settings, warm_after=deferred.WARM_AFTER))
+    shutdown.register(list(providers), settings.shutdown_timeout)
+    shutdown.install_signal_handlers()
     # structlog (when the app uses it) is bridged to stdlib as soon as the app imports it.
-    from otelkit import _imports
+    from otelkit._runtime import imports
 
-    _imports.when_imported("structlog", lambda _module: _logs.configure_structlog())
+    imports.when_imported("structlog", lambda _module: _logs.configure_structlog())
     return providers
 
 

@@ -30,7 +30,7 @@ returning ``None``, ``True`` or :attr:`HealthStatus.HEALTHY`; it fails by raisin
 ``(status, message)`` pair, or a :class:`CheckResult`. A check that exceeds its timeout is
 unhealthy. A non-critical check that fails makes ``/health`` degraded but keeps the app ready.
 
-Nothing secret is served: error messages go through :func:`otelkit._redact.redact_text` (URL
+Nothing secret is served: error messages go through :func:`otelkit._runtime.redact.redact_text` (URL
 user-info and ``password=…``-style pairs removed, 300 characters at most), ready-made checks report
 counts rather than host names, and ``/health/ready`` names failing checks without their messages.
 A check's state changes (healthy → unhealthy and back) are logged once each, not on every probe.

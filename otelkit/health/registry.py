@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from otelkit import _redact
+from otelkit._runtime import redact
 
 __all__ = ["DEFAULT_TIMEOUT", "CheckFunc", "CheckResult", "Health", "HealthReport", "HealthStatus", "health"]
 
@@ -126,7 +126,7 @@ def _normalise(value: Any) -> CheckResult:
 def _error_message(exc: BaseException) -> str:
     # First line only: drivers append the SQL statement, parameters and help links below it.
     text = str(exc).strip().split("\n", 1)[0]
-    return _redact.redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return redact.redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 def _suppressed(func: CheckFunc) -> Any:
@@ -232,7 +232,7 @@ class Health:
             name=check.name,
             critical=check.critical,
             latency_seconds=time.perf_counter() - start,
-            message=_redact.redact_text(result.message) if result.message else None,
+            message=redact.redact_text(result.message) if result.message else None,
         )
         self._note(check, result)
         return result

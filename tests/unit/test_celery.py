@@ -18,8 +18,9 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from otelkit import _api, _shutdown
+from otelkit import _api
 from otelkit import celery as otelkit_celery
+from otelkit._runtime import shutdown as _shutdown
 from otelkit.context import get_request_id
 from otelkit.testing import InMemoryTelemetry
 

@@ -1,4 +1,4 @@
-"""otelkit._deferred: OTLP exporters built on their first export, with the SDK's metric preferences."""
+"""otelkit._runtime.deferred: OTLP exporters built on their first export, with the SDK's metric preferences."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from otelkit import _deferred, configurator
+from otelkit import configurator
+from otelkit._runtime import deferred as _deferred
 from otelkit.settings import Settings
 from otelkit.testing import OTLPReceiver
 

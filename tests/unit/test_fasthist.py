@@ -13,7 +13,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otelkit import _fasthist
+from otelkit._runtime import fasthist as _fasthist
 
 BOUNDS = (0.01, 0.1, 1.0)
 NAMES = ("http.request.method", "http.route", "error.type")

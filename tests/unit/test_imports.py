@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from otelkit import _imports
+from otelkit._runtime import imports as _imports
 
 
 def test_imports_hook_runs_after_first_import(tmp_path, monkeypatch):

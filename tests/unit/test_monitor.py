@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from otelkit._monitor import DURATION_BUCKETS, monitor
+from otelkit._runtime.monitor import DURATION_BUCKETS, monitor
 from otelkit.testing import InMemoryTelemetry
 
 

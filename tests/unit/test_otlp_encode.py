@@ -36,7 +36,8 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import TraceState
 
-from otelkit import _otlp, _protowire
+from otelkit._runtime.otlp import encode as _otlp
+from otelkit._runtime.otlp import protowire as _protowire
 
 # --------------------------------------------------------------------------- strategies
 

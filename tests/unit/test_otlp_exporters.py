@@ -20,7 +20,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from otelkit import configurator
-from otelkit._otlp import FastOTLPLogExporter, FastOTLPSpanExporter, encode_spans
+from otelkit._runtime.otlp.encode import encode_spans
+from otelkit._runtime.otlp.fast import FastOTLPLogExporter, FastOTLPSpanExporter
 from otelkit.errors import ConfigError
 from otelkit.settings import Settings
 from otelkit.testing import OTLPReceiver
@@ -279,7 +280,7 @@ def test_otlp_exporter_keeps_requests_for_tls_proxies_and_credential_providers(m
 
 
 class _FakeClock:
-    """Stands in for the ``time`` module in otelkit._otlp: CPU time moves only when told to."""
+    """Stands in for the ``time`` module in otelkit._runtime.otlp.fast: CPU time moves only when told to."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -298,7 +299,7 @@ class _FakeClock:
 
 
 def test_pacer_sleeps_four_times_the_cpu_of_a_chunk_within_half_the_idle_time(monkeypatch):
-    from otelkit import _otlp
+    from otelkit._runtime.otlp import fast as _otlp
 
     clock = _FakeClock()
     monkeypatch.setattr(_otlp, "time", clock)
@@ -322,7 +323,7 @@ def test_pacer_sleeps_four_times_the_cpu_of_a_chunk_within_half_the_idle_time(mo
 
 
 def test_pacer_is_off_while_otelkit_flushes(monkeypatch):
-    from otelkit import _otlp
+    from otelkit._runtime.otlp import fast as _otlp
 
     pacer = _otlp.Pacer()
     with _otlp.unpaced():
@@ -346,7 +347,7 @@ def test_paced_exporter_delivers_everything(receiver):
 
 def test_paced_export_frees_its_batch_in_paced_slices(receiver):
     """Freeing a batch at once stalled the requests in flight: a paced export lets go of it in slices."""
-    from otelkit import _otlp
+    from otelkit._runtime.otlp import fast as _otlp
 
     exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True)
     pauses: list[int] = []
@@ -371,7 +372,7 @@ def test_failed_export_collects_the_garbage_it_leaves(monkeypatch):
     """A POST to a closed port leaves the body in a traceback cycle; the exporter collects it."""
     import gc
 
-    from otelkit import _otlp
+    from otelkit._runtime.otlp import fast as _otlp
 
     collections: list[int] = []
 

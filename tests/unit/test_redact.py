@@ -16,8 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from otelkit import _asgi, _logs, _redact, configurator
-from otelkit._redact import REDACTED, Redactor
+from otelkit import _asgi, _logs, configurator
+from otelkit._runtime import redact as _redact
+from otelkit._runtime.redact import REDACTED, Redactor
 from otelkit.settings import Settings
 
 
@@ -265,7 +266,7 @@ def test_redact_build_providers_wraps_exporters(monkeypatch):
 def test_redact_fast_exporters_redact_while_encoding(monkeypatch):
     for var in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTELKIT_FAST_EXPORT", "OTEL_TRACES_EXPORTER", "OTEL_LOGS_EXPORTER"):
         monkeypatch.delenv(var, raising=False)
-    from otelkit._redact import redact_attributes
+    from otelkit._runtime.redact import redact_attributes
 
     span_exporter = configurator.exporters_for("traces", Settings())[0].resolve()
     log_exporter = configurator.exporters_for("logs", Settings())[0].resolve()

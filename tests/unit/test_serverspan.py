@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
-from otelkit._serverspan import ServerSpans, set_known_attributes
+from otelkit._runtime.http.serverspan import ServerSpans, set_known_attributes
 
 SAMPLERS = {
     "always_on": ALWAYS_ON,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from otelkit import _shutdown
+from otelkit._runtime import shutdown as _shutdown
 
 
 class Stuck:
@@ -101,7 +101,7 @@ def test_shutdown_signal_handler_only_over_default(monkeypatch):
 
 
 def test_flush_and_shutdown_run_exports_unpaced():
-    from otelkit import _otlp
+    from otelkit._runtime.otlp import fast as _otlp
 
     seen: list[int] = []
 

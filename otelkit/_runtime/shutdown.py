@@ -56,7 +56,7 @@ def register(providers: list[Any], timeout: float) -> None:
 
 def _run_bounded(method: str, timeout: float) -> bool:
     """Call ``method`` on every provider concurrently; give up after ``timeout`` seconds."""
-    otlp = sys.modules.get("otelkit._otlp")  # its exporters pace themselves, except now
+    otlp = sys.modules.get("otelkit._runtime.otlp.fast")  # its exporters pace themselves, except now
     with otlp.unpaced() if otlp is not None else contextlib.nullcontext():
         return _run_bounded_now(method, timeout)
 
