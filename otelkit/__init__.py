@@ -26,9 +26,9 @@ from __future__ import annotations
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from otelkit._api import Telemetry, configure
-    from otelkit._logs import configure_structlog
+    from otelkit._runtime.logs.structlog_bridge import configure_structlog
     from otelkit._runtime.monitor import monitor
+    from otelkit._runtime.setup import Telemetry, configure
     from otelkit.context import get_request_id
     from otelkit.errors import ConfigError, OtelkitError
     from otelkit.health import Health
@@ -39,9 +39,9 @@ if _typing.TYPE_CHECKING:
 # at every start-up, before the SDK is needed, and an app that never touches the health router or
 # the metric helpers should not pay for them.
 _LAZY = {
-    "Telemetry": "otelkit._api",
-    "configure": "otelkit._api",
-    "configure_structlog": "otelkit._logs",
+    "Telemetry": "otelkit._runtime.setup",
+    "configure": "otelkit._runtime.setup",
+    "configure_structlog": "otelkit._runtime.logs.structlog_bridge",
     "get_request_id": "otelkit.context",
     "ConfigError": "otelkit.errors",
     "OtelkitError": "otelkit.errors",

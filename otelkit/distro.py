@@ -29,9 +29,9 @@ from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro
 
-from otelkit._startup import DEFAULT_EXCLUDED_URLS, apply_env_defaults, default_service_name, load_instrumentor
+from otelkit._runtime.env import apply_env_defaults
 
-__all__ = ["DEFAULT_EXCLUDED_URLS", "OtelkitDistro", "apply_env_defaults", "default_service_name"]
+__all__ = ["OtelkitDistro"]
 
 _log = logging.getLogger("otelkit")
 
@@ -46,4 +46,6 @@ class OtelkitDistro(BaseDistro):
             _log.error("otelkit: setting OTEL_* defaults failed: %s", exc)
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
-        load_instrumentor(entry_point, kwargs)
+        from otelkit._runtime.instrument import instrument_entry_point
+
+        instrument_entry_point(entry_point, kwargs)

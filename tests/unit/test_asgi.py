@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otelkit import _asgi
-from otelkit.distro import DEFAULT_EXCLUDED_URLS
+from otelkit._runtime.env import DEFAULT_EXCLUDED_URLS
+from otelkit._runtime.http import asgi as _asgi
 
 
 class Telemetry:

@@ -18,9 +18,10 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from otelkit import _api
-from otelkit import celery as otelkit_celery
+from otelkit._runtime import instrument
 from otelkit._runtime import shutdown as _shutdown
+from otelkit._runtime.celery import hooks as otelkit_celery
+from otelkit._runtime.celery import patches
 from otelkit.context import get_request_id
 from otelkit.testing import InMemoryTelemetry
 
@@ -440,7 +441,7 @@ def test_celery_without_otelkit_hooks_celery_empties_the_root_logger(root_loggin
 def test_celery_setup_logging_adds_a_console_when_root_has_none(
     app: Celery, hooks: _Records, root_logging: logging.Logger
 ) -> None:
-    from otelkit import _logs
+    from otelkit._runtime.logs import console as _logs
 
     root_logging.handlers[:] = []
     app.log.already_setup = False
@@ -480,7 +481,7 @@ def test_celery_broker_client_commands_run_with_instrumentation_suppressed() -> 
         def pipeline(self) -> Pipeline:
             return Pipeline()
 
-    client = otelkit_celery._quiet_client(Client())
+    client = patches._quiet_client(Client())
     client.execute_command("PING")
     pipe = client.pipeline()
     pipe.execute()
@@ -497,7 +498,7 @@ def test_celery_install_wraps_kombu_redis_channels_once_and_uninstall_restores(m
     try:
         wrapped = kombu_redis.Channel._create_client
         assert wrapped is not original
-        otelkit_celery._quiet_broker_redis()
+        patches.quiet_broker_redis()
         assert kombu_redis.Channel._create_client is wrapped
     finally:
         otelkit_celery.uninstall()
@@ -535,10 +536,10 @@ def test_celery_contrib_run_spans_of_one_task_id_are_kept_apart_per_thread(mem: 
 
 def test_api_load_instrumentor_celery_instruments_contrib_and_installs_hooks() -> None:
     try:
-        assert _api.load_instrumentor("celery", {}) is True
+        assert instrument.instrument_by_name("celery", {}) is True
         assert CeleryInstrumentor().is_instrumented_by_opentelemetry
         assert otelkit_celery._hooks
-        assert _api.load_instrumentor("celery", {}) is True  # again: nothing changes, nothing raises
+        assert instrument.instrument_by_name("celery", {}) is True  # again: nothing changes, nothing raises
         assert len(otelkit_celery._hooks) == 1
     finally:
         otelkit_celery.uninstall()
@@ -551,9 +552,9 @@ def test_api_instrument_all_logs_a_celery_failure_and_continues(
     def broken(kwargs: dict[str, Any]) -> None:
         raise RuntimeError("celery exploded")
 
-    monkeypatch.setattr(_api, "_instrument_celery", broken)
-    monkeypatch.setattr(_api, "_instrument_logging", lambda kwargs: None)
-    monkeypatch.setattr(_api, "load_instrumentor", lambda name, kwargs: True)
+    monkeypatch.setattr(instrument, "_instrument_celery", broken)
+    monkeypatch.setattr(instrument, "_instrument_logging", lambda kwargs: None)
+    monkeypatch.setattr(instrument, "instrument_by_name", lambda name, kwargs: True)
     with caplog.at_level(logging.ERROR, logger="otelkit"):
-        _api._instrument_all(_api.Settings())
+        instrument.instrument_all(instrument.Settings())
     assert "otelkit: setting up celery after its import failed: celery exploded" in caplog.text

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from otelkit import configurator
+from otelkit._runtime import exporters, providers
 
 
 @pytest.fixture(autouse=True)
@@ -19,39 +19,39 @@ def clean_env(monkeypatch):
 def test_configurator_prometheus_metrics_exporter_refused_for_otlp(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "prometheus")
     with caplog.at_level(logging.WARNING, logger="otelkit"):
-        assert configurator.exporter_names("metrics") == ["otlp"]
+        assert exporters.exporter_names("metrics") == ["otlp"]
     (record,) = caplog.records
     assert record.getMessage() == (
         "otelkit: OTEL_METRICS_EXPORTER=prometheus refused: the app does not serve /metrics; it exports OTLP and"
         " the collector's prometheus exporter serves Prometheus (see `otelkit render-collector`); exporting OTLP"
         " instead — set OTEL_METRICS_EXPORTER=otlp to silence this"
     )
-    (exporter,) = configurator.exporters_for("metrics")
+    (exporter,) = exporters.exporters_for("metrics")
     assert type(exporter.resolve()).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
 
 
 def test_configurator_none_disables_a_signal(monkeypatch):
     monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
-    assert configurator.exporters_for("logs") == []
+    assert exporters.exporters_for("logs") == []
 
 
 def test_configurator_default_is_otlp_over_http(monkeypatch):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    (exporter,) = configurator.exporters_for("traces")
+    (exporter,) = exporters.exporters_for("traces")
     assert isinstance(exporter.resolve(), OTLPSpanExporter)
 
 
 def test_configurator_grpc_protocol_per_signal(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
-    (exporter,) = configurator.exporters_for("traces")
+    (exporter,) = exporters.exporters_for("traces")
     assert type(exporter.resolve().inner).__module__ == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 
 def test_configurator_malformed_endpoint_is_one_error_line_and_no_export(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
     with caplog.at_level(logging.ERROR, logger="otelkit"):
-        assert configurator.exporters_for("traces") == []
+        assert exporters.exporters_for("traces") == []
     (record,) = caplog.records
     assert record.getMessage() == (
         "otelkit: invalid OTEL_EXPORTER_OTLP_ENDPOINT='collector:4318'; expected a URL such as"
@@ -62,7 +62,7 @@ def test_configurator_malformed_endpoint_is_one_error_line_and_no_export(monkeyp
 def test_configurator_bad_protocol_falls_back_to_http(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     with caplog.at_level(logging.ERROR, logger="otelkit"):
-        (exporter,) = configurator.exporters_for("logs")
+        (exporter,) = exporters.exporters_for("logs")
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
     assert "invalid OTEL_EXPORTER_OTLP_PROTOCOL='http/json'; expected one of: http/protobuf, grpc" in caplog.text
@@ -72,8 +72,8 @@ def test_configurator_bad_protocol_falls_back_to_http(monkeypatch, caplog):
 def test_configurator_unknown_exporter_is_reported(monkeypatch, caplog):
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,jaegr")
     with caplog.at_level(logging.ERROR, logger="otelkit"):
-        exporters = configurator.exporters_for("traces")
-    assert len(exporters) == 1
+        created = exporters.exporters_for("traces")
+    assert len(created) == 1
     assert "unknown OTEL_TRACES_EXPORTER value 'jaegr'" in caplog.text
 
 
@@ -84,7 +84,7 @@ def test_configurator_providers_carry_distro_resource(monkeypatch):
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
     monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
-    tracer_provider, meter_provider, logger_provider = configurator.build_providers(Settings(environment="development"))
+    tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings(environment="development"))
     attrs = tracer_provider.resource.attributes
     assert attrs["service.name"] == "svc-a"
     assert attrs["telemetry.distro.name"] == "otelkit"

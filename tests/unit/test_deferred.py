@@ -15,8 +15,8 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from otelkit import configurator
 from otelkit._runtime import deferred as _deferred
+from otelkit._runtime import providers
 from otelkit.settings import Settings
 from otelkit.testing import OTLPReceiver
 
@@ -102,7 +102,7 @@ def test_deferred_exporter_failure_is_logged_once_and_exports_fail(caplog):
 def test_deferred_providers_export_to_a_real_receiver(monkeypatch):
     with OTLPReceiver() as receiver:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
-        tracer_provider, meter_provider, logger_provider = configurator.build_providers(Settings())
+        tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
         try:
             (processor,) = tracer_provider._active_span_processor._span_processors
             assert processor.span_exporter._lazy.built() is None  # nothing exported yet
@@ -124,9 +124,9 @@ def test_deferred_start_up_imports_no_exporter_module():
     code = textwrap.dedent(
         """
         import json, sys
-        from otelkit import configurator
+        from otelkit._runtime import providers
         from otelkit.settings import Settings
-        configurator.build_providers(Settings())
+        providers.build_providers(Settings())
         heavy = ("google.protobuf", "urllib3", "requests", "grpc", "opentelemetry.exporter.otlp.proto.http")
         print(json.dumps(sorted(m for m in sys.modules if m.startswith(heavy))))
         """

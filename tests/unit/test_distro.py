@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from otelkit import distro
+from otelkit._runtime import env
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from otelkit import distro
     ],
 )
 def test_distro_default_service_name_from_command(argv, expected):
-    assert distro.default_service_name(argv, cwd="/srv/MyProj") == expected
+    assert env.default_service_name(argv, cwd="/srv/MyProj") == expected
 
 
 def test_distro_env_defaults_never_override_user_values(monkeypatch):
@@ -31,7 +31,7 @@ def test_distro_env_defaults_never_override_user_values(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "mine")
-    distro.apply_env_defaults()
+    env.apply_env_defaults()
     import os
 
     assert os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
@@ -41,13 +41,13 @@ def test_distro_env_defaults_never_override_user_values(monkeypatch):
     assert os.environ["OTEL_METRICS_EXPORTER"] == "otlp"
     assert os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http"
     assert os.environ["OTEL_PYTHON_CONFIGURATOR"] == "otelkit"
-    assert os.environ["OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"] == distro.DEFAULT_EXCLUDED_URLS
+    assert os.environ["OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"] == env.DEFAULT_EXCLUDED_URLS
 
 
 def test_distro_service_name_from_resource_attributes_is_kept(monkeypatch):
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=a")
-    distro.apply_env_defaults()
+    env.apply_env_defaults()
     import os
 
     assert "OTEL_SERVICE_NAME" not in os.environ
@@ -67,4 +67,4 @@ def test_distro_service_name_from_resource_attributes_is_kept(monkeypatch):
     ],
 )
 def test_distro_default_excluded_urls_are_anchored(url, excluded):
-    assert (re.search(distro.DEFAULT_EXCLUDED_URLS, url) is not None) is excluded
+    assert (re.search(env.DEFAULT_EXCLUDED_URLS, url) is not None) is excluded

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from otelkit import _launcher
+from otelkit._launcher import command as _launcher
 
 BOOT = str(Path(_launcher.__file__).parent / "_boot")
 USAGE = "usage: otelkit-instrument [--OPTION VALUE]... COMMAND [ARGS]...  (see otelkit-instrument --help)\n"

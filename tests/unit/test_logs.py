@@ -10,7 +10,9 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 
-from otelkit import _logs
+from otelkit._runtime.logs import console as _logs
+from otelkit._runtime.logs import handler as _handler
+from otelkit._runtime.logs import structlog_bridge
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_logs_rate_limit_lets_one_sdk_warning_through_per_interval():
 
 def test_logs_otel_handler_drops_sdk_records_and_keeps_extras(otel_logs):
     handler, exporter = otel_logs
-    _logs.prepare_otel_handler(handler)
+    _handler.prepare_otel_handler(handler)
     logger = logging.getLogger("test_logs.app")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -91,7 +93,7 @@ def test_logs_otel_handler_drops_sdk_records_and_keeps_extras(otel_logs):
 
 def test_logs_handler_reattached_to_non_propagating_loggers_after_dictconfig(otel_logs):
     handler, exporter = otel_logs
-    _logs.prepare_otel_handler(handler)
+    _handler.prepare_otel_handler(handler)
     logging.config.dictConfig(
         {
             "version": 1,
@@ -118,7 +120,7 @@ def test_logs_structlog_fields_become_attributes(otel_logs):
     logger.setLevel(logging.INFO)
     structlog.reset_defaults()
     try:
-        assert _logs.configure_structlog()
+        assert structlog_bridge.configure_structlog()
         structlog.get_logger("test_logs.structlog").info("charged", amount=12.5, currency="EUR")
     finally:
         structlog.reset_defaults()
@@ -134,7 +136,7 @@ def test_logs_structlog_left_alone_when_app_configured_it():
 
     structlog.configure(processors=[structlog.processors.JSONRenderer()])
     try:
-        assert not _logs.configure_structlog()
+        assert not structlog_bridge.configure_structlog()
     finally:
         structlog.reset_defaults()
 

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
-from otelkit import configurator
+from otelkit._runtime import exporters
 from otelkit._runtime.otlp.encode import encode_spans
 from otelkit._runtime.otlp.fast import FastOTLPLogExporter, FastOTLPSpanExporter
 from otelkit.errors import ConfigError
@@ -194,7 +194,7 @@ def test_fast_span_exporter_after_shutdown_refuses_batches(receiver, caplog):
 
 def _created(signal: str) -> Any:
     """The exporter the deferred one builds, unwrapped from the SDK exporters' redacting wrapper."""
-    exporter = configurator._otlp_exporter(signal).resolve()
+    exporter = exporters._otlp_exporter(signal).resolve()
     exporter.shutdown()
     return getattr(exporter, "inner", exporter)
 
@@ -253,7 +253,7 @@ def test_otlp_exporter_posts_with_urllib3_over_plain_http(receiver, monkeypatch,
 
 def test_otlp_exporter_with_urllib3_delivers(receiver, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
-    exporter = configurator._otlp_exporter("traces").resolve()
+    exporter = exporters._otlp_exporter("traces").resolve()
     assert _transport_name(exporter) == "Urllib3HTTPTransport"
     received, headers = _received_by(exporter, _spans(), receiver, "traces")
     assert [s.name for s in received] == ["SELECT items", "GET /items/{item_id}"]
@@ -273,7 +273,7 @@ def test_otlp_exporter_with_urllib3_delivers(receiver, monkeypatch):
 def test_otlp_exporter_keeps_requests_for_tls_proxies_and_credential_providers(monkeypatch, env):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert configurator._lean_transport("traces") == {}
+    assert exporters._lean_transport("traces") == {}
 
 
 # --- pacing ---------------------------------------------------------------------------------

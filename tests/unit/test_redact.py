@@ -16,8 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from otelkit import _asgi, _logs, configurator
+from otelkit._runtime import exporters, providers
 from otelkit._runtime import redact as _redact
+from otelkit._runtime.http import asgi as _asgi
+from otelkit._runtime.logs import console as _logs
 from otelkit._runtime.redact import REDACTED, Redactor
 from otelkit.settings import Settings
 
@@ -242,9 +244,9 @@ def test_redact_log_attributes_on_export_and_console():
 def test_redact_build_providers_wraps_exporters(monkeypatch):
     spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
     monkeypatch.setattr(
-        configurator, "exporters_for", lambda signal, settings=None: {"traces": [spans], "logs": [logs]}.get(signal, [])
+        providers, "exporters_for", lambda signal, settings=None: {"traces": [spans], "logs": [logs]}.get(signal, [])
     )
-    tracer_provider, meter_provider, logger_provider = configurator.build_providers(Settings(redact_keys=("ssn",)))
+    tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings(redact_keys=("ssn",)))
     try:
         with tracer_provider.get_tracer("t").start_as_current_span("s") as span:
             span.set_attributes({"user.ssn": "123", "url.query": "password=x", "ok": 1})
@@ -268,8 +270,8 @@ def test_redact_fast_exporters_redact_while_encoding(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     from otelkit._runtime.redact import redact_attributes
 
-    span_exporter = configurator.exporters_for("traces", Settings())[0].resolve()
-    log_exporter = configurator.exporters_for("logs", Settings())[0].resolve()
+    span_exporter = exporters.exporters_for("traces", Settings())[0].resolve()
+    log_exporter = exporters.exporters_for("logs", Settings())[0].resolve()
     try:
         assert span_exporter._attribute_filter is redact_attributes
         assert log_exporter._attribute_filter is redact_attributes

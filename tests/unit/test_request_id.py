@@ -22,7 +22,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otelkit import _asgi, _logs
+from otelkit._runtime.http import asgi as _asgi
+from otelkit._runtime.logs import console as _logs
+from otelkit._runtime.logs import handler as _handler
 from otelkit.context import get_request_id
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -200,7 +202,7 @@ def otel_logs():
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     handler = LoggingHandler(logger_provider=provider)
-    _logs.prepare_otel_handler(handler)
+    _handler.prepare_otel_handler(handler)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     yield exporter

@@ -40,7 +40,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _EMPTY_TRACE_STATE
 
 from otelkit._runtime.otlp.protowire import (
-    _V1,
+    SMALL_VARINTS,
     AttributeFilter,
     encode_any_value,
     encode_attributes,
@@ -182,7 +182,7 @@ class _Groups:
 def _length_prefixed(tag: bytes, parts: list[bytes]) -> bytes:
     body = b"".join(parts)
     n = len(body)
-    return tag + (_V1[n] if n < 0x80 else varint(n)) + body
+    return tag + (SMALL_VARINTS[n] if n < 0x80 else varint(n)) + body
 
 
 def _encode_span(span: Any, attribute_filter: AttributeFilter | None) -> bytes:
@@ -331,7 +331,7 @@ def _encode_body(body: Any) -> bytes:
         encoded = body.encode("utf-8")
         n = len(encoded)
         if n < 126:
-            return b"\x2a" + _V1[n + 2] + b"\x0a" + _V1[n] + encoded
+            return b"\x2a" + SMALL_VARINTS[n + 2] + b"\x0a" + SMALL_VARINTS[n] + encoded
         return field_bytes(b"\x2a", field_bytes(b"\x0a", encoded))
     return field_bytes(b"\x2a", encode_any_value(body))
 

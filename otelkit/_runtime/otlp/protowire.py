@@ -21,6 +21,7 @@ from typing import Any
 from opentelemetry.attributes import BoundedAttributes
 
 __all__ = [
+    "SMALL_VARINTS",
     "AttributeFilter",
     "encode_any_value",
     "encode_attributes",
@@ -39,7 +40,7 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _UINT64 = 1 << 64
 
-_V1 = tuple(bytes((i,)) for i in range(128))
+SMALL_VARINTS = tuple(bytes((i,)) for i in range(128))
 """Varints of 0…127: one byte each, by far the most common lengths."""
 
 _pack_double = struct.Struct("<d").pack
@@ -48,7 +49,7 @@ _pack_double = struct.Struct("<d").pack
 def varint(n: int) -> bytes:
     """Base-128 varint of a non-negative integer below 2**64."""
     if n < 0x80:
-        return _V1[n]
+        return SMALL_VARINTS[n]
     if n < 0x4000:
         return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
@@ -62,7 +63,7 @@ def varint(n: int) -> bytes:
 def field_bytes(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field: ``tag``, the payload's length, the payload."""
     n = len(payload)
-    return tag + (_V1[n] if n < 0x80 else varint(n)) + payload
+    return tag + (SMALL_VARINTS[n] if n < 0x80 else varint(n)) + payload
 
 
 # AnyValue field tags (opentelemetry/proto/common/v1/common.proto).
@@ -79,7 +80,7 @@ _KEY = b"\x0a"  # KeyValue.key
 _VALUE = b"\x12"  # KeyValue.value
 
 # b"\x12" <len(AnyValue)> b"\x0a" <len(str)>: the KeyValue.value prefix of a short string value.
-_STR_VALUE_PREFIX = tuple(_VALUE + _V1[n + 2] + _STRING + _V1[n] for n in range(126))
+_STR_VALUE_PREFIX = tuple(_VALUE + SMALL_VARINTS[n + 2] + _STRING + SMALL_VARINTS[n] for n in range(126))
 
 _KEYS_MAX = 1024
 _VALUES_PER_KEY = 32
@@ -92,7 +93,7 @@ _pairs: dict[bytes, dict[str, dict[Any, bytes]]] = {}
 
 def _int_value(value: int) -> bytes:
     if 0 <= value < 0x80:
-        return _INT + _V1[value]
+        return _INT + SMALL_VARINTS[value]
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise ValueError(f"Value out of range: {value}")
     return _INT + varint(value + _UINT64 if value < 0 else value)
@@ -112,7 +113,7 @@ def _pair(pairs: dict[str, dict[Any, bytes]], tag: bytes, key: str, value: str |
         vf = field_bytes(_VALUE, _int_value(value))
         cacheable = True
     n = len(kf) + len(vf)
-    entry = tag + (_V1[n] if n < 0x80 else varint(n)) + kf + vf
+    entry = tag + (SMALL_VARINTS[n] if n < 0x80 else varint(n)) + kf + vf
     if cacheable:
         values = pairs.get(key)
         if values is None:
@@ -189,7 +190,7 @@ def encode_attributes(
     pairs = _pairs.get(tag)
     if pairs is None:
         pairs = _pairs.setdefault(tag, {})
-    v1 = _V1
+    v1 = SMALL_VARINTS
     append = out.append
     for key, value in items:
         try:

@@ -8,7 +8,7 @@ copy of ``stack/prometheus/prometheus.yaml`` with the scrape targets replaced (P
 expands no variables in its config). Optionally the example app (and a Celery worker with Redis)
 under ``otelkit-instrument``, exporting to the collector.
 
-Everything runs in one :class:`~otelkit.procs.ProcessGroup` and is stopped in reverse order; one
+Everything runs in one :class:`~otelkit.local.procs.ProcessGroup` and is stopped in reverse order; one
 backend can be stopped and started again on the same ports and data (outage tests)::
 
     with LocalStack(workdir, ports=StackPorts.free(), app=False) as stack:
@@ -275,7 +275,7 @@ class LocalStack(StackProcesses):
     # --- queries -----------------------------------------------------------------------------
 
     def promql(self, query: str) -> list[Any]:
-        """Instant PromQL query; the ``data.result`` list (see :func:`otelkit.procs.prometheus_query`)."""
+        """Instant PromQL query; the ``data.result`` list (see :func:`otelkit.local.procs.prometheus_query`)."""
         return procs.prometheus_query(self.prometheus_url, query)
 
     def jaeger_trace(self, trace_id: str) -> dict[str, Any] | None:

@@ -55,7 +55,8 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
-from otelkit._runtime import fasthist, redact
+from otelkit._runtime import fasthist, redact, state
+from otelkit._runtime.env import DEFAULT_EXCLUDED_URLS
 from otelkit._runtime.http.serverspan import ServerSpans, set_known_attributes
 from otelkit.context import REQUEST_ID_KEY, get_request_id, request_context
 
@@ -146,13 +147,6 @@ def _captured(match: Callable[[str], Any], prefix: str, pairs: Any) -> dict[str,
     return found
 
 
-def _current_settings() -> Any:
-    from otelkit import _api
-
-    telemetry = _api._state.get("telemetry")
-    return telemetry.settings if telemetry is not None else _api._lenient_settings()
-
-
 class HTTPInstrumentation:
     """Holds the tracer, instruments and settings; ``handle`` wraps one ASGI http call."""
 
@@ -188,7 +182,7 @@ class HTTPInstrumentation:
             unit="{request}",
             description="Number of active HTTP server requests.",
         )
-        settings = None if request_id_header and body_size_metrics is not None else _current_settings()
+        settings = None if request_id_header and body_size_metrics is not None else state.settings()
         self.body_size_metrics = settings.http_body_size_metrics if body_size_metrics is None else body_size_metrics
         self.request_size = meter.create_histogram(
             "http.server.request.body.size",
@@ -207,8 +201,6 @@ class HTTPInstrumentation:
         self.request_id_header = header.lower().encode("latin-1")
         self.capture_request = _compile_capture(CAPTURE_REQUEST_HEADERS_ENV)
         self.capture_response = _compile_capture(CAPTURE_RESPONSE_HEADERS_ENV)
-        from otelkit.distro import DEFAULT_EXCLUDED_URLS
-
         raw_excluded = excluded_urls if excluded_urls is not None else os.environ.get(EXCLUDED_URLS_ENV)
         self.excluded = _compile_excluded(raw_excluded)
         # otelkit's default only matches paths under /health: other requests skip building the URL.
@@ -422,15 +414,13 @@ def register_fast_duration() -> None:
     )
 
 
-_state: dict[str, Any] = {}
-
-
 def instrument_fastapi(instrumentation: HTTPInstrumentation | None = None) -> HTTPInstrumentation:
     """Instrument every FastAPI app (existing and future) in this process. Idempotent."""
     import fastapi
 
-    if "instrumentation" in _state:
-        return _state["instrumentation"]  # type: ignore[no-any-return]
+    installed = state.http_instrumentation()
+    if installed is not None:
+        return installed
     inst = instrumentation or HTTPInstrumentation()
     original = fastapi.FastAPI.__call__
 
@@ -450,8 +440,7 @@ def instrument_fastapi(instrumentation: HTTPInstrumentation | None = None) -> HT
 
     __call__.__wrapped__ = original  # type: ignore[attr-defined]
     fastapi.FastAPI.__call__ = __call__  # type: ignore[method-assign]
-    _state["instrumentation"] = inst
-    _state["original"] = original
+    state.set_http_instrumentation(inst, original)
     return inst
 
 
@@ -459,14 +448,13 @@ def uninstrument_fastapi() -> None:
     """Undo :func:`instrument_fastapi` (tests)."""
     import fastapi
 
-    original = _state.pop("original", None)
-    _state.pop("instrumentation", None)
+    original = state.clear_http_instrumentation()
     if original is not None:
         fastapi.FastAPI.__call__ = original  # type: ignore[method-assign]
 
 
 def current() -> HTTPInstrumentation | None:
-    return _state.get("instrumentation")
+    return state.http_instrumentation()
 
 
 def _flush_on_shutdown(send: Any) -> Any:

@@ -1,6 +1,6 @@
 """``otelkit-instrument``'s start-up hook, run by Python's ``site`` before the app's code.
 
-It sets otelkit up (:func:`otelkit._startup.initialize`), then runs the ``sitecustomize`` this one
+It sets otelkit up (:func:`otelkit._runtime.bootstrap.initialize`), then runs the ``sitecustomize`` this one
 shadows, if there is one further down ``sys.path`` (a distribution's or the user's own): being
 first on the path must not take that away. The stock launcher's is skipped: it would set up a
 second time. A Python that cannot import otelkit (another interpreter started with the same
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 def _initialize() -> None:
     try:
-        from otelkit._startup import initialize
+        from otelkit._runtime.bootstrap import initialize
     except Exception:  # another interpreter or virtualenv: nothing to set up here
         return
     initialize()

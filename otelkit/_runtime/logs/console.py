@@ -1,24 +1,6 @@
-"""Logs: stdlib logging (and structlog through it) into the OTel logs SDK, plus console output.
+"""otelkit's console output on stderr, the root level, and the rate limits on the SDK's own warnings.
 
-What otelkit does to logging, and why:
-
-- The root logger's level is set to ``OTELKIT_LOG_LEVEL`` (INFO): Python's default WARNING would
-  drop every INFO record before any handler sees it.
-- The OTel handler (opentelemetry-instrumentation-logging's ``LoggingHandler``, attached to the root
-  logger) gets a filter dropping the SDK's own ``opentelemetry.*`` records: an exporter failure
-  logged into a dead logs pipeline would never be seen and would feed itself.
-- Loggers that do not propagate to root but have handlers of their own (uvicorn's ``uvicorn`` and
-  ``uvicorn.access``) get the OTel handler too, after every ``dictConfig``/``fileConfig`` call:
-  uvicorn configures its loggers after otelkit has run. Each record is exported exactly once.
-- Records logged while a request is handled carry its id (:mod:`otelkit.context`): the OTel
-  attribute ``request.id``, the console field ``request_id``. Only when there is one.
-- A console handler on stderr (``OTELKIT_LOG_CONSOLE``): JSON lines in production, a readable line
-  in development, both carrying ``trace_id``/``span_id`` of the active span and ``extra=`` fields
-  (sensitive ones redacted as in the exporters, :mod:`otelkit._runtime.redact`).
-  It is only added when the root logger has no handler of the user's. SDK warnings (exporter
-  failures) reach it, rate-limited to one line per ``OTELKIT_EXPORT_ERROR_INTERVAL`` per message.
-- structlog, when installed and not configured by the app, is routed through stdlib with
-  ``render_to_log_kwargs`` so its key-value pairs become OTel attributes (:func:`configure_structlog`).
+See :mod:`otelkit._runtime.logs` for what otelkit does to logging and why.
 """
 
 from __future__ import annotations
@@ -30,7 +12,6 @@ import logging.config
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
@@ -39,11 +20,16 @@ from otelkit._runtime import redact
 from otelkit.context import REQUEST_ID_KEY, get_request_id
 
 __all__ = [
+    "OTEL_INTERNAL_PREFIX",
     "ConsoleFormatter",
-    "configure_structlog",
+    "console_handler",
+    "install_console",
+    "is_otel_handler",
+    "set_root_level",
+    "throttle_sdk_queue_warnings",
 ]
 
-_OTEL_INTERNAL_PREFIX = "opentelemetry"
+OTEL_INTERNAL_PREFIX = "opentelemetry"
 
 # LogRecord attributes that are not user ``extra=`` fields.
 _RESERVED = frozenset(
@@ -147,25 +133,6 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-class _DropOtelInternal(logging.Filter):
-    """Keep the SDK's own records out of the OTel logs pipeline (no feedback loop).
-
-    Also drops uvicorn's ``color_message`` (the message again with ANSI codes) from the record:
-    it would become a useless attribute on every uvicorn log record; and adds the request id of
-    the active context as the attribute ``request.id``.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(_OTEL_INTERNAL_PREFIX):
-            return False
-        if "color_message" in record.__dict__:
-            del record.__dict__["color_message"]
-        request_id = get_request_id()
-        if request_id is not None:
-            record.__dict__[REQUEST_ID_KEY] = request_id
-        return True
-
-
 class _RateLimitOtelWarnings(logging.Filter):
     """Let through one SDK warning per message template per interval; count the rest."""
 
@@ -176,7 +143,7 @@ class _RateLimitOtelWarnings(logging.Filter):
         self._seen: dict[tuple[str, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or not record.name.startswith(_OTEL_INTERNAL_PREFIX):
+        if record.levelno < logging.WARNING or not record.name.startswith(OTEL_INTERNAL_PREFIX):
             return True
         key = (record.name, str(record.msg))
         now = time.monotonic()
@@ -249,14 +216,14 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _is_otel_handler(handler: logging.Handler) -> bool:
+def is_otel_handler(handler: logging.Handler) -> bool:
     return type(handler).__name__ == "LoggingHandler" and type(handler).__module__.startswith("opentelemetry")
 
 
-def otel_handler() -> logging.Handler | None:
-    """The OTel logs handler on the root logger, if one is installed."""
+def console_handler() -> logging.Handler | None:
+    """otelkit's console handler on the root logger, if it is installed."""
     for handler in logging.getLogger().handlers:
-        if _is_otel_handler(handler):
+        if isinstance(handler, _ConsoleHandler):
             return handler
     return None
 
@@ -269,7 +236,7 @@ def install_console(style: str, export_error_interval: float) -> logging.Handler
             return handler
     if style == "off":
         return None
-    users = [h for h in root.handlers if not _is_otel_handler(h)]
+    users = [h for h in root.handlers if not is_otel_handler(h)]
     if users:
         return None
     handler = _ConsoleHandler()
@@ -281,87 +248,3 @@ def install_console(style: str, export_error_interval: float) -> logging.Handler
 
 def set_root_level(level: str) -> None:
     logging.getLogger().setLevel(level)
-
-
-def prepare_otel_handler(handler: logging.Handler) -> None:
-    """Filter the SDK's own records out of ``handler`` and attach it to non-propagating loggers."""
-    if not any(isinstance(f, _DropOtelInternal) for f in handler.filters):
-        handler.addFilter(_DropOtelInternal())
-    _prepared[0] = handler
-    _attach_to_isolated_loggers(handler)
-    _wrap_config_functions()
-
-
-def _attach_to_isolated_loggers(handler: logging.Handler) -> None:
-    manager = logging.Logger.manager
-    for name, logger in list(manager.loggerDict.items()):
-        if not isinstance(logger, logging.Logger) or logger.propagate or not logger.handlers:
-            continue
-        if name.startswith(_OTEL_INTERNAL_PREFIX) or handler in logger.handlers:
-            continue
-        logger.addHandler(handler)
-        _restyle_uvicorn(logger)
-
-
-def _restyle_uvicorn(logger: logging.Logger) -> None:
-    # uvicorn's default console formatters become ours, so production output is one JSON format.
-    root_console = next((h for h in logging.getLogger().handlers if isinstance(h, _ConsoleHandler)), None)
-    if root_console is None or not logger.name.startswith("uvicorn"):
-        return
-    for h in logger.handlers:
-        if type(h.formatter).__module__ == "uvicorn.logging":
-            h.setFormatter(root_console.formatter)
-
-
-_wrapped_marker = "_otelkit_wrapped"
-_prepared: list[logging.Handler | None] = [None]
-
-
-def _wrap_config_functions() -> None:
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if getattr(fn, _wrapped_marker, False):
-            return fn
-
-        def configured(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                try:
-                    if _prepared[0] is not None:
-                        _attach_to_isolated_loggers(_prepared[0])
-                except Exception:  # never break the app's logging setup
-                    logging.getLogger("otelkit").debug("re-attaching the OTel log handler failed", exc_info=True)
-
-        setattr(configured, _wrapped_marker, True)
-        configured.__wrapped__ = fn  # type: ignore[attr-defined]
-        return configured
-
-    logging.config.dictConfig = wrap(logging.config.dictConfig)
-    logging.config.fileConfig = wrap(logging.config.fileConfig)
-
-
-def configure_structlog(*, force: bool = False) -> bool:
-    """Route structlog through stdlib logging so its fields become OTel log attributes.
-
-    Does nothing when structlog is not installed, or when the app already configured it (unless
-    ``force``). Returns whether structlog was configured.
-    """
-    try:
-        import structlog
-    except ImportError:
-        return False
-    if structlog.is_configured() and not force:
-        return False
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.stdlib.filter_by_level,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            structlog.stdlib.render_to_log_kwargs,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    return True

@@ -2,9 +2,9 @@
 
 A drop-in for ``OTEL_PYTHON_DISTRO=otelkit opentelemetry-instrument``, with the same options
 (``--traces_exporter console`` sets ``OTEL_TRACES_EXPORTER``) and the same result, at a fraction of
-its start-up cost: it puts ``otelkit/_boot`` first on ``PYTHONPATH`` (plus the current directory,
+its start-up cost: it puts ``otelkit/_launcher/_boot`` first on ``PYTHONPATH`` (plus the current directory,
 as the stock launcher does) and ``exec``\\ s the command. The ``sitecustomize`` there sets otelkit
-up in every Python process the command starts (:mod:`otelkit._startup`).
+up in every Python process the command starts (:mod:`otelkit._runtime.bootstrap`).
 
 What it saves (measured in bench/README.md): the stock launcher imports ``packaging``, ``wrapt``,
 ``importlib.metadata`` and every ``opentelemetry_environment_variables`` module in its own

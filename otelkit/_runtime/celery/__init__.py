@@ -1,0 +1,1 @@
+"""The Celery worker hooks behind :mod:`otelkit.celery`: signal receivers (hooks) and library repairs (patches)."""

@@ -1,0 +1,366 @@
+"""otelkit's Celery signal receivers: task metrics, task-aware logs, the worker's logging, flushes.
+
+The manual — what is recorded, the attributes, and why each hook exists (fork and exit rules) — is
+the docstring of :mod:`otelkit.celery`, the public module that re-exports :func:`install`,
+:func:`uninstall` and the constants. The repairs to other libraries (the broker's Redis traffic,
+contrib's per-task span store) are in :mod:`otelkit._runtime.celery.patches`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as _dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from otelkit._runtime import shutdown, state
+from otelkit._runtime.celery import patches
+from otelkit._runtime.logs import console
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "ENQUEUED_AT_HEADER",
+    "TaskLogContext",
+    "install",
+    "uninstall",
+]
+
+_log = logging.getLogger("otelkit")
+
+ENQUEUED_AT_HEADER = "otelkit_enqueued_at"
+"""Message header carrying the publish time (Unix seconds, float), for ``celery.task.wait.duration``."""
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+"""Bucket boundaries (seconds) advised for both task histograms: 5 ms to 10 min, with 60 s and
+300 s as exact boundaries for queue-wait and processing SLOs."""
+
+TASK_NAME_KEY = "celery.task.name"
+TASK_ID_KEY = "celery.task.id"
+TASK_STATE_KEY = "celery.task.state"
+
+_STATES = {
+    "SUCCESS": "success",
+    "FAILURE": "failure",
+    "RETRY": "retry",
+    "REVOKED": "revoked",
+    "IGNORED": "ignored",
+    "REJECTED": "rejected",
+}
+
+_UID = "otelkit.celery"
+
+
+@dataclass
+class _Running:
+    """The task running in this thread (or greenlet): set in task_prerun, read by logs and task_postrun.
+
+    A context variable rather than a dict keyed by task id: a retried task keeps its id, and in a
+    threads pool its next run can start before the failed run's task_postrun has been handled.
+    """
+
+    name: str
+    task_id: str
+    start: float
+    attributes: dict[str, str]
+    span: Any
+    token: contextvars.Token[_Running | None] | None = None
+
+
+_current: contextvars.ContextVar[_Running | None] = contextvars.ContextVar("otelkit_celery_task", default=None)
+
+
+class TaskLogContext(logging.Filter):
+    """Handler filter adding the running task's name and id to each record (fields it has win)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        task = _current.get()
+        if task is None:
+            return True
+        fields = record.__dict__
+        if TASK_NAME_KEY not in fields:
+            fields[TASK_NAME_KEY] = task.name
+        if TASK_ID_KEY not in fields:
+            fields[TASK_ID_KEY] = task.task_id
+        return True
+
+
+def _queue(delivery_info: Any) -> str | None:
+    if isinstance(delivery_info, dict):
+        queue = delivery_info.get("routing_key")
+        if isinstance(queue, str) and queue:
+            return queue
+    return None
+
+
+def _attributes(name: str, delivery_info: Any) -> dict[str, str]:
+    attributes = {TASK_NAME_KEY: name, "messaging.system": "celery"}
+    queue = _queue(delivery_info)
+    if queue is not None:
+        attributes["messaging.destination.name"] = queue
+    return attributes
+
+
+def _timestamp(value: Any) -> float | None:
+    """Unix seconds from a header value: a number, or an ISO 8601 string (Celery's ETA)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, _dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            moment = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.timestamp()
+
+
+class _Hooks:
+    """The signal receivers and the instruments they record into."""
+
+    def __init__(self, meter_provider: Any = None) -> None:
+        meter = metrics.get_meter("otelkit.celery", meter_provider=meter_provider)
+        self.started = meter.create_counter(
+            "celery.task.started", unit="{task}", description="Celery tasks that started running."
+        )
+        self.completed = meter.create_counter(
+            "celery.task.completed",
+            unit="{task}",
+            description="Celery tasks that finished, by final state (success, failure, retry, revoked).",
+        )
+        self.duration = meter.create_histogram(
+            "celery.task.duration",
+            unit="s",
+            description="Time Celery tasks took to run.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.active = meter.create_up_down_counter(
+            "celery.task.active", unit="{task}", description="Celery tasks running now."
+        )
+        self.wait = meter.create_histogram(
+            "celery.task.wait.duration",
+            unit="s",
+            description="Time Celery tasks waited between being enqueued (or their ETA) and starting.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+
+    # -- publishing process
+
+    def before_publish(self, sender: Any = None, headers: Any = None, **_: Any) -> None:
+        try:
+            if isinstance(headers, dict):
+                headers[ENQUEUED_AT_HEADER] = time.time()
+        except Exception:
+            _log.debug("otelkit: before_task_publish hook failed", exc_info=True)
+
+    # -- worker: one task
+
+    def prerun(self, task_id: Any = None, task: Any = None, **_: Any) -> None:
+        try:
+            if task is None or task_id is None:
+                return
+            name = str(task.name)
+            request = getattr(task, "request", None)
+            attributes = _attributes(name, getattr(request, "delivery_info", None))
+            self.started.add(1, attributes)
+            self.active.add(1, attributes)
+            self._record_wait(request, attributes)
+            # The run span is current here (contrib's prerun receiver ran first); kept so the
+            # duration recorded after it ended still links to it as an exemplar.
+            running = _Running(name, str(task_id), time.monotonic(), attributes, trace.get_current_span())
+            running.token = _current.set(running)
+            # Handlers added after install() (the launcher may instrument logging after Celery;
+            # eager tasks run where no worker hook ever fires) get the task fields too.
+            _attach_log_filter()
+        except Exception:
+            _log.debug("otelkit: task_prerun hook failed", exc_info=True)
+
+    def _record_wait(self, request: Any, attributes: dict[str, str]) -> None:
+        enqueued = _timestamp(getattr(request, ENQUEUED_AT_HEADER, None))
+        if enqueued is None:
+            return
+        eta = _timestamp(getattr(request, "eta", None))
+        begin = max(enqueued, eta) if eta is not None else enqueued
+        self.wait.record(max(0.0, time.time() - begin), attributes)
+
+    def postrun(self, task_id: Any = None, task: Any = None, state: Any = None, **_: Any) -> None:
+        try:
+            running = _current.get()
+            if running is None or running.task_id != str(task_id):
+                return
+            if running.token is not None:
+                _current.reset(running.token)
+            elapsed = time.monotonic() - running.start
+            attributes = running.attributes
+            self.active.add(-1, attributes)
+            done = {**attributes, TASK_STATE_KEY: _STATES.get(str(state), str(state).lower())}
+            context = trace.set_span_in_context(running.span)
+            self.completed.add(1, done, context=context)
+            self.duration.record(elapsed, done, context=context)
+        except Exception:
+            _log.debug("otelkit: task_postrun hook failed", exc_info=True)
+
+    def revoked(self, sender: Any = None, request: Any = None, **_: Any) -> None:
+        try:
+            name = getattr(sender, "name", None) or getattr(request, "task", None)
+            if not name:
+                return
+            attributes = _attributes(str(name), getattr(request, "delivery_info", None))
+            self.completed.add(1, {**attributes, TASK_STATE_KEY: "revoked"})
+        except Exception:
+            _log.debug("otelkit: task_revoked hook failed", exc_info=True)
+
+    # -- worker: process lifecycle and logging
+
+    def setup_logging(self, loglevel: Any = None, **_: Any) -> None:
+        try:
+            root = logging.getLogger()
+            if isinstance(loglevel, int) and loglevel and loglevel < root.getEffectiveLevel():
+                root.setLevel(loglevel)
+            _ensure_console()
+            _attach_log_filter()
+        except Exception as exc:
+            _log.error("otelkit: preparing the worker's logging failed: %s", exc)
+
+    def process_init(self, **_: Any) -> None:
+        try:
+            shutdown.install_signal_handlers()
+            _attach_log_filter()
+        except Exception as exc:
+            _log.error("otelkit: preparing the worker child failed: %s", exc)
+
+    def process_shutdown(self, **_: Any) -> None:
+        try:
+            shutdown.flush_all()
+        except Exception as exc:
+            _log.error("otelkit: flushing telemetry of the exiting worker child failed: %s", exc)
+
+    def worker_shutdown(self, **_: Any) -> None:
+        try:
+            shutdown.flush_all()
+        except Exception as exc:
+            _log.error("otelkit: flushing telemetry at worker shutdown failed: %s", exc)
+
+    # -- wiring
+
+    def _receivers(self) -> list[tuple[Any, Any]]:
+        from celery import signals
+
+        return [
+            (signals.before_task_publish, self.before_publish),
+            (signals.task_prerun, self.prerun),
+            (signals.task_postrun, self.postrun),
+            (signals.task_revoked, self.revoked),
+            (signals.setup_logging, self.setup_logging),
+            (signals.worker_process_init, self.process_init),
+            (signals.worker_process_shutdown, self.process_shutdown),
+            (signals.worker_shutdown, self.worker_shutdown),
+        ]
+
+    def connect(self) -> None:
+        for signal, receiver in self._receivers():
+            signal.connect(receiver, weak=False, dispatch_uid=f"{_UID}.{receiver.__name__}")
+
+    def disconnect(self) -> None:
+        for signal, receiver in self._receivers():
+            signal.disconnect(receiver, dispatch_uid=f"{_UID}.{receiver.__name__}")
+
+
+_lock = threading.Lock()
+_hooks: list[_Hooks] = []
+_filter = TaskLogContext()
+
+
+def _log_handlers() -> list[logging.Handler]:
+    handlers = list(logging.getLogger().handlers)
+    prepared = state.otel_log_handler()
+    if prepared is not None and prepared not in handlers:
+        handlers.append(prepared)
+    return handlers
+
+
+def _attach_log_filter() -> None:
+    for handler in _log_handlers():
+        if _filter not in handler.filters:
+            handler.addFilter(_filter)
+
+
+def _detach_log_filter() -> None:
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            handler.removeFilter(_filter)
+
+
+def _ensure_console() -> None:
+    """Without Celery's console handler, make sure the worker still writes its logs somewhere."""
+    root = logging.getLogger()
+    if any(not console.is_otel_handler(h) for h in root.handlers):
+        return
+    settings = state.settings()
+    console.install_console(settings.console_format, settings.export_error_interval)
+
+
+def install(*, meter_provider: Any = None) -> bool:
+    """Connect otelkit's Celery hooks (metrics, log context, logging setup, flush on exit).
+
+    Called for you by the launcher (``opentelemetry-instrument``) and by :func:`otelkit.configure`
+    when Celery is installed; calling it again does nothing. The spans come from
+    opentelemetry-instrumentation-celery, instrumented alongside.
+
+    Args:
+        meter_provider: record into this provider instead of the global one (tests).
+
+    Returns:
+        True if the hooks are connected (now or before), False if Celery is not installed or
+        connecting failed (logged).
+    """
+    with _lock:
+        if _hooks:
+            return True
+        try:
+            hooks = _Hooks(meter_provider)
+            hooks.connect()
+        except ImportError:
+            _log.error("otelkit: the Celery hooks need celery; pip install 'celery>=5.4'")
+            return False
+        except Exception as exc:
+            _log.error("otelkit: connecting the Celery hooks failed, continuing without them: %s", exc)
+            return False
+        _hooks.append(hooks)
+        _attach_log_filter()
+        try:
+            patches.quiet_broker_redis()
+        except Exception as exc:
+            _log.error("otelkit: hiding the broker's Redis commands from tracing failed: %s", exc)
+        try:
+            patches.key_contrib_spans_by_thread()
+        except ImportError:
+            pass  # spans are not instrumented at all; nothing to fix
+        except Exception as exc:
+            _log.error("otelkit: keying Celery run spans by thread failed: %s", exc)
+        return True
+
+
+def uninstall() -> None:
+    """Disconnect the hooks and remove the log filter (tests; a later :func:`install` reconnects)."""
+    with _lock:
+        while _hooks:
+            _hooks.pop().disconnect()
+        _detach_log_filter()
+        patches.restore_broker_redis()
+        patches.restore_contrib_context_functions()

@@ -1,0 +1,114 @@
+"""Two repairs otelkit makes to libraries a Celery worker runs (see :mod:`otelkit.celery`, "Two repairs").
+
+- The broker's own Redis traffic is left out of tracing: commands of kombu's Redis channels run
+  with instrumentation suppressed (:func:`quiet_broker_redis`).
+- opentelemetry-instrumentation-celery's per-task span store is keyed by thread too, so a retried
+  task's runs in a threads pool never share an entry (:func:`key_contrib_spans_by_thread`).
+
+Each has its undo, for :func:`otelkit.celery.uninstall`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+__all__ = [
+    "key_contrib_spans_by_thread",
+    "quiet_broker_redis",
+    "restore_broker_redis",
+    "restore_contrib_context_functions",
+]
+
+_log = logging.getLogger("otelkit")
+
+
+def _quiet_client(client: Any) -> Any:
+    """Make ``client``'s commands (and its pipelines') invisible to the Redis instrumentation."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    def quiet(method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with suppress_instrumentation():
+                return method(*args, **kwargs)
+
+        return call
+
+    make_pipeline = client.pipeline
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = make_pipeline(*args, **kwargs)
+        for name in ("execute", "immediate_execute_command"):
+            if hasattr(pipe, name):
+                setattr(pipe, name, quiet(getattr(pipe, name)))
+        return pipe
+
+    client.execute_command = quiet(client.execute_command)
+    client.pipeline = pipeline
+    return client
+
+
+def quiet_broker_redis() -> None:
+    """No spans for the Redis commands kombu's transport sends to the broker (module docstring)."""
+    try:
+        from kombu.transport import redis as kombu_redis
+    except Exception:
+        return
+    channel = getattr(kombu_redis, "Channel", None)
+    original = getattr(channel, "_create_client", None)
+    if original is None or getattr(original, "_otelkit_original", None) is not None:
+        return
+
+    def _create_client(self: Any, asynchronous: bool = False) -> Any:
+        return _quiet_client(original(self, asynchronous=asynchronous))
+
+    _create_client._otelkit_original = original  # type: ignore[attr-defined]
+    channel._create_client = _create_client  # type: ignore[union-attr]
+
+
+def restore_broker_redis() -> None:
+    try:
+        from kombu.transport import redis as kombu_redis
+    except Exception:
+        return
+    channel = getattr(kombu_redis, "Channel", None)
+    original = getattr(getattr(channel, "_create_client", None), "_otelkit_original", None)
+    if original is not None:
+        channel._create_client = original  # type: ignore[union-attr]
+
+
+_CONTRIB_CONTEXT_FUNCTIONS = ("attach_context", "detach_context", "retrieve_context")
+
+
+def key_contrib_spans_by_thread() -> None:
+    """Key opentelemetry-instrumentation-celery's per-task span store by thread too (module docstring)."""
+    from opentelemetry.instrumentation.celery import utils
+
+    if any(getattr(getattr(utils, n, None), "_otelkit_original", None) for n in _CONTRIB_CONTEXT_FUNCTIONS):
+        return
+    originals = {n: getattr(utils, n, None) for n in _CONTRIB_CONTEXT_FUNCTIONS}
+    if not all(callable(f) for f in originals.values()):
+        _log.debug("otelkit: opentelemetry-instrumentation-celery changed its context helpers; not keyed by thread")
+        return
+
+    def keyed(original: Any) -> Any:
+        def call(task: Any, task_id: Any, *args: Any, **kwargs: Any) -> Any:
+            return original(task, (task_id, threading.get_ident()), *args, **kwargs)
+
+        call._otelkit_original = original  # type: ignore[attr-defined]
+        return call
+
+    for name, original in originals.items():
+        setattr(utils, name, keyed(original))
+
+
+def restore_contrib_context_functions() -> None:
+    try:
+        from opentelemetry.instrumentation.celery import utils
+    except ImportError:
+        return
+    for name in _CONTRIB_CONTEXT_FUNCTIONS:
+        original = getattr(getattr(utils, name, None), "_otelkit_original", None)
+        if original is not None:
+            setattr(utils, name, original)

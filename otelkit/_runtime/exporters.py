@@ -1,0 +1,267 @@
+"""The exporters each signal gets, from the standard ``OTEL_*`` variables; errors are logged, not raised.
+
+``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` (``otlp``, ``console``, ``none``, or any exporter entry
+point), ``OTEL_EXPORTER_OTLP[_{SIGNAL}]_PROTOCOL`` (``http/protobuf`` — otelkit's default — or
+``grpc``), endpoints, headers and timeouts. ``prometheus`` as a metrics exporter is refused with one
+warning and replaced by OTLP: the app never opens a port of its own; the collector's ``prometheus``
+exporter is what Prometheus scrapes. OTLP exporters are built off the start-up path
+(:mod:`otelkit._runtime.deferred`); spans and logs leave through otelkit's fast encoder
+(:mod:`otelkit._runtime.otlp.fast`) unless ``OTELKIT_FAST_EXPORT=false``, and secrets are scrubbed
+on the way out (:mod:`otelkit._runtime.redact`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from otelkit.errors import ConfigError
+from otelkit.settings import OTELKIT_FAST_EXPORT, Settings
+
+__all__ = ["exporter_names", "exporters_for"]
+
+_log = logging.getLogger("otelkit")
+
+_SIGNALS = ("traces", "metrics", "logs")
+_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _protocol(signal: str) -> str:
+    var = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+    raw = _env(var) or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if not _env(var):
+        var = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    if not raw:
+        return "http/protobuf"
+    if raw in _PROTOCOLS:
+        return raw
+    _log.error(
+        "otelkit: invalid %s=%r; expected one of: %s; using http/protobuf — fix or unset %s",
+        var,
+        raw,
+        ", ".join(_PROTOCOLS),
+        var,
+    )
+    return "http/protobuf"
+
+
+def _endpoint_ok(signal: str) -> bool:
+    for var in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        raw = _env(var)
+        if not raw:
+            continue
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            _log.error(
+                "otelkit: invalid %s=%r; expected a URL such as http://127.0.0.1:4318 (scheme http or https"
+                " and a host); %s are not exported until it is fixed",
+                var,
+                raw,
+                signal,
+            )
+            return False
+        try:
+            _ = parts.port
+        except ValueError:
+            _log.error(
+                "otelkit: invalid %s=%r; the port is not a number from 1 to 65535; %s are not exported until"
+                " it is fixed",
+                var,
+                raw,
+                signal,
+            )
+            return False
+        return True
+    return True
+
+
+def exporter_names(signal: str) -> list[str]:
+    """The exporters selected for ``signal`` by ``OTEL_{SIGNAL}_EXPORTER`` (default ``otlp``)."""
+    var = f"OTEL_{signal.upper()}_EXPORTER"
+    raw = _env(var) or "otlp"
+    names: list[str] = []
+    for name in (n.strip().lower() for n in raw.split(",")):
+        if not name:
+            continue
+        if name == "none":
+            return []
+        if signal == "metrics" and name == "prometheus":
+            _log.warning(
+                "otelkit: %s=prometheus refused: the app does not serve /metrics; it exports OTLP and the"
+                " collector's prometheus exporter serves Prometheus (see `otelkit render-collector`);"
+                " exporting OTLP instead — set %s=otlp to silence this",
+                var,
+                var,
+            )
+            name = "otlp"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
+    """A deferred OTLP exporter for ``signal`` (None if its endpoint is malformed).
+
+    Endpoint and protocol are checked now, so a bad value is reported at start-up; the exporter
+    itself is built off the start-up path (:mod:`otelkit._runtime.deferred`).
+    """
+    if not _endpoint_ok(signal):
+        return None
+    protocol = _protocol(signal)
+    # One metrics batch per export interval: the SDK's encoder is cheap enough there.
+    fast = protocol == "http/protobuf" and signal != "metrics" and _fast_export(settings)
+    from otelkit._runtime import deferred
+
+    if signal == "metrics":
+        return deferred.DeferredMetricExporter(lambda: _create_otlp(signal, protocol, fast=False))
+    if signal == "traces":
+        from opentelemetry.sdk.trace.export import SpanExportResult as Result
+    else:
+        from opentelemetry.sdk._logs.export import LogRecordExportResult as Result  # type: ignore[assignment]
+    return deferred.DeferredExporter(signal, lambda: _create_otlp(signal, protocol, fast=fast), Result.FAILURE)
+
+
+def _fast_export(settings: Settings | None) -> bool:
+    if settings is not None:
+        return settings.fast_export
+    try:
+        return Settings.from_env({OTELKIT_FAST_EXPORT: os.environ.get(OTELKIT_FAST_EXPORT, "")}).fast_export
+    except ConfigError:
+        return True  # already reported (and defaulted) with the other OTELKIT_* errors
+
+
+def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
+    """The real OTLP exporter; span and log exporters scrub secrets (:mod:`otelkit._runtime.redact`)."""
+    from otelkit._runtime import redact
+
+    if fast:
+        try:
+            from otelkit._runtime.otlp.fast import FastOTLPLogExporter, FastOTLPSpanExporter
+        except Exception as exc:  # the escape hatch must work even if otelkit's encoder cannot load
+            _log.error("otelkit: fast OTLP export unavailable (%s); using the SDK's exporter for %s", exc, signal)
+        else:
+            # Redaction happens while encoding: no copy of the span, no second pass.
+            cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
+            return cls(attribute_filter=redact.redact_attributes, paced=True, **_lean_transport(signal))
+    exporter = _sdk_otlp(signal, protocol)
+    if signal == "traces":
+        return redact.RedactingSpanExporter(exporter)
+    if signal == "logs":
+        return redact.RedactingLogRecordExporter(exporter)
+    return exporter
+
+
+def _sdk_otlp(signal: str, protocol: str) -> Any:
+    if protocol == "grpc":
+        if signal == "traces":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            return OTLPSpanExporter()
+        if signal == "metrics":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            return OTLPMetricExporter()
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter()
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
+
+        return HTTPSpanExporter(**_lean_transport(signal))
+    if signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HTTPMetricExporter
+
+        return HTTPMetricExporter(**_lean_transport(signal))
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HTTPLogExporter
+
+    return HTTPLogExporter(**_lean_transport(signal))
+
+
+_PROXY_VARIABLES = frozenset(("http_proxy", "https_proxy", "all_proxy"))
+
+
+def _lean_transport(signal: str) -> dict[str, Any]:
+    """``{"_transport": urllib3 transport}`` for a plain-HTTP endpoint, else ``{}`` (the SDK's requests).
+
+    The SDK's OTLP/HTTP exporters post through requests: ~40 ms of start-up to import it, and per
+    export twice urllib3's CPU (it re-reads ~/.netrc and the proxy variables every time) on the
+    thread that competes with requests for the core. Over plain HTTP with no proxy variable and no
+    credential-provider session nothing of requests is used, so otelkit hands the exporter the
+    SDK's own urllib3 transport. HTTPS keeps requests (its CA bundle and ``REQUESTS_CA_BUNDLE``).
+    """
+    env = os.environ
+    endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not (endpoint or "http://localhost:4318").strip().lower().startswith("http://"):
+        return {}
+    if env.get("OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER") or env.get(
+        f"OTEL_PYTHON_EXPORTER_OTLP_HTTP_{signal.upper()}_CREDENTIAL_PROVIDER"
+    ):
+        return {}
+    if any(name.lower() in _PROXY_VARIABLES and value for name, value in env.items()):
+        return {}
+    try:
+        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+
+        return {"_transport": Urllib3HTTPTransport(verify=True)}
+    except Exception as exc:  # another SDK version: its default transport is fine
+        _log.debug("otelkit: urllib3 transport unavailable (%s); the SDK's default is used", exc)
+        return {}
+
+
+def _console_exporter(signal: str) -> Any:
+    if signal == "traces":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if signal == "metrics":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+    return ConsoleLogRecordExporter()
+
+
+def _entry_point_exporter(signal: str, name: str) -> Any | None:
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    group = f"opentelemetry_{signal}_exporter" if signal != "traces" else "opentelemetry_traces_exporter"
+    for ep in entry_points(group=group, name=name):
+        try:
+            return ep.load()()
+        except Exception as exc:
+            _log.error("otelkit: exporter %r for %s could not be created: %s", name, signal, exc)
+            return None
+    _log.error(
+        "otelkit: unknown OTEL_%s_EXPORTER value %r; expected otlp, console, none or an installed exporter;"
+        " %s are not exported to it",
+        signal.upper(),
+        name,
+        signal,
+    )
+    return None
+
+
+def exporters_for(signal: str, settings: Settings | None = None) -> list[Any]:
+    """Create the exporters ``OTEL_{SIGNAL}_EXPORTER`` asks for; errors are logged, not raised."""
+    result = []
+    for name in exporter_names(signal):
+        try:
+            if name == "otlp":
+                exporter = _otlp_exporter(signal, settings)
+            elif name == "console":
+                exporter = _console_exporter(signal)
+            else:
+                exporter = _entry_point_exporter(signal, name)
+        except Exception as exc:  # a broken exporter must not take the app down
+            _log.error("otelkit: creating the %s exporter for %s failed: %s", name, signal, exc)
+            exporter = None
+        if exporter is not None:
+            result.append(exporter)
+    return result

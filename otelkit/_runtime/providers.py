@@ -1,0 +1,143 @@
+"""SDK providers for the three signals, set as the globals, with console logging and bounded exit hooks.
+
+:func:`setup` is the one set-up path of the launcher's configurator and :func:`otelkit.configure`:
+console logging first (errors while building exporters must be visible), then the tracer, meter
+and logger providers with the exporters :mod:`otelkit._runtime.exporters` chose, batched
+(``OTEL_BSP_*``/``OTEL_BLRP_*``/``OTEL_METRIC_EXPORT_*``), then the exit and signal hooks that
+flush them in bounded time (:mod:`otelkit._runtime.shutdown`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from otelkit._runtime import shutdown
+from otelkit._runtime.exporters import exporters_for
+from otelkit._runtime.logs import console
+from otelkit._runtime.logs.structlog_bridge import configure_structlog
+from otelkit.settings import Settings
+
+__all__ = ["build_providers", "setup"]
+
+_log = logging.getLogger("otelkit")
+
+
+def _resource(settings: Settings) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    from otelkit import __version__
+
+    attributes: dict[str, Any] = {
+        "telemetry.distro.name": "otelkit",
+        "telemetry.distro.version": __version__,
+    }
+    if "deployment.environment" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").strip():
+        attributes["deployment.environment.name"] = settings.environment
+    return Resource.create(attributes)
+
+
+def build_providers(settings: Settings, *, warm_after: float | None = None) -> tuple[Any, Any, Any]:
+    """Create tracer, meter and logger providers exporting as the environment says.
+
+    Args:
+        settings: otelkit's settings.
+        warm_after: build the deferred OTLP exporters this many seconds from now, on a background
+            thread (:func:`otelkit._runtime.deferred.warm_later`); None: at their first export.
+
+    Returns:
+        ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
+    """
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otelkit._runtime import fasthist, redact
+
+    resource = _resource(settings)
+    # Secrets are scrubbed from span and log attributes on the export thread, off the request path.
+    redact.configure(settings.redact_keys)
+    # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (shutdown).
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    span_exporters = exporters_for("traces", settings)
+    metric_exporters = exporters_for("metrics", settings)
+    log_exporters = exporters_for("logs", settings)
+    for exporter in span_exporters:
+        if not _redacts(exporter):
+            exporter = redact.RedactingSpanExporter(exporter)
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+
+    # The HTTP duration histogram is pre-aggregated on the request path and merged into exports.
+    _register_fast_histograms()
+    readers = [
+        PeriodicExportingMetricReader(fasthist.wrap_exporter(exporter, resource)) for exporter in metric_exporters
+    ]
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    for exporter in log_exporters:
+        if not _redacts(exporter):
+            exporter = redact.RedactingLogRecordExporter(exporter)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    if warm_after is not None:
+        from otelkit._runtime import deferred
+
+        deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)
+    return tracer_provider, meter_provider, logger_provider
+
+
+def _redacts(exporter: Any) -> bool:
+    return getattr(exporter, "redacts", False) or getattr(exporter, "_attribute_filter", None) is not None
+
+
+def _register_fast_histograms() -> None:
+    from otelkit._runtime.http import asgi
+
+    asgi.register_fast_duration()
+
+
+def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> tuple[Any, Any, Any]:
+    from opentelemetry import _logs as otel_logs
+    from opentelemetry import metrics, trace
+
+    current = trace.get_tracer_provider()
+    if type(current).__name__ == "ProxyTracerProvider":
+        trace.set_tracer_provider(tracer_provider)
+    else:
+        _log.warning("otelkit: a tracer provider was already set by the app; otelkit uses it as is")
+        tracer_provider = current
+    current_m = metrics.get_meter_provider()
+    if type(current_m).__name__ == "_ProxyMeterProvider":
+        metrics.set_meter_provider(meter_provider)
+    else:
+        _log.warning("otelkit: a meter provider was already set by the app; otelkit uses it as is")
+        meter_provider = current_m
+    current_l = otel_logs.get_logger_provider()
+    if type(current_l).__name__ == "ProxyLoggerProvider":
+        otel_logs.set_logger_provider(logger_provider)
+    else:
+        _log.warning("otelkit: a logger provider was already set by the app; otelkit uses it as is")
+        logger_provider = current_l
+    return tracer_provider, meter_provider, logger_provider
+
+
+def setup(settings: Settings) -> tuple[Any, Any, Any]:
+    """Providers as globals, console logging, root level and the bounded exit hooks."""
+    # Console first: errors while building exporters must be visible.
+    console.set_root_level(settings.log_level)
+    console.install_console(settings.console_format, settings.export_error_interval)
+    console.throttle_sdk_queue_warnings(settings.export_error_interval)
+    from otelkit._runtime import deferred
+
+    providers = _set_globals(*build_providers(settings, warm_after=deferred.WARM_AFTER))
+    shutdown.register(list(providers), settings.shutdown_timeout)
+    shutdown.install_signal_handlers()
+    # structlog (when the app uses it) is bridged to stdlib as soon as the app imports it.
+    from otelkit._runtime import imports
+
+    imports.when_imported("structlog", lambda _module: configure_structlog())
+    return providers
