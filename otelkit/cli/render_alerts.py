@@ -1,4 +1,5 @@
-"""``otelkit render-alerts``: Prometheus alerting rules from a small SLO spec (see :mod:`otelkit.ops.slo`)."""
+"""``otelkit render-alerts``: Prometheus alerting rules, and the Alertmanager configuration that routes
+them, from a small SLO spec (see :mod:`otelkit.ops.slo`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ EPILOG = """\
 \b
 Examples:
   otelkit render-alerts                                   # the default SLOs, to stdout
-  otelkit render-alerts --spec stack/slo.yaml -o stack/prometheus/alerts.yaml
+  otelkit render-alerts --spec stack/slo.yaml -o stack/prometheus/alerts.yaml \\
+      --alertmanager stack/alertmanager/alertmanager.yaml
   promtool check rules stack/prometheus/alerts.yaml
+  amtool check-config stack/alertmanager/alertmanager.yaml
 """
 
 
@@ -29,21 +32,41 @@ def render_alerts(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
     ] = None,
+    alertmanager: Annotated[
+        Path | None,
+        typer.Option(
+            "--alertmanager",
+            metavar="FILE",
+            help="Also write the Alertmanager configuration (routes, inhibit rules, receivers) here.",
+        ),
+    ] = None,
 ) -> None:
     """Write Prometheus alerting rules for your SLOs: availability burn rate, HTTP errors and latency,
-    Celery queue wait, run time and success, process memory, collector and scrape health."""
+    security signals, Celery queue wait, run time, success, backlog and workers, process memory,
+    collector, scrape and Alertmanager health; with --alertmanager, the Alertmanager config too."""
     parsed = slo.default_spec() if spec is None else slo.load_spec(spec)
     command = ["otelkit", "render-alerts"]
     if spec is not None:
         command += ["--spec", str(spec)]
     if output is not None:
         command += ["-o", str(output)]
-    text = slo.render_alerts(parsed, command=shlex.join(command))
+    if alertmanager is not None:
+        command += ["--alertmanager", str(alertmanager)]
+    shown = shlex.join(command)
+    rules = slo.render_alerts(parsed, command=shown)
+    routing = slo.render_alertmanager(parsed, command=shown) if alertmanager is not None else None
+    # Both files or neither: check every target directory before writing the first one.
+    for target in (output, alertmanager):
+        if target is not None and not (target.parent if str(target.parent) else Path(".")).is_dir():
+            write_atomic(target, "")  # raises the one-line OutputError naming the missing directory
     if output is None:
-        sys.stdout.write(text)
-        return
-    write_atomic(output, text)
-    print(f"wrote {output}", file=sys.stderr)
+        sys.stdout.write(rules)
+    else:
+        write_atomic(output, rules)
+        print(f"wrote {output}", file=sys.stderr)
+    if alertmanager is not None and routing is not None:
+        write_atomic(alertmanager, routing)
+        print(f"wrote {alertmanager}", file=sys.stderr)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,11 @@ from otelkit.ops import slo
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "stack" / "slo.yaml"
 ALERTS = REPO / "stack" / "prometheus" / "alerts.yaml"
-REGENERATE = "otelkit render-alerts --spec stack/slo.yaml -o stack/prometheus/alerts.yaml"
+ALERTMANAGER = REPO / "stack" / "alertmanager" / "alertmanager.yaml"
+REGENERATE = (
+    "otelkit render-alerts --spec stack/slo.yaml -o stack/prometheus/alerts.yaml"
+    " --alertmanager stack/alertmanager/alertmanager.yaml"
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -33,11 +37,28 @@ def test_slo_committed_alerts_match_the_committed_spec() -> None:
     assert ALERTS.read_text(encoding="utf-8") == rendered, f"stack/prometheus/alerts.yaml is stale; run: {REGENERATE}"
 
 
+def test_slo_committed_alertmanager_config_matches_the_committed_spec() -> None:
+    rendered = slo.render_alertmanager(slo.load_spec(SPEC), command=REGENERATE)
+    assert ALERTMANAGER.read_text(encoding="utf-8") == rendered, (
+        f"stack/alertmanager/alertmanager.yaml is stale; run: {REGENERATE}"
+    )
+
+
 def test_slo_committed_spec_spells_out_the_defaults() -> None:
     assert slo.load_spec(SPEC) == slo.default_spec()
     # Every key the parser knows is written out, so the file documents the whole format.
     data = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
-    assert sorted(data) == ["celery", "collector", "http", "process", "targets", "version"]
+    assert sorted(data) == [
+        "alerting",
+        "alertmanager",
+        "celery",
+        "collector",
+        "http",
+        "process",
+        "security",
+        "targets",
+        "version",
+    ]
     assert data["http"]["latency"] == {
         "quantile": 0.95,
         "max": "2s",
@@ -51,13 +72,18 @@ def test_slo_default_alerts_cover_the_user_slos() -> None:
     rules = rules_by_name(slo.default_spec())
     alerts = {name: rule for name, rule in rules.items() if rule.kind == "alert"}
     assert sorted(alerts) == [
+        "AlertmanagerNotificationsFailing",
+        "CeleryBacklogGrowing",
         "CeleryQueueLatencyHigh",
         "CeleryTaskDurationHigh",
         "CeleryTaskSuccessRateLow",
+        "CeleryWorkersOffline",
+        "HTTPAuthFailuresHigh",
         "HTTPErrorBudgetBurnFast",
         "HTTPErrorBudgetBurnSlow",
         "HTTPErrorRateHigh",
         "HTTPLatencyHigh",
+        "HTTPRateLimitedHigh",
         "OtelCollectorExporterFailing",
         "OtelCollectorQueueNearlyFull",
         "ProcessMemoryHigh",
@@ -92,6 +118,7 @@ def test_slo_render_is_valid_yaml_with_multiline_exprs() -> None:
     assert list(groups) == [
         "otelkit-http-availability",
         "otelkit-http",
+        "otelkit-security",
         "otelkit-celery",
         "otelkit-process",
         "otelkit-pipeline",
@@ -140,15 +167,20 @@ def test_slo_period_scales_the_burn_rate_factors() -> None:
 
 
 def test_slo_false_turns_off_an_objective_or_a_section() -> None:
-    spec = slo.parse_spec({"http": {"availability": False, "latency": False}, "celery": False})
+    spec = slo.parse_spec(
+        {"http": {"availability": False, "latency": False}, "celery": False, "security": {"rate_limited": False}}
+    )
     names = [g.name for g in slo.rule_groups(spec)]
-    assert names == ["otelkit-http", "otelkit-process", "otelkit-pipeline"]
+    assert names == ["otelkit-http", "otelkit-security", "otelkit-process", "otelkit-pipeline"]
     assert list(rules_by_name(spec)) == [
         "HTTPErrorRateHigh",
+        "service_name:http_server_auth_failures:ratio_rate5m",
+        "HTTPAuthFailuresHigh",
         "ProcessMemoryHigh",
         "OtelCollectorExporterFailing",
         "OtelCollectorQueueNearlyFull",
         "ScrapeTargetDown",
+        "AlertmanagerNotificationsFailing",
     ]
 
 
@@ -180,8 +212,8 @@ def test_slo_memory_sizes(value: object, size: float) -> None:
     [
         (
             {"htp": {}},
-            "slo.yaml: htp: unknown key; expected one of: version, http, celery, process, collector, targets"
-            " (did you mean 'http'?)",
+            "slo.yaml: htp: unknown key; expected one of: version, http, security, celery, process, collector,"
+            " targets, alertmanager, alerting (did you mean 'http'?)",
         ),
         (
             {"http": {"latncy": {}}},
@@ -239,7 +271,8 @@ def test_slo_memory_sizes(value: object, size: float) -> None:
         ({"version": 2}, "slo.yaml: version: unsupported spec version 2; expected 1"),
         (
             ["http"],
-            "slo.yaml: expected a mapping with keys version, http, celery, process, collector, targets; got ['http']",
+            "slo.yaml: expected a mapping with keys version, http, security, celery, process, collector, targets,"
+            " alertmanager, alerting; got ['http']",
         ),
         (
             {"http": ["latency"]},

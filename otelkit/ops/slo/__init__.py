@@ -34,7 +34,9 @@ unless it was answered with a 5xx; its burn-rate thresholds follow the Google SR
 
 from __future__ import annotations
 
-from otelkit.ops.slo.rules import Rule, RuleGroup, render_alerts, rule_groups
+from otelkit.ops.slo._alertmanager import alertmanager_config, render_alertmanager
+from otelkit.ops.slo._routing import INTEGRATIONS, Alerting, Integration, Receiver
+from otelkit.ops.slo.rules import Rule, RuleGroup, alert_names, render_alerts, rule_groups
 from otelkit.ops.slo.spec import (
     SEVERITIES,
     Availability,
@@ -47,16 +49,23 @@ from otelkit.ops.slo.spec import (
 )
 
 __all__ = [
+    "INTEGRATIONS",
     "SEVERITIES",
+    "Alerting",
     "Availability",
+    "Integration",
     "Objective",
+    "Receiver",
     "Rule",
     "RuleGroup",
     "SLOSpec",
+    "alert_names",
+    "alertmanager_config",
     "default_spec",
     "load_spec",
     "parse_duration",
     "parse_spec",
+    "render_alertmanager",
     "render_alerts",
     "rule_groups",
 ]

@@ -7,10 +7,11 @@ All decisions — series names, label groupings, windows, thresholds, annotation
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from textwrap import indent
 
 from otelkit.ops import templates
+from otelkit.ops.slo._links import links
 from otelkit.ops.slo.spec import (
     FAST_BURN,
     SIZE_FACTOR,
@@ -22,7 +23,7 @@ from otelkit.ops.slo.spec import (
     parse_duration,
 )
 
-__all__ = ["Rule", "RuleGroup", "render_alerts", "rule_groups"]
+__all__ = ["Rule", "RuleGroup", "alert_names", "render_alerts", "rule_groups"]
 
 TEMPLATE = "prometheus/alerts.yaml.j2"
 
@@ -33,6 +34,10 @@ HTTP_5XX = 'http_response_status_code=~"5.."'
 CELERY_WAIT_BUCKET = "celery_task_wait_duration_seconds_bucket"
 CELERY_DURATION_BUCKET = "celery_task_duration_seconds_bucket"
 CELERY_COMPLETED = "celery_task_completed_total"
+CELERY_QUEUE_LENGTH = "celery_queue_length"
+CELERY_WORKERS_ONLINE = "celery_workers_online"
+HTTP_AUTH_FAILURES = 'http_response_status_code=~"401|403"'
+HTTP_RATE_LIMITED = 'http_response_status_code="429"'
 PROCESS_MEMORY = "process_memory_usage_bytes"
 # The collector's own counters carry no `_total` in 0.161 (its telemetry exporter adds no suffixes);
 # other versions or settings add it, so match both spellings. One selector per signal, each rate
@@ -157,7 +162,7 @@ def _http_group(spec: SLOSpec) -> RuleGroup | None:
                 f"sum by (service_name) (rate({HTTP_COUNT}{{{HTTP_5XX}}}[{o.window}]))\n"
                 f"/\nsum by (service_name) (rate({HTTP_COUNT}[{o.window}]))\n> {number(o.threshold)}",
                 o.for_,
-                {"severity": o.severity},
+                {"severity": o.severity, "slo": "availability"},
                 {
                     "summary": f"{SERVICE} answers more than {number(o.threshold * 100)}% of requests with 5xx",
                     "description": f"5xx ratio over {o.window} is {AS_PERCENT}. "
@@ -240,9 +245,84 @@ def _celery_group(spec: SLOSpec) -> RuleGroup | None:
                 },
             )
         )
+    if (o := spec.backlog) is not None:
+        by = "max by (service_name, messaging_destination_name)"
+        rules.append(
+            Rule(
+                "alert",
+                "CeleryBacklogGrowing",
+                f"{by} ({CELERY_QUEUE_LENGTH}) > {number(o.threshold)}\n"
+                f"and\n{by} (delta({CELERY_QUEUE_LENGTH}[{o.window}])) > 0",
+                o.for_,
+                {"severity": o.severity},
+                {
+                    "summary": f"Celery queue {QUEUE} holds more than {number(o.threshold)} messages and grows",
+                    "description": f"{{{{ $value }}}} messages wait in {QUEUE} (as {SERVICE} reads the broker), "
+                    f"more than {o.window} ago. Workers take tasks slower than they arrive: scale them or "
+                    "throttle the producer.",
+                },
+            )
+        )
+    if (o := spec.workers) is not None:
+        rules.append(
+            Rule(
+                "alert",
+                "CeleryWorkersOffline",
+                f"max by (service_name) ({CELERY_WORKERS_ONLINE}) < {number(o.threshold)}",
+                o.for_,
+                {"severity": o.severity},
+                {
+                    "summary": f"{SERVICE} publishes Celery tasks but fewer than {number(o.threshold)} workers answer",
+                    "description": f"{{{{ $value }}}} workers answered the broadcast ping of {SERVICE} for {o.for_}: "
+                    "its tasks are not running. Start the workers or read why they exit.",
+                },
+            )
+        )
     if not rules:
         return None
-    return RuleGroup("otelkit-celery", "Celery queue wait, run time and outcomes per task.", tuple(rules))
+    return RuleGroup(
+        "otelkit-celery", "Celery queue wait, run time and outcomes per task; backlog and workers.", tuple(rules)
+    )
+
+
+def _security_group(spec: SLOSpec) -> RuleGroup | None:
+    rules: list[Rule] = []
+    for o, alert, record, statuses, what in (
+        (spec.auth_failures, "HTTPAuthFailuresHigh", "auth_failures", HTTP_AUTH_FAILURES, "refused with 401 or 403"),
+        (spec.rate_limited, "HTTPRateLimitedHigh", "rate_limited", HTTP_RATE_LIMITED, "answered 429 (rate limited)"),
+    ):
+        if o is None:
+            continue
+        series = f"service_name:http_server_{record}:ratio_rate{o.window}"
+        rules.append(
+            Rule(
+                "record",
+                series,
+                f"sum by (service_name) (rate({HTTP_COUNT}{{{statuses}}}[{o.window}]))\n"
+                f"/\nsum by (service_name) (rate({HTTP_COUNT}[{o.window}]))",
+            )
+        )
+        rules.append(
+            Rule(
+                "alert",
+                alert,
+                f"{series} > {number(o.threshold)}",
+                o.for_,
+                {"severity": o.severity},
+                {
+                    "summary": f"{SERVICE}: more than {number(o.threshold * 100)}% of requests {what}",
+                    "description": f"Share over {o.window} is {AS_PERCENT}. See which routes and clients in the "
+                    "HTTP dashboard and the traces; block or contact the client, or fix its credentials.",
+                },
+            )
+        )
+    if not rules:
+        return None
+    return RuleGroup(
+        "otelkit-security",
+        "Security signals from the HTTP metrics: authentication failures (401/403) and rate-limit hits (429).",
+        tuple(rules),
+    )
 
 
 def _process_group(spec: SLOSpec) -> RuleGroup | None:
@@ -312,23 +392,70 @@ def _pipeline_group(spec: SLOSpec) -> RuleGroup | None:
                 },
             )
         )
+    if (o := spec.notifications) is not None:
+        rules.append(
+            Rule(
+                "alert",
+                "AlertmanagerNotificationsFailing",
+                f"sum by (job, instance, integration) (rate(alertmanager_notifications_failed_total[{o.window}])) > 0",
+                o.for_,
+                {"severity": o.severity},
+                {
+                    "summary": "Alertmanager fails to deliver notifications through {{ $labels.integration }}",
+                    "description": '{{ printf "%.2g" $value }} notifications/s fail: alerts fire but nobody hears. '
+                    "Read Alertmanager's log: a missing secret file or a refused endpoint.",
+                },
+            )
+        )
     if not rules:
         return None
     return RuleGroup(
-        "otelkit-pipeline", "The telemetry pipeline itself: scrape targets and the collector.", tuple(rules)
+        "otelkit-pipeline",
+        "The telemetry pipeline itself: scrape targets, the collector and Alertmanager.",
+        tuple(rules),
     )
 
 
+def _with_links(group: RuleGroup, spec: SLOSpec) -> RuleGroup:
+    thresholds = {
+        "HTTPLatencyHigh": spec.latency.threshold if spec.latency else 0.0,
+        "CeleryTaskDurationHigh": spec.task_duration.threshold if spec.task_duration else 0.0,
+    }
+    rules = tuple(
+        replace(
+            rule,
+            annotations={
+                **rule.annotations,
+                **links(rule.name, spec.alerting, _human_seconds(thresholds.get(rule.name, 0.0))),
+            },
+        )
+        if rule.kind == "alert"
+        else rule
+        for rule in group.rules
+    )
+    return replace(group, rules=rules)
+
+
 def rule_groups(spec: SLOSpec) -> list[RuleGroup]:
-    """The rule groups ``spec`` asks for, in a fixed order (empty groups are left out)."""
+    """The rule groups ``spec`` asks for, in a fixed order (empty groups are left out).
+
+    Every alert carries ``runbook_url``, and alerts about a service ``traces_url`` (see
+    :mod:`otelkit.ops.slo._links`).
+    """
     groups = [
         _availability_group(spec.availability) if spec.availability is not None else None,
         _http_group(spec),
+        _security_group(spec),
         _celery_group(spec),
         _process_group(spec),
         _pipeline_group(spec),
     ]
-    return [g for g in groups if g is not None]
+    return [_with_links(g, spec) for g in groups if g is not None]
+
+
+def alert_names(spec: SLOSpec) -> set[str]:
+    """Names of the alerts ``spec`` renders."""
+    return {rule.name for group in rule_groups(spec) for rule in group.rules if rule.kind == "alert"}
 
 
 def render_alerts(spec: SLOSpec, *, command: str = "otelkit render-alerts") -> str:

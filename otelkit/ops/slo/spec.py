@@ -6,11 +6,10 @@ what is accepted (``slo.yaml: http.latency.max: invalid duration '2 sec'; expect
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,12 @@ from typing import Any
 import yaml
 
 from otelkit.errors import ConfigError, UsageError
+from otelkit.ops.slo._routing import Alerting, parse_alerting
+from otelkit.ops.slo._values import SEVERITIES, parse_duration
+from otelkit.ops.slo._values import SpecContext as _Spec
+from otelkit.ops.slo._values import did_you_mean as _did_you_mean
+from otelkit.ops.slo._values import duration as _duration
+from otelkit.ops.slo._values import mapping as _mapping
 
 __all__ = [
     "SEVERITIES",
@@ -30,11 +35,6 @@ __all__ = [
     "parse_spec",
 ]
 
-SEVERITIES = ("critical", "warning", "info")
-
-_DURATION = re.compile(r"^(?=\d)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
-_DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 SIZE_FACTOR = {
     "B": 1,
@@ -83,63 +83,21 @@ class SLOSpec:
     queue_latency: Objective | None = Objective(60.0, "5m", "critical")
     task_duration: Objective | None = Objective(300.0, "10m", "warning")
     success_rate: Objective | None = Objective(0.95, "10m", "warning", window="15m")
+    backlog: Objective | None = Objective(100.0, "10m", "warning", window="10m")
+    workers: Objective | None = Objective(1.0, "2m", "critical")
+    auth_failures: Objective | None = Objective(0.1, "5m", "warning")
+    rate_limited: Objective | None = Objective(0.05, "5m", "warning")
     memory: Objective | None = Objective(1e9, "10m", "info")
     exporter_failures: Objective | None = Objective(0.0, "5m", "warning")
     queue_usage: Objective | None = Objective(0.8, "5m", "warning")
     target_down: Objective | None = Objective(0.0, "1m", "critical")
+    notifications: Objective | None = Objective(0.0, "5m", "warning")
+    alerting: Alerting = field(default_factory=Alerting)
 
 
 def default_spec() -> SLOSpec:
     """The objectives rendered when no spec is given (the user's SLO document, seed 003)."""
     return SLOSpec()
-
-
-class _Spec:
-    """Error context while walking a spec: the file and the dotted key path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def error(self, path: str, message: str) -> ConfigError:
-        where = f"{self.source}: {path}: " if path else f"{self.source}: "
-        return ConfigError(where + message)
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _mapping(ctx: _Spec, path: str, value: Any, allowed: list[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ctx.error(path, f"expected a mapping with keys {', '.join(allowed)}; got {value!r}")
-    for key in value:
-        if key not in allowed:
-            where = f"{path}.{key}" if path else str(key)
-            raise ctx.error(
-                where, f"unknown key; expected one of: {', '.join(allowed)}{_did_you_mean(str(key), allowed)}"
-            )
-    return value
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``90s``, ``1h30m`` or ``500ms``; ``ValueError`` if it is none."""
-    if not isinstance(text, str) or not _DURATION.match(text):
-        raise ValueError(text)
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-    if seconds <= 0:
-        raise ValueError(text)
-    return seconds
-
-
-def _duration(ctx: _Spec, path: str, value: Any) -> str:
-    try:
-        parse_duration(value)
-    except ValueError:
-        raise ctx.error(
-            path, f"invalid duration {value!r}; expected a Prometheus duration such as 30s, 5m, 1h or 1h30m"
-        ) from None
-    return str(value)
 
 
 def _seconds(ctx: _Spec, path: str, value: Any) -> float:
@@ -168,6 +126,12 @@ def _bytes(ctx: _Spec, path: str, value: Any) -> float:
     return float(Decimal(match.group(1)) * SIZE_FACTOR[match.group(2)])
 
 
+def _count(ctx: _Spec, path: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ctx.error(path, f"invalid count {value!r}; expected a whole number of at least 1, such as 1 or 100")
+    return float(value)
+
+
 def _quantile(ctx: _Spec, path: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise ctx.error(path, f"invalid quantile {value!r}; expected a number between 0 and 1, such as 0.95 or 0.99")
@@ -190,19 +154,37 @@ _OBJECTIVES: dict[str, tuple[str | None, _Parser | None]] = {
     "queue_latency": ("max", _seconds),
     "task_duration": ("max", _seconds),
     "success_rate": ("min", _percent),
+    "backlog": ("max", _count),
+    "workers": ("min", _count),
+    "auth_failures": ("max", _percent),
+    "rate_limited": ("max", _percent),
     "memory": ("max", _bytes),
     "exporter_failures": (None, None),
     "queue_usage": ("max", _percent),
     "target_down": (None, None),
+    "notifications": (None, None),
 }
 _QUANTILES = {"latency", "queue_latency", "task_duration"}
-_WINDOWED = {"error_rate", "latency", "queue_latency", "task_duration", "success_rate", "exporter_failures"}
+_WINDOWED = {
+    "error_rate",
+    "latency",
+    "queue_latency",
+    "task_duration",
+    "success_rate",
+    "backlog",
+    "auth_failures",
+    "rate_limited",
+    "exporter_failures",
+    "notifications",
+}
 _SECTIONS: dict[str, list[str]] = {
     "http": ["availability", "error_rate", "latency"],
-    "celery": ["queue_latency", "task_duration", "success_rate"],
+    "security": ["auth_failures", "rate_limited"],
+    "celery": ["queue_latency", "task_duration", "success_rate", "backlog", "workers"],
     "process": ["memory"],
     "collector": ["exporter_failures", "queue_usage"],
     "targets": ["down"],
+    "alertmanager": ["notifications"],
 }
 
 
@@ -262,7 +244,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> SLOSpec:
     ctx = _Spec(source)
     if data is None:
         data = {}
-    data = _mapping(ctx, "", data, ["version", *_SECTIONS])
+    data = _mapping(ctx, "", data, ["version", *_SECTIONS, "alerting"])
     if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):
         raise ctx.error("version", f"unsupported spec version {data['version']!r}; expected 1")
     spec = default_spec()
@@ -284,6 +266,8 @@ def parse_spec(data: Any, source: str = "<spec>") -> SLOSpec:
                 values[name] = _availability(ctx, path, raw, Availability())
             else:
                 values[name] = _objective(ctx, name, path, raw, getattr(spec, name))
+    if "alerting" in data:
+        values["alerting"] = parse_alerting(ctx, "alerting", data["alerting"])
     return replace(spec, **values)
 
 

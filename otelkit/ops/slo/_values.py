@@ -1,0 +1,74 @@
+"""Reading values of a spec file: the error context, mappings with known keys, durations.
+
+Shared by the objectives (:mod:`otelkit.ops.slo.spec`) and the alert routing
+(:mod:`otelkit.ops.slo._routing`), so that both word their errors the same way: the file, the dotted
+key, the bad value, what is accepted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from otelkit.errors import ConfigError
+
+__all__ = ["SEVERITIES", "SpecContext", "did_you_mean", "duration", "mapping", "parse_duration"]
+
+SEVERITIES = ("critical", "warning", "info")
+"""Severities an alert can have: ``critical`` pages, ``warning`` and ``info`` open a ticket."""
+
+_DURATION = re.compile(r"^(?=\d)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
+_DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+class SpecContext:
+    """Error context while walking a spec: the file and the dotted key path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, path: str, message: str) -> ConfigError:
+        where = f"{self.source}: {path}: " if path else f"{self.source}: "
+        return ConfigError(where + message)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def mapping(ctx: SpecContext, path: str, value: Any, allowed: list[str]) -> dict[str, Any]:
+    """``value`` if it is a mapping whose keys are all in ``allowed``; else the error naming the key."""
+    if not isinstance(value, dict):
+        raise ctx.error(path, f"expected a mapping with keys {', '.join(allowed)}; got {value!r}")
+    for key in value:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise ctx.error(
+                where, f"unknown key; expected one of: {', '.join(allowed)}{did_you_mean(str(key), allowed)}"
+            )
+    return value
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Prometheus duration such as ``90s``, ``1h30m`` or ``500ms``; ``ValueError`` if it is none."""
+    if not isinstance(text, str) or not _DURATION.match(text):
+        raise ValueError(text)
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    if seconds <= 0:
+        raise ValueError(text)
+    return seconds
+
+
+def duration(ctx: SpecContext, path: str, value: Any) -> str:
+    """``value`` if it is a Prometheus duration; else the error naming the key."""
+    try:
+        parse_duration(value)
+    except ValueError:
+        raise ctx.error(
+            path, f"invalid duration {value!r}; expected a Prometheus duration such as 30s, 5m, 1h or 1h30m"
+        ) from None
+    return str(value)
