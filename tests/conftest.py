@@ -87,6 +87,28 @@ def prometheus_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
+def alertmanager_bin() -> Path:
+    """Debian's Alertmanager (0.25, ``prometheus-alertmanager``); ./scripts/test installs it."""
+    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if found is None:
+        pytest.fail(
+            "alertmanager not found on PATH; run the tests with ./scripts/test (it installs it) or"
+            " `apt-get install -y prometheus-alertmanager`",
+            pytrace=False,
+        )
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
+def amtool_bin(alertmanager_bin: Path) -> Path:
+    """``amtool``, which Debian installs beside Alertmanager."""
+    found = shutil.which("amtool")
+    if found is None:
+        pytest.fail("amtool not found on PATH; `apt-get install -y prometheus-alertmanager`", pytrace=False)
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
 def redis_bin() -> Path:
     """Debian's redis-server; ./scripts/test installs it."""
     found = shutil.which("redis-server")

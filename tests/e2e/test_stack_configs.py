@@ -35,7 +35,8 @@ DATASOURCES = STACK / "grafana" / "provisioning" / "datasources" / "datasources.
 PROMETHEUS_CONFIG = STACK / "prometheus" / "prometheus.yaml"
 ALERTS = STACK / "prometheus" / "alerts.yaml"
 ALERTS_TEST = REPO / "tests" / "data" / "alerts_test.yaml"
-OBSERVABILITY = {"collector", "prometheus", "loki", "jaeger", "grafana"}
+ALERTMANAGER_CONFIG = STACK / "alertmanager" / "alertmanager.yaml"
+OBSERVABILITY = {"collector", "prometheus", "alertmanager", "loki", "jaeger", "grafana"}
 
 # Grafana variables and what stands in for them when a query runs outside Grafana.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "5m", "$service": ".+", "$task": ".+"}
@@ -87,6 +88,7 @@ def test_compose_every_mounted_file_exists() -> None:
         if "build" in service:
             assert (REPO / service["build"] / "Dockerfile").is_file()
     assert sorted(mounted) == [
+        ("alertmanager", "./stack/alertmanager"),
         ("collector", "./collector/otelcol.yaml"),
         ("grafana", "./stack/grafana/dashboards"),
         ("grafana", "./stack/grafana/provisioning"),
@@ -104,6 +106,7 @@ def test_compose_images_are_pinned_to_the_versions_the_tests_run() -> None:
         "redis": "redis:7.4.7-alpine",
         "collector": f"otel/opentelemetry-collector-contrib:{DEFAULT_VERSION}",
         "prometheus": "prom/prometheus:v3.14.0",
+        "alertmanager": "prom/alertmanager:v0.33.1",
         "loki": f"grafana/loki:{_gobuild.BACKENDS['loki'].version.removeprefix('v')}",
         # Jaeger's v1.x module tags carry the v2 binary: v1.76.0 is release 2.13.0.
         "jaeger": "jaegertracing/jaeger:2.13.0",
@@ -138,6 +141,21 @@ def test_compose_collector_config_points_at_the_compose_services() -> None:
     }
     assert targets["otel-collector-exporter"] == ["collector:8889"]
     assert targets["otel-collector"] == ["collector:8888"]
+
+
+def test_compose_prometheus_sends_alerts_to_the_compose_alertmanager() -> None:
+    prometheus = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    (alertmanagers,) = prometheus["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+    scraped = {c["job_name"]: c["static_configs"][0]["targets"] for c in prometheus["scrape_configs"]}
+    assert scraped["alertmanager"] == ["alertmanager:9093"]
+    service = compose()["services"]["alertmanager"]
+    assert service["ports"] == ["127.0.0.1:9093:9093"]
+    assert "./stack/alertmanager:/etc/alertmanager:ro" in service["volumes"]
+    # The mounted directory holds the rendered config; the cluster listener stays closed.
+    assert "--config.file=/etc/alertmanager/alertmanager.yaml" in service["command"]
+    assert "--cluster.listen-address=" in service["command"]
+    assert (STACK / "alertmanager" / "alertmanager.yaml").is_file()
 
 
 def _with_defaults(path: Path) -> Any:
@@ -259,7 +277,23 @@ def test_prometheus_config_passes_promtool_check_config(prometheus_bin: Path) ->
 def test_alert_rules_pass_promtool_check_rules(prometheus_bin: Path) -> None:
     result = run(promtool(prometheus_bin), "check", "rules", ALERTS)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 18 rules found" in result.stdout
+    assert "SUCCESS: 25 rules found" in result.stdout
+
+
+@pytest.mark.e2e
+def test_alertmanager_config_passes_amtool_check_config(amtool_bin: Path) -> None:
+    result = run(amtool_bin, "check-config", ALERTMANAGER_CONFIG)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " - 2 inhibit rules\n - 3 receivers\n" in result.stdout
+    # Routing by severity, as amtool walks the tree: critical pages, the rest opens a ticket.
+    for labels, receiver in [
+        (["severity=critical", "alertname=HTTPErrorRateHigh"], "pager"),
+        (["severity=warning", "alertname=HTTPLatencyHigh"], "tickets"),
+        (["severity=info", "alertname=ProcessMemoryHigh"], "tickets"),
+        (["alertname=MyOwnAlert"], "unrouted"),
+    ]:
+        routed = run(amtool_bin, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels)
+        assert (routed.returncode, routed.stdout.strip()) == (0, receiver), routed.stderr
 
 
 @pytest.mark.e2e
@@ -309,9 +343,9 @@ def _traffic(base: str) -> None:
 
 @pytest.mark.e2e
 def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
-    otelcol_bin: Path, prometheus_bin: Path, redis_server: str, procs: _procs.ProcessGroup
+    otelcol_bin: Path, prometheus_bin: Path, alertmanager_bin: Path, redis_server: str, procs: _procs.ProcessGroup
 ) -> None:
-    free = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health", "prom")}
+    free = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health", "prom", "am")}
     dead = f"127.0.0.1:{_procs.free_port()}"  # traces and logs go nowhere: this test is about metrics
     collector_config = _loopback(
         yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text(encoding="utf-8")),
@@ -331,12 +365,25 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
     collector = procs.start("collector", [str(otelcol_bin), f"--config={procs.path('otelcol.yaml')}"])
     collector.wait_http_ready(f"http://127.0.0.1:{free['health']}/", timeout=60)
 
+    alertmanager = f"http://127.0.0.1:{free['am']}"
+    procs.start(
+        "alertmanager",
+        [
+            str(alertmanager_bin),
+            f"--config.file={ALERTMANAGER_CONFIG}",
+            f"--storage.path={procs.path('alertmanager-data')}",
+            f"--web.listen-address=127.0.0.1:{free['am']}",
+            "--cluster.listen-address=",
+        ],
+    ).wait_http_ready(f"{alertmanager}/-/ready", timeout=60)
+
     prom_config = _loopback(
         yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8")),
         {
             "collector:8889": f"127.0.0.1:{free['exporter']}",
             "collector:8888": f"127.0.0.1:{free['telemetry']}",
             "localhost:9090": f"127.0.0.1:{free['prom']}",
+            "alertmanager:9093": f"127.0.0.1:{free['am']}",
         },
     )
     prom_config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
@@ -389,8 +436,12 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
     # Every rule evaluated without error; the 5xx share of /boom (1 in 4 requests) is caught.
     groups = _get(f"{prom}/api/v1/rules")["data"]["groups"]
     health = {rule["name"]: (rule["health"], rule.get("lastError", "")) for g in groups for rule in g["rules"]}
-    assert len(health) == 18
+    assert len(health) == 25
     assert {name: h for name, h in health.items() if h != ("ok", "")} == {}
+    # Prometheus sends its alerts to the stack's Alertmanager and scrapes it.
+    active = _get(f"{prom}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+    assert [a["url"] for a in active] == [f"{alertmanager}/api/v2/alerts"]
+    assert [r["value"][1] for r in _query(prom, 'up{job="alertmanager"}')] == ["1"]
     pending = _query(prom, 'ALERTS{alertname="HTTPErrorRateHigh"}')
     assert [(a["metric"]["service_name"], a["metric"]["alertstate"]) for a in pending] == [("example-api", "pending")]
     recorded = _query(prom, "service_name:http_server_request_errors:ratio_rate5m")
