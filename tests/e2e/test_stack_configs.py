@@ -156,6 +156,9 @@ def test_compose_prometheus_sends_alerts_to_the_compose_alertmanager() -> None:
     assert "--config.file=/etc/alertmanager/alertmanager.yaml" in service["command"]
     assert "--cluster.listen-address=" in service["command"]
     assert (STACK / "alertmanager" / "alertmanager.yaml").is_file()
+    # Notifications link back to Prometheus and Alertmanager at addresses people can open.
+    assert "--web.external-url=http://localhost:9093" in service["command"]
+    assert "--web.external-url=http://localhost:9090" in compose()["services"]["prometheus"]["command"]
 
 
 def _with_defaults(path: Path) -> Any:
