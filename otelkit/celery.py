@@ -22,6 +22,13 @@ name                           instrument   unit        attributes
 ``celery.task.wait.duration``  histogram    ``s``       common; from enqueue (or ETA) to start
 =============================  ===========  ==========  ===========================================
 
+Recorded in the processes that publish tasks (the web app), read from the broker at each metric
+export (see :mod:`otelkit._runtime.celery.broker` for where it runs and what it costs):
+
+- ``celery.queue.length`` (gauge, ``{message}``): messages waiting, per ``messaging.destination.name``;
+- ``celery.workers.online`` (gauge, ``{worker}``): workers that answered a broadcast ping.
+  :func:`observe_broker` starts reporting for an app before its first publish.
+
 Common attributes: ``celery.task.name``, ``messaging.system`` (``celery``) and
 ``messaging.destination.name`` (the queue, when the broker says). ``celery.task.state`` is
 ``success``, ``failure``, ``retry`` or ``revoked``; a task that raises ``celery.exceptions.Ignore``
@@ -86,6 +93,7 @@ from otelkit._runtime.celery.hooks import (
     ENQUEUED_AT_HEADER,
     TaskLogContext,
     install,
+    observe_broker,
     uninstall,
 )
 from otelkit._runtime.celery.hooks import TASK_ID_KEY as TASK_ID_KEY
@@ -97,5 +105,6 @@ __all__ = [
     "ENQUEUED_AT_HEADER",
     "TaskLogContext",
     "install",
+    "observe_broker",
     "uninstall",
 ]

@@ -19,6 +19,8 @@ from typing import Any
 from otelkit.errors import ConfigError
 
 __all__ = [
+    "OTELKIT_CELERY_BROKER_METRICS",
+    "OTELKIT_CELERY_PING_INTERVAL",
     "OTELKIT_ENVIRONMENT",
     "OTELKIT_EXPORT_ERROR_INTERVAL",
     "OTELKIT_FAST_EXPORT",
@@ -87,6 +89,15 @@ encoded by otelkit's own protobuf writer (same bytes, ~10× less CPU on the expo
 OTELKIT_REDACT_KEYS = "OTELKIT_REDACT_KEYS"
 """Comma-separated extra key patterns (case-insensitive substrings) whose values are redacted from
 log and span attributes, on top of the built-in list (authorization, cookie, token, password…)."""
+
+OTELKIT_CELERY_BROKER_METRICS = "OTELKIT_CELERY_BROKER_METRICS"
+"""``true`` (default) or ``false``: processes that publish Celery tasks read the broker at each
+metric export — ``celery.queue.length`` per queue and ``celery.workers.online`` (see
+``otelkit._runtime.celery.broker``)."""
+
+OTELKIT_CELERY_PING_INTERVAL = "OTELKIT_CELERY_PING_INTERVAL"
+"""Seconds (default 30) between two broadcast pings that count the Celery workers online, per
+publishing process. Every worker answers every ping: with many publishing processes, raise it."""
 
 
 def _error(var: str, message: str) -> ConfigError:
@@ -175,6 +186,8 @@ class Settings:
     http_body_size_metrics: bool = False
     gc_freeze: bool = True
     redact_keys: tuple[str, ...] = field(default_factory=tuple)
+    celery_broker_metrics: bool = True
+    celery_ping_interval: float = 30.0
 
     @property
     def console_format(self) -> str:
@@ -218,6 +231,8 @@ class Settings:
             "http_body_size_metrics": (OTELKIT_HTTP_BODY_SIZE_METRICS, _bool),
             "gc_freeze": (OTELKIT_GC_FREEZE, _bool),
             "redact_keys": (OTELKIT_REDACT_KEYS, _keys),
+            "celery_broker_metrics": (OTELKIT_CELERY_BROKER_METRICS, _bool),
+            "celery_ping_interval": (OTELKIT_CELERY_PING_INTERVAL, lambda v, raw: _seconds(v, raw, maximum=3600)),
         }
         for name, (var, parse) in parsers.items():
             if explicit.get(name) is not None:

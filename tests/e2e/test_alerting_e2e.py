@@ -25,7 +25,7 @@ import yaml
 from launch import BIN, REPO, app_env, start_app, wait_until
 from notify import HttpRecorder, Posted, SmtpRecorder
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 
 pytestmark = pytest.mark.e2e
 

@@ -331,7 +331,7 @@ def _query(prom: str, expr: str) -> list[Any]:
 
 
 def _traffic(base: str) -> None:
-    """One found item, one 404, one 500, one order handed to the worker."""
+    """One found item, one 404, one 500, one 401, one order handed to the worker."""
     # uvicorn closes the connection after an unhandled exception: no keep-alive.
     limits = httpx.Limits(max_keepalive_connections=0)
     with httpx.Client(base_url=base, trust_env=False, timeout=10, limits=limits) as client:
@@ -339,9 +339,10 @@ def _traffic(base: str) -> None:
             client.get("/items/1").status_code,
             client.get("/items/42").status_code,
             client.get("/boom").status_code,
+            client.get("/account").status_code,
             client.post("/orders/1").status_code,
         ]
-    assert statuses == [200, 404, 500, 202]
+    assert statuses == [200, 404, 500, 401, 202]
 
 
 @pytest.mark.e2e

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from cli_runner import run_cli
 
-from otelkit.ops import slo
 from otelkit.errors import ConfigError
+from otelkit.ops import slo
 
 SECRETS = "/etc/alertmanager/secrets"
 EVERY_RECEIVER: dict[str, Any] = {

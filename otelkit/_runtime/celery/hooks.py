@@ -20,6 +20,7 @@ from opentelemetry import metrics, trace
 
 from otelkit._runtime import shutdown, state
 from otelkit._runtime.celery import patches
+from otelkit._runtime.celery.broker import BrokerObserver
 from otelkit._runtime.logs import console
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ENQUEUED_AT_HEADER",
     "TaskLogContext",
     "install",
+    "observe_broker",
     "uninstall",
 ]
 
@@ -157,6 +159,7 @@ class _Hooks:
             description="Time Celery tasks waited between being enqueued (or their ETA) and starting.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        self.broker: BrokerObserver | None = None
 
     # -- publishing process
 
@@ -164,6 +167,8 @@ class _Hooks:
         try:
             if isinstance(headers, dict):
                 headers[ENQUEUED_AT_HEADER] = time.time()
+            if self.broker is not None and isinstance(sender, str):
+                self.broker.watch_publisher(sender)
         except Exception:
             _log.debug("otelkit: before_task_publish hook failed", exc_info=True)
 
@@ -315,6 +320,32 @@ def _ensure_console() -> None:
     console.install_console(settings.console_format, settings.export_error_interval)
 
 
+def _broker_observer(meter_provider: Any) -> BrokerObserver | None:
+    settings = state.settings()
+    if not settings.celery_broker_metrics:
+        return None
+    return BrokerObserver(meter_provider, ping_interval=settings.celery_ping_interval)
+
+
+def observe_broker(app: Any) -> bool:
+    """Report ``celery.queue.length`` and ``celery.workers.online`` for ``app`` from this process now.
+
+    A process that publishes tasks starts by itself at its first publish; call this at start-up to
+    report before that, or in a process that publishes nothing (a small monitor next to the
+    workers). Needs :func:`install` (done by the launcher and :func:`otelkit.configure`).
+
+    Returns:
+        True if ``app``'s broker is observed, False if the hooks are not installed or
+        ``OTELKIT_CELERY_BROKER_METRICS=false``.
+    """
+    with _lock:
+        broker = _hooks[0].broker if _hooks else None
+    if broker is None:
+        return False
+    broker.watch(app)
+    return True
+
+
 def install(*, meter_provider: Any = None) -> bool:
     """Connect otelkit's Celery hooks (metrics, log context, logging setup, flush on exit).
 
@@ -334,6 +365,7 @@ def install(*, meter_provider: Any = None) -> bool:
             return True
         try:
             hooks = _Hooks(meter_provider)
+            hooks.broker = _broker_observer(meter_provider)
             hooks.connect()
         except ImportError:
             _log.error("otelkit: the Celery hooks need celery; pip install 'celery>=5.4'")
@@ -360,7 +392,10 @@ def uninstall() -> None:
     """Disconnect the hooks and remove the log filter (tests; a later :func:`install` reconnects)."""
     with _lock:
         while _hooks:
-            _hooks.pop().disconnect()
+            hooks = _hooks.pop()
+            hooks.disconnect()
+            if hooks.broker is not None:
+                hooks.broker.close()
         _detach_log_filter()
         patches.restore_broker_redis()
         patches.restore_contrib_context_functions()

@@ -1,0 +1,215 @@
+"""Celery backlog and liveness read from a real Redis broker: ``celery.queue.length`` and ``celery.workers.online``.
+
+In process first (an SDK reader collecting the gauges): every queue the app declares or routes to,
+priority sub-queues included, and a broker that cannot be reached. Then the product's path: the
+example app under the launcher publishes orders with no worker running; the backlog shows in a real
+Prometheus query (app → collector → Prometheus) with no worker online; a worker starts and the
+queue drains.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from launch import BIN, REPO, app_env, start_app, wait_until
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from otelkit._runtime.celery.broker import BrokerObserver
+from otelkit.local import procs as _procs
+
+pytestmark = pytest.mark.e2e
+
+
+def _database(redis_url: str, number: int) -> str:
+    """The session Redis, another database: these tests leave messages behind on purpose."""
+    return redis_url.rsplit("/", 1)[0] + f"/{number}"
+
+
+def _gauges(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any], float]]]:
+    found: dict[str, list[tuple[dict[str, Any], float]]] = {}
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points = [(dict(p.attributes or {}), p.value) for p in metric.data.data_points]  # type: ignore[attr-defined]
+                found.setdefault(metric.name, []).extend(points)
+    return found
+
+
+@pytest.fixture
+def celery_app(redis_server: str) -> Iterator[Any]:
+    from celery import Celery
+    from kombu import Queue
+
+    app = Celery("broker-test", broker=_database(redis_server, 5), set_as_current=False)
+    app.conf.task_queues = [Queue("celery"), Queue("bulk")]
+    app.conf.broker_transport_options = {"priority_steps": list(range(10))}
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    yield app
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    app.close()
+
+
+def test_queue_length_counts_priority_sub_queues_and_routed_queues(celery_app: Any) -> None:
+    @celery_app.task(name="broker_test.work")
+    def work() -> None:
+        pass
+
+    for _ in range(3):
+        work.apply_async()
+    for _ in range(2):
+        work.apply_async(priority=7)  # kombu keeps these in the sub-queue "celery\x06\x167"
+    work.apply_async(queue="emails")  # not declared: created for the route
+    with celery_app.connection_for_write() as conn:
+        keys = sorted(conn.default_channel.client.keys("celery*"))
+    assert keys == [b"celery", b"celery\x06\x167"]
+
+    reader = InMemoryMetricReader()
+    observer = BrokerObserver(MeterProvider(metric_readers=[reader]), ping_interval=30, ping_timeout=0.2)
+    try:
+        observer.watch(celery_app)
+        gauges = _gauges(reader)
+        lengths = {a["messaging.destination.name"]: v for a, v in gauges["celery.queue.length"]}
+        assert lengths == {"celery": 5, "bulk": 0, "emails": 1}
+        assert {a["messaging.system"] for a, _ in gauges["celery.queue.length"]} == {"celery"}
+        # Nobody consumes: no worker answers the ping.
+        assert gauges["celery.workers.online"] == [({"messaging.system": "celery"}, 0)]
+    finally:
+        observer.close()
+
+
+def test_unreachable_broker_leaves_a_gap_and_warns_once(celery_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from celery import Celery
+
+    port = _procs.free_port()
+    dead = Celery("dead", broker=f"redis://:s3cret@127.0.0.1:{port}/0", set_as_current=False)
+    reader = InMemoryMetricReader()
+    observer = BrokerObserver(MeterProvider(metric_readers=[reader]), ping_interval=0.01, ping_timeout=0.2)
+    try:
+        observer.watch(dead)
+        observer.watch(celery_app)
+        with caplog.at_level(logging.DEBUG, logger="otelkit"):
+            first = _gauges(reader)
+            time.sleep(0.05)
+            second = _gauges(reader)
+        for gauges in (first, second):
+            # The live broker is reported, the dead one is absent: a gap, never a false zero.
+            assert [a["messaging.destination.name"] for a, _ in gauges["celery.queue.length"]] == ["bulk", "celery"]
+            assert len(gauges["celery.workers.online"]) == 1
+        # Once each at WARNING (queue lengths, ping), the password masked; later failures at DEBUG.
+        warnings = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        refused = f"Error 111 connecting to 127.0.0.1:{port}. Connection refused."
+        where = f"the Celery broker redis://:**@127.0.0.1:{port}/0"
+        assert warnings == [
+            f"otelkit: reading queue lengths from {where} failed: {refused}",
+            f"otelkit: reading the workers' ping from {where} failed: {refused}",
+        ]
+        assert all("s3cret" not in r.getMessage() for r in caplog.records)
+    finally:
+        observer.close()
+        dead.close()
+
+
+# --- the product's path --------------------------------------------------------------------------
+
+
+def _loopback(config: Any, addresses: dict[str, str]) -> Any:
+    if isinstance(config, dict):
+        return {k: _loopback(v, addresses) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_loopback(v, addresses) for v in config]
+    return addresses.get(config, config) if isinstance(config, str) else config
+
+
+def _value(prom: str, expr: str) -> float | None:
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        answer = client.get(f"{prom}/api/v1/query", params={"query": expr}).json()
+    assert answer["status"] == "success", answer
+    result = answer["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_backlog_without_workers_shows_in_prometheus_then_drains(
+    otelcol_bin: Path, prometheus_bin: Path, redis_server: str, procs: _procs.ProcessGroup
+) -> None:
+    broker = _database(redis_server, 6)
+    import redis
+
+    redis.Redis.from_url(broker).flushdb()
+    free = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health", "prom")}
+    dead = f"127.0.0.1:{_procs.free_port()}"
+    collector = _loopback(
+        yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text(encoding="utf-8")),
+        {
+            "0.0.0.0:4317": f"127.0.0.1:{free['grpc']}",
+            "0.0.0.0:4318": f"127.0.0.1:{free['http']}",
+            "0.0.0.0:8889": f"127.0.0.1:{free['exporter']}",
+            "0.0.0.0:13133": f"127.0.0.1:{free['health']}",
+            "0.0.0.0": "127.0.0.1",
+            "jaeger:4317": dead,
+            "http://loki:3100/otlp": f"http://{dead}/otlp",
+        },
+    )
+    collector["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] = free[
+        "telemetry"
+    ]
+    procs.path("otelcol.yaml").write_text(yaml.safe_dump(collector, sort_keys=False))
+    procs.start("collector", [str(otelcol_bin), f"--config={procs.path('otelcol.yaml')}"]).wait_http_ready(
+        f"http://127.0.0.1:{free['health']}/", timeout=60
+    )
+    prom = f"http://127.0.0.1:{free['prom']}"
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "otel-collector-exporter",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{free['exporter']}"]}],
+            }
+        ],
+    }
+    procs.path("prometheus.yaml").write_text(yaml.safe_dump(config))
+    procs.start(
+        "prometheus",
+        [
+            str(prometheus_bin),
+            f"--config.file={procs.path('prometheus.yaml')}",
+            f"--storage.tsdb.path={procs.path('prometheus-data')}",
+            f"--web.listen-address=127.0.0.1:{free['prom']}",
+        ],
+    ).wait_http_ready(f"{prom}/-/ready", timeout=60)
+
+    env = {
+        "OTELKIT_EXAMPLE_BROKER": broker,
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "OTELKIT_CELERY_PING_INTERVAL": "1",
+    }
+    endpoint = f"http://127.0.0.1:{free['http']}"
+    _, base = start_app(procs, app_env(endpoint, OTEL_SERVICE_NAME="example-api", **env))
+
+    # Five orders and no worker: they wait in Redis.
+    with httpx.Client(base_url=base, trust_env=False, timeout=10) as client:
+        assert [client.post(f"/orders/{n}").status_code for n in range(1, 6)] == [202] * 5
+    length = 'max(celery_queue_length{service_name="example-api", messaging_destination_name="celery"})'
+    online = 'max(celery_workers_online{service_name="example-api"})'
+    wait_until(lambda: _value(prom, length) == 5, timeout=60, what="a backlog of 5 in Prometheus")
+    wait_until(lambda: _value(prom, online) == 0, timeout=30, what="no worker online in Prometheus")
+
+    # A worker starts: it answers the ping and the queue drains.
+    worker_env = app_env(endpoint, OTEL_SERVICE_NAME="example-worker", **env)
+    worker = [str(BIN / "opentelemetry-instrument"), str(BIN / "celery"), "-A", "example.tasks", "worker"]
+    procs.start("worker", [*worker, "--pool", "solo", "-l", "INFO"], env=worker_env, cwd=REPO)
+    wait_until(lambda: _value(prom, online) == 1, timeout=90, what="one worker online in Prometheus")
+    wait_until(lambda: _value(prom, length) == 0, timeout=60, what="the backlog drained in Prometheus")
+    done = 'sum(celery_task_completed_total{service_name="example-worker", celery_task_state="success"})'
+    wait_until(lambda: _value(prom, done) == 5, timeout=60, what="the five orders processed")
