@@ -331,7 +331,7 @@ def _query(prom: str, expr: str) -> list[Any]:
 
 
 def _traffic(base: str) -> None:
-    """One found item, one 404, one 500, one 401, one order handed to the worker."""
+    """One found item, one 404, one 500, one 401, one order handed to the worker, one idempotency conflict."""
     # uvicorn closes the connection after an unhandled exception: no keep-alive.
     limits = httpx.Limits(max_keepalive_connections=0)
     with httpx.Client(base_url=base, trust_env=False, timeout=10, limits=limits) as client:
@@ -340,9 +340,10 @@ def _traffic(base: str) -> None:
             client.get("/items/42").status_code,
             client.get("/boom").status_code,
             client.get("/account").status_code,
-            client.post("/orders/1").status_code,
+            client.post("/orders/1", headers={"Idempotency-Key": "order-1"}).status_code,
+            client.post("/orders/2", headers={"Idempotency-Key": "order-1"}).status_code,
         ]
-    assert statuses == [200, 404, 500, 401, 202]
+    assert statuses == [200, 404, 500, 401, 202, 409]
 
 
 @pytest.mark.e2e
@@ -408,6 +409,7 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
         "OTELKIT_SYSTEM_METRICS": "true",
         "OTELKIT_EXAMPLE_BROKER": redis_server,
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "OTELKIT_CELERY_PING_INTERVAL": "1",
     }
     endpoint = f"http://127.0.0.1:{free['http']}"
     worker_env = app_env(endpoint, OTEL_SERVICE_NAME="example-worker", **env)
@@ -460,5 +462,9 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
         "(rate(celery_task_duration_seconds_bucket[5m])))",
         "max by (job, instance, exporter) (otelcol_exporter_queue_size / otelcol_exporter_queue_capacity)",
         "process_memory_usage_bytes",
+        # The example's own counter, and the broker's view of the Celery queue and workers.
+        'example_idempotency_conflicts_total{service_name="example-api", http_route="/orders/{order_id}"}',
+        'celery_queue_length{service_name="example-api", messaging_destination_name="celery"}',
+        'celery_workers_online{service_name="example-api"} == 1',
     ]:
         assert _query(prom, expr), expr
