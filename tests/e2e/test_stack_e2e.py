@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,9 +23,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from launch import BIN, wait_until
+import yaml
+from launch import BIN, REPO, wait_until
 
-from otelkit.errors import ExternalToolError
+from otelkit.errors import ExternalToolError, UsageError
 from otelkit.local import procs as _procs
 from otelkit.local.stack import PID_FILE, LocalStack, StackPorts
 
@@ -64,7 +66,12 @@ def _strays(workdir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def up(
-    tmp_path_factory: pytest.TempPathFactory, otelcol_bin: Path, jaeger_bin: Path, loki_bin: Path, prometheus_bin: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    otelcol_bin: Path,
+    jaeger_bin: Path,
+    loki_bin: Path,
+    prometheus_bin: Path,
+    alertmanager_bin: Path,
 ) -> Iterator[Up]:
     # The binary fixtures make sure the cached builds exist: `stack up` finds them in the cache.
     workdir = tmp_path_factory.mktemp("stack-up")
@@ -110,8 +117,19 @@ def test_stack_up_prints_where_each_backend_answers(up: Up) -> None:
         otlp = up.url("OTLP in (collector)")
         # An empty OTLP/JSON export is accepted by the collector.
         assert client.post(f"{otlp}/v1/traces", json={"resourceSpans": []}).status_code == 200
+        # Alertmanager runs the committed config, and Prometheus sends its alerts there.
+        alertmanager = up.url("alerts (Alertmanager)")
+        status = client.get(f"{alertmanager}/api/v2/status").json()
+        assert [r["name"] for r in yaml.safe_load(status["config"]["original"])["receivers"]] == [
+            "unrouted",
+            "pager",
+            "tickets",
+        ]
+        assert status["cluster"]["status"] == "disabled"
+        active = client.get(f"{prometheus}/api/v1/alertmanagers").json()["data"]["activeAlertmanagers"]
+        assert [a["url"] for a in active] == [f"{alertmanager}/api/v2/alerts"]
     pids = json.loads((up.workdir / PID_FILE).read_text())["processes"]
-    assert sorted(pids) == ["collector", "jaeger", "loki", "prometheus"]
+    assert sorted(pids) == ["alertmanager", "collector", "jaeger", "loki", "prometheus"]
     for pid in pids.values():
         conns = psutil.Process(pid).net_connections(kind="inet")
         assert {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN} == {"127.0.0.1"}
@@ -187,13 +205,45 @@ def test_stack_up_missing_prometheus_names_the_fix(tmp_path: Path) -> None:
     assert _strays(tmp_path) == []
 
 
+def test_stack_receiver_without_its_secret_file_is_a_usage_error_and_starts_nothing(tmp_path: Path) -> None:
+    stack_dir = tmp_path / "stack"
+    shutil.copytree(REPO / "stack", stack_dir, ignore=shutil.ignore_patterns("secrets"))
+    config = yaml.safe_load((stack_dir / "alertmanager" / "alertmanager.yaml").read_text())
+    config["receivers"][2]["slack_configs"] = [{"api_url_file": "/etc/alertmanager/secrets/slack_api_url"}]
+    (stack_dir / "alertmanager" / "alertmanager.yaml").write_text(yaml.safe_dump(config))
+    stack = LocalStack(tmp_path / "w", ports=StackPorts.free(), app=False)
+    stack.stack_dir = stack_dir
+    with pytest.raises(UsageError) as excinfo:
+        stack.start()
+    # The compose path /etc/alertmanager/… is looked up in the stack's own alertmanager directory.
+    assert str(excinfo.value) == (
+        f"receiver 'tickets' (slack) reads its api_url_file from {stack_dir}/alertmanager/secrets/slack_api_url,"
+        " which does not exist; put the secret there, or change the receiver in stack/slo.yaml and run otelkit"
+        " render-alerts again (docs/stack.md, 'Alerts that reach people')"
+    )
+    assert UsageError.exit_code == 2
+    assert stack.pids() == {} and not (tmp_path / "w").exists()
+    # With the file in place, the local copy reads it from there.
+    (stack_dir / "alertmanager" / "secrets").mkdir()
+    (stack_dir / "alertmanager" / "secrets" / "slack_api_url").write_text("https://hooks.example/x\n")
+    text = stack._alertmanager_config()
+    slack = yaml.safe_load(text)["receivers"][2]["slack_configs"][0]
+    assert slack["api_url_file"] == f"{stack_dir}/alertmanager/secrets/slack_api_url"
+
+
 def test_stack_backend_not_ready_stops_everything_and_shows_its_log(
-    tmp_path: Path, otelcol_bin: Path, loki_bin: Path, prometheus_bin: Path
+    tmp_path: Path, otelcol_bin: Path, loki_bin: Path, prometheus_bin: Path, alertmanager_bin: Path
 ) -> None:
     broken = tmp_path / "jaeger"
     broken.write_text("#!/bin/sh\necho 'error decoding config: something is wrong' >&2\nexit 3\n")
     broken.chmod(0o755)
-    binaries = {"collector": otelcol_bin, "jaeger": broken, "loki": loki_bin, "prometheus": prometheus_bin}
+    binaries = {
+        "collector": otelcol_bin,
+        "jaeger": broken,
+        "loki": loki_bin,
+        "prometheus": prometheus_bin,
+        "alertmanager": alertmanager_bin,
+    }
     stack = LocalStack(tmp_path / "w", ports=StackPorts.free(), app=False, binaries=binaries)
     with pytest.raises(ExternalToolError) as excinfo:
         stack.start()

@@ -1,12 +1,14 @@
-"""The observability stack as local processes: collector, Prometheus, Loki and Jaeger on 127.0.0.1.
+"""The observability stack as local processes: collector, Prometheus, Alertmanager, Loki and Jaeger on 127.0.0.1.
 
 What ``docker compose up`` runs, without Docker: the collector built from the repo's manifest on
 the default rendered config (``--bind 127.0.0.1``, exporters pointed at the local Jaeger and
 Loki), Loki on ``stack/loki/loki.yaml`` and Jaeger on ``stack/jaeger/jaeger.yaml`` — the very
 files compose mounts, their addresses moved through environment variables — and Prometheus on a
-copy of ``stack/prometheus/prometheus.yaml`` with the scrape targets replaced (Prometheus 2.42
-expands no variables in its config). Optionally the example app (and a Celery worker with Redis)
-under ``otelkit-instrument``, exporting to the collector.
+copy of ``stack/prometheus/prometheus.yaml`` with the scrape and Alertmanager targets replaced
+(Prometheus 2.42 expands no variables in its config), Alertmanager on a copy of
+``stack/alertmanager/alertmanager.yaml`` (see :mod:`otelkit.local.stack.alertmanager`). Optionally
+the example app (and a Celery worker with Redis) under ``otelkit-instrument``, exporting to the
+collector.
 
 Everything runs in one :class:`~otelkit.local.procs.ProcessGroup` and is stopped in reverse order; one
 backend can be stopped and started again on the same ports and data (outage tests)::
@@ -43,13 +45,20 @@ from otelkit.local.stack.processes import StackProcesses
 __all__ = ["BACKEND_NAMES", "LocalStack", "default_workdir", "repo_root", "where_table"]
 
 LOOPBACK = procs.LOOPBACK
-BACKEND_NAMES = ("loki", "jaeger", "prometheus", "collector")
+BACKEND_NAMES = ("loki", "jaeger", "prometheus", "alertmanager", "collector")
 """Names of the processes :meth:`LocalStack.stop_backend` / :meth:`LocalStack.start_backend` accept."""
 
 Progress = Callable[[str], object]
 
 # How long each process may take to become ready. Loki needs ~15 s for its ring on 2 cores.
-_READY_TIMEOUT = {"loki": 120.0, "jaeger": 60.0, "prometheus": 60.0, "collector": 60.0, "app": 60.0}
+_READY_TIMEOUT = {
+    "loki": 120.0,
+    "jaeger": 60.0,
+    "prometheus": 60.0,
+    "alertmanager": 60.0,
+    "collector": 60.0,
+    "app": 60.0,
+}
 
 
 def repo_root() -> Path:
@@ -76,7 +85,7 @@ class LocalStack(StackProcesses):
         scrape_interval: Prometheus's scrape and rule evaluation interval.
         collector_options: extra :class:`~otelkit.ops.collector.CollectorSpec` fields (e.g.
             ``persistent_queue``) on top of the default backends, production profile, loopback.
-        binaries: paths for ``collector``, ``jaeger``, ``loki``, ``prometheus``, ``redis``;
+        binaries: paths for ``collector``, ``jaeger``, ``loki``, ``prometheus``, ``alertmanager``, ``redis``;
             otherwise the cached builds (built when missing) and PATH.
         progress: called with one line per step.
         grace: seconds each process gets between SIGTERM and SIGKILL.
@@ -116,10 +125,6 @@ class LocalStack(StackProcesses):
     # --- addresses ---------------------------------------------------------------------------
 
     @property
-    def prometheus_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ports.prometheus}"
-
-    @property
     def loki_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.loki}"
 
@@ -139,6 +144,11 @@ class LocalStack(StackProcesses):
         """``(what, URL, sample query)`` for each signal, for people and for the pid file."""
         rows = [
             ("metrics (Prometheus)", self.prometheus_url, 'http_server_request_duration_seconds_count{http_route!=""}'),
+            (
+                "alerts (Alertmanager)",
+                self.alertmanager_url,
+                f"amtool alert query --alertmanager.url={self.alertmanager_url}",
+            ),
             ("traces (Jaeger UI)", self.jaeger_url, f"{self.jaeger_url}/api/traces/<trace id>"),
             ("logs (Loki API)", f"{self.loki_url}/loki/api/v1/query_range", '{service_name="example-api"}'),
             ("OTLP in (collector)", self.otlp_http_endpoint, f"gRPC: {LOOPBACK}:{self.ports.otlp_grpc}"),
@@ -187,16 +197,18 @@ class LocalStack(StackProcesses):
         """
         self._check_not_running()
         self.check_ports()
+        alertmanager_config = self._alertmanager_config()
         binaries = self._resolve_binaries()
         self._prepare_workdir()
         self.group = procs.ProcessGroup(self.workdir, grace=self.grace)
         try:
             self._write_configs()
+            (self.workdir / "alertmanager.yaml").write_text(alertmanager_config, encoding="utf-8")
             self._define(binaries)
-            for name in ("loki", "jaeger", "prometheus"):
+            for name in ("loki", "jaeger", "alertmanager", "prometheus"):
                 self._spawn(name)
             self._write_pid_file()
-            for name in ("jaeger", "prometheus"):
+            for name in ("jaeger", "alertmanager", "prometheus"):
                 self._wait_ready(name)
             self._spawn("collector")
             self._write_pid_file()

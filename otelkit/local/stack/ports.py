@@ -29,6 +29,7 @@ class StackPorts:
     collector_telemetry: int = 8888
     collector_health: int = 13133
     prometheus: int = 9090
+    alertmanager: int = 9093
     loki: int = 3100
     loki_grpc: int = 9096
     jaeger_query: int = 16686
@@ -62,6 +63,7 @@ class StackPorts:
             "collector_telemetry": "collector telemetry",
             "collector_health": "collector health_check",
             "prometheus": "prometheus",
+            "alertmanager": "alertmanager",
             "loki": "loki",
             "loki_grpc": "loki gRPC",
             "jaeger_query": "jaeger query",

@@ -2,8 +2,10 @@
 
 Part of :class:`~otelkit.local.stack.LocalStack` (which inherits :class:`StackProcesses`): the
 collector's config is rendered for loopback ports, Prometheus's is a copy of
-``stack/prometheus/prometheus.yaml`` with its targets moved, Loki and Jaeger run on the files
-compose mounts with their addresses in environment variables.
+``stack/prometheus/prometheus.yaml`` with its scrape and Alertmanager targets moved,
+Alertmanager's a copy of ``stack/alertmanager/alertmanager.yaml`` (see
+:mod:`otelkit.local.stack.alertmanager`), Loki and Jaeger run on the files compose mounts with
+their addresses in environment variables.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 
 from otelkit.errors import ExternalToolError, UsageError
 from otelkit.local import gobuild, procs
+from otelkit.local.stack import alertmanager as am
 from otelkit.local.stack.ports import StackPorts
 from otelkit.ops.collector import CollectorSpec, render_collector
 
@@ -48,8 +51,28 @@ class StackProcesses:
         """Where apps send OTLP/HTTP (``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
         return f"http://{LOOPBACK}:{self.ports.otlp_http}"
 
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.prometheus}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.alertmanager}"
+
+    def _alertmanager_config(self) -> str:
+        """The local copy of stack/alertmanager/alertmanager.yaml; UsageError if a secret file is missing."""
+        source = self.stack_dir / "alertmanager" / "alertmanager.yaml"
+        if not source.is_file():
+            raise UsageError(
+                f"{source} not found: the local stack runs from a checkout of the otelkit"
+                " repository; clone it and `pip install -e .` there"
+            )
+        return am.local_config(source)
+
     def _resolve_binaries(self) -> dict[str, Path]:
         found = dict(self._binaries)
+        if "alertmanager" not in found:
+            found["alertmanager"] = am.find_binary()
         for name in ("prometheus", "redis-server"):
             key = "redis" if name == "redis-server" else name
             if key == "redis" and not self.worker:
@@ -89,7 +112,7 @@ class StackProcesses:
     def _prepare_workdir(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Each run starts empty: data from an earlier run would mix into this one's queries.
-        for name in ("loki-data", "prometheus-data", "collector-queue"):
+        for name in ("loki-data", "prometheus-data", "alertmanager-data", "collector-queue"):
             shutil.rmtree(self.workdir / name, ignore_errors=True)
         for log in self.workdir.glob("*.log"):
             log.unlink()
@@ -117,8 +140,10 @@ class StackProcesses:
             "collector:8889": f"{LOOPBACK}:{p.collector_exporter}",
             "collector:8888": f"{LOOPBACK}:{p.collector_telemetry}",
             "localhost:9090": f"{LOOPBACK}:{p.prometheus}",
+            "alertmanager:9093": f"{LOOPBACK}:{p.alertmanager}",
         }
-        for job in prom.get("scrape_configs", []):
+        jobs = [*prom.get("scrape_configs", []), *(prom.get("alerting") or {}).get("alertmanagers", [])]
+        for job in jobs:
             for static in job.get("static_configs", []):
                 static["targets"] = [targets.get(t, t) for t in static.get("targets", [])]
         prom["global"] = {**prom.get("global", {}), "scrape_interval": self.scrape_interval}
@@ -164,9 +189,18 @@ class StackProcesses:
                     f"--config.file={w / 'prometheus.yaml'}",
                     f"--storage.tsdb.path={w / 'prometheus-data'}",
                     f"--web.listen-address={LOOPBACK}:{p.prometheus}",
+                    # Alerts link back here (generatorURL): an address people can open.
+                    f"--web.external-url={self.prometheus_url}",
                 ],
                 None,
                 f"http://{LOOPBACK}:{p.prometheus}/-/ready",
+            ),
+            "alertmanager": (
+                am.argv(
+                    bins["alertmanager"], w / "alertmanager.yaml", w / "alertmanager-data", LOOPBACK, p.alertmanager
+                ),
+                None,
+                f"{self.alertmanager_url}/-/ready",
             ),
             "collector": (
                 [str(bins["collector"]), f"--config={w / 'otelcol.yaml'}"],
