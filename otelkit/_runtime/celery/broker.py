@@ -126,7 +126,13 @@ class BrokerObserver:
             )
         # A forked child must not use its parent's broker sockets.
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (obs := ref()) is not None and obs._forget_connections())
+
+        def after_fork() -> None:
+            observer = ref()
+            if observer is not None:
+                observer._forget_connections()
+
+        os.register_at_fork(after_in_child=after_fork)
 
     # -- which apps ---------------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ def local_config(source: Path) -> str:
                 " (docs/stack.md, 'Alerts that reach people')"
             )
     header = f"# Derived from {source} by otelkit's local stack: {CONTAINER_DIR} paths moved to {source.parent}.\n"
-    return header + yaml.safe_dump(config, sort_keys=False)
+    return header + str(yaml.safe_dump(config, sort_keys=False))
 
 
 def argv(binary: Path, config: Path, data: Path, host: str, port: int) -> list[str]:

@@ -293,9 +293,17 @@ def parse_alerting(ctx: SpecContext, path: str, raw: Any) -> Alerting:
         result = replace(result, jaeger_url=_jaeger(ctx, f"{path}.jaeger_url", raw["jaeger_url"]))
     if "group_by" in raw:
         result = replace(result, group_by=_group_by(ctx, f"{path}.group_by", raw["group_by"]))
-    for key in ("group_wait", "group_interval", "repeat_interval"):
-        if key in raw:
-            result = replace(result, **{key: duration(ctx, f"{path}.{key}", raw[key])})
+    timings = {
+        key: duration(ctx, f"{path}.{key}", raw[key])
+        for key in ("group_wait", "group_interval", "repeat_interval")
+        if key in raw
+    }
+    result = replace(
+        result,
+        group_wait=timings.get("group_wait", result.group_wait),
+        group_interval=timings.get("group_interval", result.group_interval),
+        repeat_interval=timings.get("repeat_interval", result.repeat_interval),
+    )
 
     receivers = {r.name: r for r in result.receivers}
     if "receivers" in raw:
