@@ -1,7 +1,8 @@
-"""Celery backlog and liveness read from a real Redis broker: ``celery.queue.length`` and ``celery.workers.online``.
+"""Celery backlog and liveness read from a real broker: ``celery.queue.length`` and ``celery.workers.online``.
 
 In process first (an SDK reader collecting the gauges): every queue the app declares or routes to,
-priority sub-queues included, and a broker that cannot be reached. Then the product's path: the
+on Redis with its priority sub-queues and on RabbitMQ (passive ``queue.declare``, a queue the
+broker does not know), and a broker that cannot be reached. Then the product's path: the
 example app under the launcher publishes orders with no worker running; the backlog shows in a real
 Prometheus query (app → collector → Prometheus) with no worker online; a worker starts and the
 queue drains.
@@ -9,7 +10,10 @@ queue drains.
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +90,74 @@ def test_queue_length_counts_priority_sub_queues_and_routed_queues(celery_app: A
         assert gauges["celery.workers.online"] == [({"messaging.system": "celery"}, 0)]
     finally:
         observer.close()
+
+
+@pytest.fixture(scope="module")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's RabbitMQ on free 127.0.0.1 ports, its own epmd; yields the broker URL."""
+    server = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+    epmd = shutil.which("epmd") or next(iter(sorted(glob.glob("/usr/lib/erlang/erts-*/bin/epmd"))), None)
+    if not server.exists() or epmd is None:
+        pytest.fail(
+            "rabbitmq-server not found; run the tests with ./scripts/test (it installs it) or"
+            " `apt-get install -y --no-install-recommends rabbitmq-server`",
+            pytrace=False,
+        )
+    base = tmp_path_factory.mktemp("rabbitmq")
+    node, dist, mapper = _procs.free_port(), _procs.free_port(), _procs.free_port()
+    (base / "enabled_plugins").write_text("[].\n")
+    env = {
+        **os.environ,
+        "HOME": str(base),
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
+        "ERL_EPMD_PORT": str(mapper),
+        "RABBITMQ_NODENAME": "otelkit-test@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(node),
+        "RABBITMQ_DIST_PORT": str(dist),
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_LOGS": "-",
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+    }
+    with _procs.ProcessGroup(base / "procs") as group:
+        # epmd in the foreground, in the group: RabbitMQ would otherwise start one as a daemon
+        # that outlives the test.
+        group.start("epmd", [epmd, "-address", "127.0.0.1", "-port", str(mapper)], env=env).wait_port(
+            mapper, timeout=30
+        )
+        group.start("rabbitmq", [str(server)], env=env).wait_port(node, timeout=120)
+        yield f"amqp://guest:guest@127.0.0.1:{node}//"
+
+
+def test_queue_length_from_rabbitmq_through_a_passive_declare(rabbitmq: str) -> None:
+    from celery import Celery
+    from kombu import Queue
+
+    app = Celery("rabbit-test", broker=rabbitmq, set_as_current=False)
+    app.conf.task_queues = [Queue("celery"), Queue("bulk")]
+
+    @app.task(name="broker_test.rabbit", shared=False)
+    def work() -> None:
+        pass
+
+    for _ in range(3):
+        work.apply_async()
+    work.apply_async(queue="emails")
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete("bulk")  # declared by the app, unknown to the broker
+    reader = InMemoryMetricReader()
+    observer = BrokerObserver(MeterProvider(metric_readers=[reader]), ping_interval=30, ping_timeout=0.2)
+    try:
+        observer.watch(app)
+        for _ in range(2):  # RabbitMQ closes the channel on the unknown queue: the next read reopens it
+            lengths = {a["messaging.destination.name"]: v for a, v in _gauges(reader)["celery.queue.length"]}
+            assert lengths == {"celery": 3, "bulk": 0, "emails": 1}
+    finally:
+        observer.close()
+        app.close()
 
 
 def test_unreachable_broker_leaves_a_gap_and_warns_once(celery_app: Any, caplog: pytest.LogCaptureFixture) -> None:
