@@ -76,6 +76,50 @@ def firing(post: Posted, alertname: str, status: str = "firing") -> bool:
 # --- every receiver kind, secrets from files, inhibition -----------------------------------------------------------
 
 
+def test_every_receiver_kind_passes_amtool_check_config_and_routes_by_severity(
+    amtool_bin: Path, tmp_path: Path
+) -> None:
+    secrets = "/etc/alertmanager/secrets"
+    spec = {
+        "alerting": {
+            "routes": {"critical": ["pager", "hook"], "warning": ["chat"], "info": []},
+            "receivers": {
+                "pager": {"pagerduty": {"routing_key_file": f"{secrets}/pagerduty_routing_key"}},
+                "hook": {"webhook": {"url": "https://hooks.example.com/a", "username": "am", "password_file": "/s/p"}},
+                "chat": {
+                    "slack": {"api_url_file": f"{secrets}/slack_api_url", "channel": "#alerts"},
+                    "email": {
+                        "to": "oncall@example.com",
+                        "from": "am@example.com",
+                        "smarthost": "smtp.example.com:587",
+                        "auth_username": "am",
+                        "auth_password_file": f"{secrets}/smtp_password",
+                    },
+                },
+            },
+        }
+    }
+    _, routing = render(tmp_path, spec)
+    checked = subprocess.run(
+        [str(amtool_bin), "check-config", str(routing)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert " - 2 inhibit rules\n - 5 receivers\n" in checked.stdout
+    for labels, receivers in [
+        (["severity=critical"], "pager,hook"),
+        (["severity=warning"], "chat"),
+        (["severity=info"], "unrouted"),
+    ]:
+        routed = subprocess.run(
+            [str(amtool_bin), "config", "routes", "test", f"--config.file={routing}", *labels],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (routed.returncode, routed.stdout.strip()) == (0, receivers), routed.stderr
+
+
 def test_alertmanager_routes_to_every_receiver_kind_with_secrets_read_from_files(
     alertmanager_bin: Path, procs: _procs.ProcessGroup, tmp_path: Path
 ) -> None:
