@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -323,8 +323,3 @@ def parse_alerting(ctx: SpecContext, path: str, raw: Any) -> Alerting:
         for severity, names in routes.items():
             _names(ctx, f"{path}.routes.{severity}", list(names), list(receivers))
     return replace(result, routes=tuple((s, routes[s]) for s in SEVERITIES if s in routes))
-
-
-def integrations_of(alerting: Alerting) -> Mapping[str, tuple[Integration, ...]]:
-    """``{receiver name: integrations}``."""
-    return {r.name: r.integrations for r in alerting.receivers}
