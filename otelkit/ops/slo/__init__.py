@@ -34,8 +34,8 @@ unless it was answered with a 5xx; its burn-rate thresholds follow the Google SR
 
 from __future__ import annotations
 
-from otelkit.ops.slo._alertmanager import alertmanager_config, render_alertmanager
-from otelkit.ops.slo._routing import INTEGRATIONS, Alerting, Integration, Receiver
+from otelkit.ops.slo.alertmanager import alertmanager_config, render_alertmanager
+from otelkit.ops.slo.routing import INTEGRATIONS, Alerting, Integration, Receiver
 from otelkit.ops.slo.rules import Rule, RuleGroup, alert_names, render_alerts, rule_groups
 from otelkit.ops.slo.spec import (
     SEVERITIES,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from textwrap import indent
 
 from otelkit.ops import templates
-from otelkit.ops.slo._links import links
+from otelkit.ops.slo.links import links
 from otelkit.ops.slo.spec import (
     FAST_BURN,
     SIZE_FACTOR,
@@ -440,7 +440,7 @@ def rule_groups(spec: SLOSpec) -> list[RuleGroup]:
     """The rule groups ``spec`` asks for, in a fixed order (empty groups are left out).
 
     Every alert carries ``runbook_url``, and alerts about a service ``traces_url`` (see
-    :mod:`otelkit.ops.slo._links`).
+    :mod:`otelkit.ops.slo.links`).
     """
     groups = [
         _availability_group(spec.availability) if spec.availability is not None else None,

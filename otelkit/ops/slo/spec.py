@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 
 from otelkit.errors import ConfigError, UsageError
-from otelkit.ops.slo._routing import Alerting, parse_alerting
-from otelkit.ops.slo._values import SEVERITIES, parse_duration
-from otelkit.ops.slo._values import SpecContext as _Spec
-from otelkit.ops.slo._values import did_you_mean as _did_you_mean
-from otelkit.ops.slo._values import duration as _duration
-from otelkit.ops.slo._values import mapping as _mapping
+from otelkit.ops.slo.routing import Alerting, parse_alerting
+from otelkit.ops.slo.values import SEVERITIES, parse_duration
+from otelkit.ops.slo.values import SpecContext as _Spec
+from otelkit.ops.slo.values import did_you_mean as _did_you_mean
+from otelkit.ops.slo.values import duration as _duration
+from otelkit.ops.slo.values import mapping as _mapping
 
 __all__ = [
     "SEVERITIES",

@@ -1,7 +1,7 @@
 """The ``alerting`` section of the SLO spec: who hears about an alert, and what it links to.
 
 Its model (:class:`Alerting`, :class:`Receiver`, :class:`Integration`) and the checks that read
-it. :mod:`otelkit.ops.slo._alertmanager` renders it as an Alertmanager configuration; the rules take
+it. :mod:`otelkit.ops.slo.alertmanager` renders it as an Alertmanager configuration; the rules take
 ``runbooks`` and ``jaeger_url`` for their annotations::
 
     alerting:
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from otelkit.ops.slo._values import SEVERITIES, SpecContext, did_you_mean, duration, mapping
+from otelkit.ops.slo.values import SEVERITIES, SpecContext, did_you_mean, duration, mapping
 
 __all__ = ["INTEGRATIONS", "UNROUTED", "Alerting", "Integration", "Receiver", "parse_alerting"]
 

@@ -1,7 +1,7 @@
 """Reading values of a spec file: the error context, mappings with known keys, durations.
 
 Shared by the objectives (:mod:`otelkit.ops.slo.spec`) and the alert routing
-(:mod:`otelkit.ops.slo._routing`), so that both word their errors the same way: the file, the dotted
+(:mod:`otelkit.ops.slo.routing`), so that both word their errors the same way: the file, the dotted
 key, the bad value, what is accepted.
 """
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from otelkit.ops import templates
-from otelkit.ops.slo._routing import UNROUTED, Alerting, Integration, Receiver
+from otelkit.ops.slo.routing import UNROUTED, Alerting, Integration, Receiver
 from otelkit.ops.slo.rules import alert_names
 from otelkit.ops.slo.spec import SLOSpec
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from otelkit.ops.slo._routing import Alerting
+from otelkit.ops.slo.routing import Alerting
 
 __all__ = ["TRACE_SEARCHES", "links"]
 
