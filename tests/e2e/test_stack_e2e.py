@@ -231,6 +231,25 @@ def test_stack_receiver_without_its_secret_file_is_a_usage_error_and_starts_noth
     assert slack["api_url_file"] == f"{stack_dir}/alertmanager/secrets/slack_api_url"
 
 
+def test_stack_up_missing_alertmanager_names_the_fix(tmp_path: Path, prometheus_bin: Path) -> None:
+    only = tmp_path / "bin"
+    only.mkdir()
+    (only / "prometheus").symlink_to(prometheus_bin)
+    env = {**os.environ, "PATH": str(only)}
+    result = subprocess.run(
+        [OTELKIT, "stack", "up", "--no-app", "--ports", "free", "--workdir", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: alertmanager not found on PATH; install it (Debian: `apt-get install -y prometheus-alertmanager`)\n",
+    )
+    assert _strays(tmp_path) == []
+
+
 def test_stack_backend_not_ready_stops_everything_and_shows_its_log(
     tmp_path: Path, otelcol_bin: Path, loki_bin: Path, prometheus_bin: Path, alertmanager_bin: Path
 ) -> None:

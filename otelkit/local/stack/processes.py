@@ -71,8 +71,6 @@ class StackProcesses:
 
     def _resolve_binaries(self) -> dict[str, Path]:
         found = dict(self._binaries)
-        if "alertmanager" not in found:
-            found["alertmanager"] = am.find_binary()
         for name in ("prometheus", "redis-server"):
             key = "redis" if name == "redis-server" else name
             if key == "redis" and not self.worker:
@@ -85,6 +83,8 @@ class StackProcesses:
                         + (" or run `otelkit stack up --no-app`" if key == "redis" else "")
                     )
                 found[key] = Path(exe)
+        if "alertmanager" not in found:
+            found["alertmanager"] = am.find_binary()
         if self.app:
             launcher = Path(sys.executable).parent / "otelkit-instrument"
             if not launcher.exists():
