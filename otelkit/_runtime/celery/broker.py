@@ -138,10 +138,10 @@ class BrokerObserver:
 
     def watch(self, app: Any) -> None:
         """Observe ``app``'s broker from now on (idempotent, cheap to call on every publish)."""
+        # No lock: the export thread may hold it for a broker round trip, and a request must not
+        # wait for that. dict.setdefault is atomic; the callbacks iterate over a copy.
         key = id(app)
-        if key in self._watched:
-            return
-        with self._lock:
+        if key not in self._watched:
             self._watched.setdefault(key, _Watched(app))
 
     def watch_publisher(self, task_name: str) -> None:
