@@ -21,6 +21,7 @@ _B = "Backends"
 _N = "Network"
 _A = "Auth and TLS"
 _X = "Extras"
+_R = "Scale-out (agents and gateways)"
 
 
 def _backends_help(signal: str, default: str) -> str:
@@ -182,6 +183,72 @@ MaxAttr = Annotated[
 ]
 
 
+RoleOpt = Annotated[
+    str,
+    typer.Option(
+        "--role",
+        metavar="R",
+        help="standalone | agent | gateway. agent: next to the apps, sends everything to the gateways by trace id. "
+        "gateway: behind the agents, tail-samples whole traces and exports to the backends. [default: standalone]",
+        rich_help_panel=_R,
+    ),
+]
+Gateway = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--gateway",
+        metavar="HOST:PORT",
+        help="A gateway's OTLP/gRPC receiver (agent; repeatable; a fixed list).",
+        rich_help_panel=_R,
+    ),
+]
+GatewayDns = Annotated[
+    str | None,
+    typer.Option(
+        "--gateway-dns",
+        metavar="NAME:PORT",
+        help="A DNS name listing every gateway, re-resolved every 5s (agent; e.g. a headless Service).",
+        rich_help_panel=_R,
+    ),
+]
+K8sAttributes = Annotated[
+    bool,
+    typer.Option(
+        "--k8s-attributes",
+        help="Add the sending pod's namespace, name, deployment and node (k8s_attributes; not on gateways).",
+        rich_help_panel=_R,
+    ),
+]
+ResourceDetection = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--resource-detection",
+        metavar="DETECTORS",
+        help="Add host/cloud resource attributes, e.g. env,system (resource_detection; not on gateways).",
+        rich_help_panel=_R,
+    ),
+]
+DecisionWait = Annotated[
+    float | None,
+    typer.Option(
+        "--decision-wait",
+        metavar="SECONDS",
+        help="Tail sampling decides this long after a trace's first span; later spans follow that decision. "
+        "[default: 30]",
+        rich_help_panel=_R,
+    ),
+]
+SlowThreshold = Annotated[
+    int | None,
+    typer.Option(
+        "--slow-threshold",
+        metavar="MS",
+        help="Tail sampling keeps traces with a span slower than this. [default: 1000]",
+        rich_help_panel=_R,
+    ),
+]
+
+
 def build_spec(**options: Any) -> CollectorSpec:
     """Turn parsed options into a :class:`CollectorSpec`; ``None`` means "the spec's default"."""
     return CollectorSpec(**{k: v for k, v in options.items() if v is not None and v != []})
@@ -200,6 +267,8 @@ Examples:
   otelkit render-collector --metrics otlp --metrics-endpoint http://prometheus:9090/api/v1/otlp
   otelkit render-collector --persistent-queue /var/lib/otelcol/queue --span-metrics --tail-sampling 10
   otelkit render-collector --collector-version 0.130.0
+  otelkit render-collector --role agent --gateway-dns otelkit-gateway.observability.svc:4317 --k8s-attributes
+  otelkit render-collector --role gateway --span-metrics --tail-sampling 1 --decision-wait 30
 """
 
 
@@ -237,6 +306,13 @@ def render_collector(
     tail_sampling: TailSampling = None,
     drop_route: DropRoute = None,
     max_attribute_length: MaxAttr = None,
+    role: RoleOpt = "standalone",
+    gateway: Gateway = None,
+    gateway_dns: GatewayDns = None,
+    k8s_attributes: K8sAttributes = False,
+    resource_detection: ResourceDetection = None,
+    decision_wait: DecisionWait = None,
+    slow_threshold: SlowThreshold = None,
 ) -> None:
     """Write an OpenTelemetry Collector config: OTLP in; metrics to Prometheus, logs to Loki, traces to
     Jaeger by default; any backend swapped without touching the app. Secrets stay ${env:VAR} references."""

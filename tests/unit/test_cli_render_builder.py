@@ -30,6 +30,7 @@ def test_render_builder_all_writes_file(capsys: pytest.CaptureFixture[str], tmp_
     assert yaml.safe_load(target.read_text())["dist"] == {
         "name": "otelcol-otelkit",
         "description": "otelkit collector (the components otelkit renders)",
+        "version": "0.161.0-otelkit0.1.0",
         "output_path": "./build",
     }
 

@@ -56,6 +56,14 @@ CASES: dict[str, list[str]] = {
     ],
     "v0.155.0": ["--collector-version", "0.155.0", "--metrics", "prometheusremotewrite", "--span-metrics",
                  "--drop-route", "/health"],
+    "agent-static": ["--role", "agent", "--gateway", "gateway-1:4317", "--gateway", "gateway-2:4317",
+                     "--persistent-queue", "/var/lib/otelcol/queue"],
+    "agent-dns-k8s": ["--role", "agent", "--gateway-dns", "otelkit-gateway.observability.svc:4317",
+                      "--k8s-attributes", "--resource-detection", "env,system", "--drop-route", "/health/live"],
+    "agent-dev": ["--role", "agent", "--profile", "dev", "--gateway", "127.0.0.1:14317", "--logs", "none"],
+    "gateway-sampling": ["--role", "gateway", "--span-metrics", "--tail-sampling", "1", "--decision-wait", "20",
+                         "--slow-threshold", "500", "--traces", "tempo",
+                         "--persistent-queue", "/var/lib/otelcol/queue"],
 }  # fmt: skip
 
 

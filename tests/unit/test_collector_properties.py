@@ -46,6 +46,10 @@ TYPE_MODULES = {
     "health_check": {"healthcheckextension"},
     "file_storage": {"filestorage"},
     "zpages": {"zpagesextension"},
+    "forward": {"forwardconnector"},
+    "load_balancing": {"loadbalancingexporter"},
+    "k8s_attributes": {"k8sattributesprocessor"},
+    "resource_detection": {"resourcedetectionprocessor"},
 }
 
 
@@ -70,6 +74,40 @@ specs = st.builds(
     tail_sampling=st.one_of(st.none(), st.sampled_from([0.5, 10, 100])),
     drop_route=st.lists(st.sampled_from(["/health", "/metrics", "/items/{id}"]), unique=True, max_size=2).map(tuple),
     max_attribute_length=st.one_of(st.none(), st.just(4096)),
+)
+
+# Agents and gateways: only the combinations their roles accept (check_role's refusals have their
+# own tests), at the one version that has the agent's components.
+agents = st.builds(
+    CollectorSpec,
+    role=st.just("agent"),
+    traces=st.sampled_from([("jaeger",), ("none",)]),
+    metrics=st.sampled_from([("prometheus",), ("none",)]),
+    logs=st.sampled_from([("loki",), ("none",)]),
+    profile=st.sampled_from(["dev", "production"]),
+    bind=st.sampled_from(["0.0.0.0", "127.0.0.1"]),
+    gateway=st.sampled_from([("gw-1:4317",), ("gw-1:4317", "10.0.0.2:4317", "[fd00::3]:4317")]),
+    persistent_queue=st.one_of(st.none(), st.just("/var/lib/otelcol/queue")),
+    batching=st.one_of(st.none(), st.just("processor")),
+    redact=st.one_of(st.none(), st.booleans()),
+    k8s_attributes=st.booleans(),
+    resource_detection=st.sampled_from([(), ("env",), ("env", "system", "docker")]),
+    drop_route=st.lists(st.sampled_from(["/health", "/items/{id}"]), unique=True, max_size=2).map(tuple),
+    max_attribute_length=st.one_of(st.none(), st.just(4096)),
+)
+gateways = st.builds(
+    CollectorSpec,
+    role=st.just("gateway"),
+    traces=backends("traces"),
+    metrics=backends("metrics"),
+    logs=backends("logs"),
+    profile=st.sampled_from(["dev", "production"]),
+    collector_version=st.sampled_from(SUPPORTED_VERSIONS),
+    persistent_queue=st.one_of(st.none(), st.just("/var/lib/otelcol/queue")),
+    batching=st.one_of(st.none(), st.just("processor")),
+    span_metrics=st.booleans(),
+    tail_sampling=st.one_of(st.none(), st.sampled_from([1, 10])),
+    decision_wait=st.one_of(st.none(), st.sampled_from([0.5, 30])),
 )
 
 SECTIONS = ("receivers", "processors", "exporters", "connectors", "extensions")
@@ -123,7 +161,7 @@ def _check_structure(config: dict[str, Any], spec: CollectorSpec) -> None:
         assert not exporter_types & (set(names) - {accepted}), (names, accepted)
     for kind in ("receivers", "processors", "exporters", "connectors", "extensions"):
         for cid in defined[kind]:
-            assert re.fullmatch(r"[a-z_]+(/[a-z_]+)?", cid), cid
+            assert re.fullmatch(r"[a-z][a-z0-9_]*(/[a-z_]+)?", cid), cid
 
 
 def _ports(text: str) -> list[int]:
@@ -146,9 +184,43 @@ def test_render_collector_every_combination_is_structurally_valid(spec: Collecto
     assert len(ports) == len(set(ports)), ports
 
 
+def _decision_wait_without_sampling(spec: CollectorSpec) -> bool:
+    return spec.decision_wait is not None and spec.tail_sampling is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(agents, gateways))
+def test_render_collector_roles_are_structurally_valid(spec: CollectorSpec) -> None:
+    if _decision_wait_without_sampling(spec):
+        return
+    text = _render_or_usage_error(spec)
+    if text is None:
+        return
+    config = yaml.safe_load(text)
+    _check_structure(config, spec)
+    pipelines = config["service"]["pipelines"]
+    if spec.role == "agent":
+        # Everything goes to the gateways, nothing to a backend.
+        assert {e for p in pipelines.values() for e in p["exporters"]} <= {
+            "load_balancing",
+            "load_balancing/metrics",
+            "debug",
+        }
+        for name, p in pipelines.items():
+            lb = [e for e in p["exporters"] if e.startswith("load_balancing")]
+            assert config["exporters"][lb[0]]["routing_key"] == ("streamID" if name == "metrics" else "traceID")
+    elif spec.span_metrics and spec.tail_sampling is not None:
+        # RED metrics see every span: span_metrics is fed before tail_sampling.
+        assert "span_metrics" in pipelines["traces"]["exporters"] or "spanmetrics" in pipelines["traces"]["exporters"]
+        assert "tail_sampling" not in pipelines["traces"].get("processors", [])
+        assert pipelines["traces/sampling"]["processors"][0] == "tail_sampling"
+
+
 @settings(max_examples=100, deadline=None)
-@given(specs)
+@given(st.one_of(specs, agents, gateways))
 def test_render_builder_covers_every_rendered_type(spec: CollectorSpec) -> None:
+    if _decision_wait_without_sampling(spec):
+        return
     text = _render_or_usage_error(spec)
     if text is None:
         return

@@ -187,10 +187,19 @@ def test_render_collector_https_grpc_uses_tls_files() -> None:
 
 
 def test_render_collector_span_metrics_branch_before_tail_sampling() -> None:
+    # One ingress pipeline feeds span_metrics and, through the forward connector, tail sampling:
+    # RED metrics count every span, and memory_limiter/redaction run once per span.
     pipelines = load(CollectorSpec(span_metrics=True, tail_sampling=10))["service"]["pipelines"]
-    assert pipelines["traces/span_metrics"]["exporters"] == ["span_metrics"]
-    assert "tail_sampling" not in pipelines["traces/span_metrics"]["processors"]
-    assert "tail_sampling" in pipelines["traces"]["processors"]
+    assert pipelines["traces"] == {
+        "receivers": ["otlp"],
+        "processors": ["memory_limiter", "attributes/redact"],
+        "exporters": ["span_metrics", "forward/sampling"],
+    }
+    assert pipelines["traces/sampling"] == {
+        "receivers": ["forward/sampling"],
+        "processors": ["tail_sampling"],
+        "exporters": ["otlp_grpc/jaeger"],
+    }
     assert pipelines["metrics"]["receivers"] == ["otlp", "span_metrics"]
 
 
@@ -230,7 +239,12 @@ def test_render_builder_lists_only_used_components() -> None:
 
 def test_render_builder_all_is_the_project_component_set() -> None:
     manifest = yaml.safe_load(render_builder(all_components=True))
-    modules = {m["gomod"].split("/")[-1].split()[0] for kind in manifest if kind != "dist" for m in manifest[kind]}
+    modules = {
+        m["gomod"].split("/")[-1].split()[0]
+        for kind in manifest
+        if kind not in ("dist", "replaces")
+        for m in manifest[kind]
+    }
     assert modules == {
         "otlpreceiver",
         "batchprocessor",
@@ -239,12 +253,16 @@ def test_render_builder_all_is_the_project_component_set() -> None:
         "filterprocessor",
         "transformprocessor",
         "tailsamplingprocessor",
+        "k8sattributesprocessor",
+        "resourcedetectionprocessor",
         "debugexporter",
         "otlpexporter",
         "otlphttpexporter",
+        "loadbalancingexporter",
         "prometheusexporter",
         "prometheusremotewriteexporter",
         "zipkinexporter",
+        "forwardconnector",
         "spanmetricsconnector",
         "healthcheckextension",
         "filestorage",

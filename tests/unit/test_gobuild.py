@@ -43,6 +43,12 @@ FAKE_GO = textwrap.dedent(
         import yaml
         config = yaml.safe_load(pathlib.Path(args[args.index("--config") + 1]).read_text())
         log({{"builder_config": config}})
+        # What a relative replace resolves to, as Go resolves it: against the output path.
+        for entry in config.get("replaces") or []:
+            new = entry.split("=>")[1].strip()
+            if new.startswith("."):
+                stub = (pathlib.Path(config["dist"]["output_path"]) / new).resolve()
+                log({{"stub": new, "files": sorted(p.name for p in stub.iterdir()) if stub.is_dir() else None}})
         out = pathlib.Path(config["dist"]["output_path"]) / config["dist"]["name"]
         write_exe(out, BINARY)
         if FAIL == "builder":
@@ -198,6 +204,15 @@ def test_ensure_collector_installs_ocb_at_the_manifest_version(fake_go: Path, ma
     assert [c["argv"] for c in install] == [["go", "install", "go.opentelemetry.io/collector/cmd/builder@v0.150.2"]]
     assert (tmp_path / "cache" / "bin" / "ocb-v0.150.2").is_file()
     assert not any(p.name.startswith(".ocb-") for p in (tmp_path / "cache" / "bin").iterdir())
+
+
+def test_ensure_collector_writes_the_stub_a_relative_replace_points_at(fake_go: Path, manifest: Path) -> None:
+    module = "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/semconvtest"
+    manifest.write_text(MANIFEST + f"replaces:\n  - {module} => ../stubs/semconvtest\n")
+    _gobuild.ensure_collector(manifest, progress=quiet)
+    assert [c for c in calls(fake_go) if "stub" in c] == [
+        {"stub": "../stubs/semconvtest", "files": ["doc.go", "go.mod"]}
+    ]
 
 
 def test_ensure_collector_rewrites_output_path_into_the_cache(fake_go: Path, manifest: Path, tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ The collector's key is the hash of the manifest's bytes, so an edited manifest b
 binary and an unchanged one never rebuilds. Builds run in a ``.build-*`` directory next to their
 destination and the finished binary is renamed into place only after it ran once: an interrupted
 or failed build never leaves a cached binary behind (stale ``.build-*`` directories are removed by
-the next build). A lock file serialises concurrent builds of the same binary.
+the next build). A lock file serialises concurrent builds of the same binary. Stand-in modules a
+manifest's ``replaces:`` points at are written by :mod:`otelkit.local.gobuild.stubs`.
 
 Recipes (see the project notes for why): the collector with ``builder --config`` (ocb installed by
 ``go install …/cmd/builder@<the manifest's component version>``); Jaeger and Loki by
@@ -53,6 +54,7 @@ from otelkit.local.gobuild.cache import (
     is_executable,
     load_manifest,
 )
+from otelkit.local.gobuild.stubs import write_stubs
 
 __all__ = ["ensure_backend", "ensure_collector"]
 
@@ -95,6 +97,7 @@ def ensure_collector(manifest: Path | None = None, *, progress: Progress = print
             # the cache entry so the finished binary is renamed, not copied, into place.
             config["dist"] = {**m.data["dist"], "output_path": str(work / "src")}
             (work / "manifest.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+            write_stubs(m, work / "src", work)
             _run(
                 [str(ocb), "--config", str(work / "manifest.yaml")],
                 cwd=work,

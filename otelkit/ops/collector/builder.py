@@ -6,18 +6,23 @@ which is the project's own test/stack collector (``collector/builder-manifest.ya
 are listed in a fixed order, so the output is stable.
 
 Only modules known to build at the pinned version on the project's machines are in the
-catalogue (resourcedetection and loadbalancing do not: their transitive modules are missing from
-the Go module proxy there).
+catalogue. Load balancing, k8s_attributes and resource detection build at 0.161.0 only with the
+``replaces:`` in :data:`_REPLACES` (each points a module at a version the Go module proxy serves, or,
+for ``pkg/semconvtest``, at a stub that ``otelkit build-collector`` writes next to the build).
+
+``dist.version`` names both versions (``0.161.0-otelkit0.1.0``): without it the binary rejects
+``--version``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import otelkit
 from otelkit.ops import templates
 from otelkit.ops.collector.model import Kind
 from otelkit.ops.collector.render import build_model
-from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile
+from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile, Role
 from otelkit.ops.collector.versions import version_info
 
 __all__ = ["render_builder"]
@@ -34,17 +39,54 @@ _MODULES: tuple[tuple[Kind, str, str], ...] = (
     (Kind.PROCESSOR, "filterprocessor", f"{_CONTRIB}/processor/filterprocessor"),
     (Kind.PROCESSOR, "transformprocessor", f"{_CONTRIB}/processor/transformprocessor"),
     (Kind.PROCESSOR, "tailsamplingprocessor", f"{_CONTRIB}/processor/tailsamplingprocessor"),
+    (Kind.PROCESSOR, "k8sattributesprocessor", f"{_CONTRIB}/processor/k8sattributesprocessor"),
+    (Kind.PROCESSOR, "resourcedetectionprocessor", f"{_CONTRIB}/processor/resourcedetectionprocessor"),
     (Kind.EXPORTER, "debugexporter", f"{_CORE}/exporter/debugexporter"),
     (Kind.EXPORTER, "otlpexporter", f"{_CORE}/exporter/otlpexporter"),
     (Kind.EXPORTER, "otlphttpexporter", f"{_CORE}/exporter/otlphttpexporter"),
+    (Kind.EXPORTER, "loadbalancingexporter", f"{_CONTRIB}/exporter/loadbalancingexporter"),
     (Kind.EXPORTER, "prometheusexporter", f"{_CONTRIB}/exporter/prometheusexporter"),
     (Kind.EXPORTER, "prometheusremotewriteexporter", f"{_CONTRIB}/exporter/prometheusremotewriteexporter"),
     (Kind.EXPORTER, "zipkinexporter", f"{_CONTRIB}/exporter/zipkinexporter"),
+    (Kind.CONNECTOR, "forwardconnector", f"{_CORE}/connector/forwardconnector"),
     (Kind.CONNECTOR, "spanmetricsconnector", f"{_CONTRIB}/connector/spanmetricsconnector"),
     (Kind.EXTENSION, "healthcheckextension", f"{_CONTRIB}/extension/healthcheckextension"),
     (Kind.EXTENSION, "filestorage", f"{_CONTRIB}/extension/storage/filestorage"),
     (Kind.EXTENSION, "zpagesextension", f"{_CORE}/extension/zpagesextension"),
 )
+
+# Modules that left the shared v0.x version: k8s_attributes is v1.x since contrib 0.161 (v1.0.0).
+_OWN_VERSION: dict[str, dict[str, str]] = {"k8sattributesprocessor": {"0.161.0": "v1.0.0"}}
+
+# module key -> (why, replaces) at 0.161.0, checked by building them (see the project notes). The
+# semconvtest stub's path is relative to dist.output_path; `otelkit build-collector` writes it.
+_REPLACES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "loadbalancingexporter": (
+        "load_balancing: the servicediscovery version it requires is not served by the Go module proxy",
+        (
+            "github.com/aws/aws-sdk-go-v2/service/servicediscovery"
+            " => github.com/aws/aws-sdk-go-v2/service/servicediscovery v1.43.0",
+        ),
+    ),
+    "k8sattributesprocessor": (
+        "k8s_attributes: a test-only module no version of which is served; otelkit build-collector writes the stub",
+        (f"{_CONTRIB}/pkg/semconvtest => ../stubs/semconvtest",),
+    ),
+    "resourcedetectionprocessor": (
+        "resource_detection: detector modules at versions the Go module proxy serves",
+        tuple(
+            f"go.opentelemetry.io/contrib/detectors/{d} => go.opentelemetry.io/contrib/detectors/{d} v0.17.0"
+            for d in (
+                "aws/elasticbeanstalk",
+                "azure/azureappservice",
+                "azure/azurecontainerapps",
+                "hetzner",
+                "ibmcloud/vpc",
+                "vultr",
+            )
+        ),
+    ),
+}
 
 # The collector resolves ${env:VAR}, file and inline configs, and http(s) config URLs.
 _PROVIDERS = ("envprovider", "fileprovider", "httpprovider", "httpsprovider", "yamlprovider")
@@ -76,7 +118,30 @@ def _all_modules(spec: CollectorSpec) -> set[str]:
     for profile in Profile:
         for batching in batchings:
             modules |= _modules_of(dataclasses.replace(everything, profile=profile, batching=batching))
+            modules |= _modules_of(
+                dataclasses.replace(everything, role=Role.GATEWAY, profile=profile, batching=batching)
+            )
+            if v.agent_components:
+                agent = CollectorSpec(
+                    role=Role.AGENT,
+                    collector_version=v.version,
+                    profile=profile,
+                    batching=batching,
+                    gateway=("gateway:4317",),
+                    persistent_queue="/var/lib/otelcol/queue",
+                    k8s_attributes=True,
+                    resource_detection=("env", "system"),
+                    drop_route=("/health",),
+                    max_attribute_length=4096,
+                    redact=True,
+                )
+                modules |= _modules_of(agent)
     return modules
+
+
+def dist_version(collector_version: str) -> str:
+    """``dist.version`` of otelkit's collector: the collector's version, then otelkit's."""
+    return f"{collector_version}-otelkit{otelkit.__version__}"
 
 
 def render_builder(spec: CollectorSpec | None = None, *, all_components: bool = False) -> str:
@@ -94,9 +159,13 @@ def render_builder(spec: CollectorSpec | None = None, *, all_components: bool = 
     v = version_info(spec.collector_version)
     modules = _all_modules(spec) if all_components else _modules_of(spec)
     sections: dict[str, list[str]] = {}
+    replaces: list[tuple[str, tuple[str, ...]]] = []
     for kind, key, path in _MODULES:
         if key in modules:
-            sections.setdefault(kind.value, []).append(f"{path} {v.gomod_version}")
+            version = _OWN_VERSION.get(key, {}).get(v.version, v.gomod_version)
+            sections.setdefault(kind.value, []).append(f"{path} {version}")
+            if key in _REPLACES:
+                replaces.append(_REPLACES[key])
     if all_components:
         command = "otelkit render-builder --all" + (
             f" --collector-version {v.version}" if v.version != CollectorSpec().collector_version else ""
@@ -113,7 +182,9 @@ def render_builder(spec: CollectorSpec | None = None, *, all_components: bool = 
         command=command,
         name="otelcol-otelkit",
         description=description,
+        version=dist_version(v.version),
         output_path="./build",
         sections=[(kind.value, sections[kind.value]) for kind in Kind if kind.value in sections],
         providers=[f"{_CORE}/confmap/provider/{p} {v.providers_version}" for p in _PROVIDERS],
+        replaces=replaces,
     )

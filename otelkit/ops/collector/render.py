@@ -10,10 +10,11 @@ from typing import Any
 
 from otelkit.errors import UsageError
 from otelkit.ops import templates
+from otelkit.ops.collector import roles
 from otelkit.ops.collector.backends import parse_backends, valid_host
 from otelkit.ops.collector.exporters import ExporterParts, hostport
 from otelkit.ops.collector.model import SIGNALS, CollectorModel, Component, Kind, Listener, Pipeline, check
-from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile
+from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile, Role
 from otelkit.ops.collector.versions import VersionInfo, version_info
 
 __all__ = ["build_model", "graph", "render_collector"]
@@ -59,6 +60,7 @@ class _Builder(ExporterParts):
             )
         self.storage_id = "file_storage/queue" if spec.persistent_queue is not None else None
         self._check_options()
+        roles.check_role(spec, self.v)
 
     def _check_options(self) -> None:
         spec = self.spec
@@ -90,6 +92,19 @@ class _Builder(ExporterParts):
         if spec.persistent_queue is not None and not spec.persistent_queue.strip():
             raise UsageError("invalid --persistent-queue ''; expected a directory path (e.g. /var/lib/otelcol/queue)")
 
+    def exporters(self) -> dict[str, list[Component]]:
+        """signal -> exporters; an agent's go to the gateways, everyone else's to the backends."""
+        if self.spec.role is Role.AGENT:
+            shared_debug = self._debug()
+            return roles.agent_exporters(
+                self.spec,
+                self.active,
+                queue=self._queue(),
+                retry=self._retry() if self.production else None,
+                debug=(lambda: shared_debug) if self.dev else None,
+            )
+        return super().exporters()
+
     # -- processors, connectors, extensions ------------------------------------------------------
     def processors(self) -> list[Component]:
         spec, v = self.spec, self.v
@@ -104,6 +119,10 @@ class _Builder(ExporterParts):
                     comment="First in every pipeline: refuses data before the collector runs out of memory.",
                 )
             )
+        if spec.k8s_attributes:
+            out.append(roles.k8s_attributes())
+        if spec.resource_detection:
+            out.append(roles.resource_detection(spec.resource_detection))
         if spec.drop_route:
             if v.filter_trace_conditions:
                 config: dict[str, Any] = {
@@ -153,31 +172,51 @@ class _Builder(ExporterParts):
                 )
             )
         if spec.tail_sampling is not None:
-            pct = spec.tail_sampling
-            out.append(
-                Component(
-                    Kind.PROCESSOR,
-                    "tail_sampling",
-                    {
-                        "decision_wait": "10s",
-                        "policies": [
-                            {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
-                            {"name": "slow", "type": "latency", "latency": {"threshold_ms": 1000}},
-                            {
-                                "name": "sample",
-                                "type": "probabilistic",
-                                "probabilistic": {"sampling_percentage": int(pct) if float(pct).is_integer() else pct},
-                            },
-                        ],
-                    },
-                    module="tailsamplingprocessor",
-                    signals=frozenset({"traces"}),
-                    comment=f"Keeps every error trace, every trace slower than 1s, and {pct:g}% of the rest.",
-                )
-            )
+            out.append(self._tail_sampling(spec.tail_sampling))
         if self.batching is Batching.PROCESSOR:
             out.append(Component(Kind.PROCESSOR, "batch", {}, module="batchprocessor"))
         return out
+
+    def _tail_sampling(self, pct: float) -> Component:
+        spec = self.spec
+        wait = spec.decision_wait if spec.decision_wait is not None else 30
+        slow_ms = spec.slow_threshold if spec.slow_threshold is not None else 1000
+        wait_text = f"{wait:g}s" if float(wait).is_integer() else f"{round(wait * 1000)}ms"
+        # OTTL paths name their context ("span.") from 0.150 on, as the filter processor's do.
+        p = "span." if self.v.filter_trace_conditions else ""
+        return Component(
+            Kind.PROCESSOR,
+            "tail_sampling",
+            {
+                "decision_wait": wait_text,
+                "num_traces": 100000,
+                # Decisions outlive the buffered spans: a late span of a kept trace is kept, a late
+                # span of a dropped trace is dropped (instead of starting a one-span "new" trace).
+                "decision_cache": {"sampled_cache_size": 100000, "non_sampled_cache_size": 100000},
+                "policies": [
+                    {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+                    {
+                        # One slow span (a request, a task), not the trace's envelope: a Celery task that
+                        # runs seconds after its request would make every such trace "slow".
+                        "name": "slow",
+                        "type": "ottl_condition",
+                        "ottl_condition": {
+                            "error_mode": "ignore",
+                            "span": [f"{p}end_time_unix_nano - {p}start_time_unix_nano > {slow_ms * 1_000_000}"],
+                        },
+                    },
+                    {
+                        "name": "sample",
+                        "type": "probabilistic",
+                        "probabilistic": {"sampling_percentage": int(pct) if float(pct).is_integer() else pct},
+                    },
+                ],
+            },
+            module="tailsamplingprocessor",
+            signals=frozenset({"traces"}),
+            comment=f"Keeps every trace with an error or a span slower than {slow_ms}ms, and {pct:g}% of the rest,\n"
+            f"deciding {wait_text} after a trace's first span arrives; later spans follow that decision.",
+        )
 
     def extensions(self) -> list[Component]:
         spec = self.spec
@@ -254,7 +293,8 @@ class _Builder(ExporterParts):
                 Component(
                     Kind.CONNECTOR,
                     span_metrics_id,
-                    {},
+                    # The connector's default is 60 s: RED metrics (and alerts on them) would lag a minute.
+                    {"metrics_flush_interval": "15s"},
                     module="spanmetricsconnector",
                     signals=frozenset({"traces"}),
                     outputs=frozenset({"metrics"}),
@@ -262,13 +302,17 @@ class _Builder(ExporterParts):
                 )
             )
 
-        def chain(signal: str, *, sampling: bool = True) -> tuple[str, ...]:
+        def chain(signal: str, *, sampling: bool = True, ingress: bool = True) -> tuple[str, ...]:
             return tuple(
-                p.id for p in processors if signal in p.signals and (sampling or p.id not in ("tail_sampling", "batch"))
+                p.id
+                for p in processors
+                if signal in p.signals
+                and (sampling or p.id not in ("tail_sampling", "batch"))
+                and (ingress or p.id in ("tail_sampling", "batch"))
             )
 
         for signal in self.active:
-            receivers = (receiver.id,)
+            receivers: tuple[str, ...] = (receiver.id,)
             exporters = tuple(dict.fromkeys(c.id for c in per_signal[signal]))
             if signal == "metrics" and spec.span_metrics:
                 receivers += (span_metrics_id,)
@@ -276,10 +320,18 @@ class _Builder(ExporterParts):
                 if spec.tail_sampling is None:
                     exporters = (span_metrics_id, *exporters)
                 else:
-                    # Span metrics must count every span, so they branch off before tail sampling.
+                    # Span metrics count every span, so they are computed before tail sampling: one
+                    # ingress pipeline (memory_limiter, redaction… once) feeds both the span_metrics
+                    # connector and, through the forward connector, the sampling pipeline.
+                    forward = roles.sampling_forward()
+                    connectors.append(forward)
                     pipelines.append(
-                        Pipeline("traces/span_metrics", receivers, chain("traces", sampling=False), (span_metrics_id,))
+                        Pipeline("traces", receivers, chain("traces", sampling=False), (span_metrics_id, forward.id))
                     )
+                    pipelines.append(
+                        Pipeline("traces/sampling", (forward.id,), chain("traces", ingress=False), exporters)
+                    )
+                    continue
             pipelines.append(Pipeline(signal, receivers, chain(signal), exporters))
         pipelines.sort(key=lambda p: (SIGNALS.index(p.signal), p.name))
 

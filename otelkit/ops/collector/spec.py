@@ -11,7 +11,7 @@ from typing import TypeVar
 from otelkit.errors import UsageError
 from otelkit.ops.collector.versions import DEFAULT_VERSION
 
-__all__ = ["Batching", "CollectorSpec", "Profile"]
+__all__ = ["Batching", "CollectorSpec", "Profile", "Role"]
 
 
 class Profile(str, Enum):
@@ -27,6 +27,16 @@ class Batching(str, Enum):
 
     EXPORTER = "exporter"
     PROCESSOR = "processor"
+
+
+class Role(str, Enum):
+    """Where the collector sits. ``standalone``: one collector, apps → backends. ``agent``: next to the
+    apps, forwards everything to the gateways by trace id. ``gateway``: behind the agents, samples whole
+    traces and exports to the backends."""
+
+    STANDALONE = "standalone"
+    AGENT = "agent"
+    GATEWAY = "gateway"
 
 
 def _tuple(value: object) -> tuple[str, ...]:
@@ -49,6 +59,8 @@ _TUPLE_FIELDS = (
     "logs_auth_env",
     "header_env",
     "drop_route",
+    "gateway",
+    "resource_detection",
 )
 
 
@@ -91,15 +103,23 @@ class CollectorSpec:
     tail_sampling: float | None = None
     drop_route: tuple[str, ...] = field(default=())
     max_attribute_length: int | None = None
+    role: Role = Role.STANDALONE
+    gateway: tuple[str, ...] = ()
+    gateway_dns: str | None = None
+    k8s_attributes: bool = False
+    resource_detection: tuple[str, ...] = ()
+    decision_wait: float | None = None
+    slow_threshold: int | None = None
 
     def __post_init__(self) -> None:
         for name in _TUPLE_FIELDS:
             object.__setattr__(self, name, _tuple(getattr(self, name)))
-        for signal in ("traces", "metrics", "logs"):
+        for signal in ("traces", "metrics", "logs", "resource_detection"):
             # "a,b" and ("a", "b") are the same spec: same bytes, same header command.
             split = tuple(p.strip() for v in getattr(self, signal) for p in v.split(","))
             object.__setattr__(self, signal, split)
         object.__setattr__(self, "profile", _choice(Profile, self.profile, "--profile"))
+        object.__setattr__(self, "role", _choice(Role, self.role, "--role"))
         if self.batching is not None:
             object.__setattr__(self, "batching", _choice(Batching, self.batching, "--batching"))
 

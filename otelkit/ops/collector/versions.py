@@ -76,6 +76,8 @@ class VersionInfo:
     filter_trace_conditions: bool
     remote_write_http_block: bool
     resource_constant_labels: bool
+    agent_components: bool = False
+    """load_balancing, k8s_attributes and resource_detection: checked (names, build) at 0.161.0 only."""
 
     @property
     def gomod_version(self) -> str:
@@ -106,4 +108,5 @@ def version_info(version: str) -> VersionInfo:
         filter_trace_conditions=k >= (0, 150),
         remote_write_http_block=k >= (0, 158),
         resource_constant_labels=k >= (0, 160),
+        agent_components=k >= (0, 161),
     )
