@@ -23,6 +23,10 @@ def register(app: typer.Typer) -> None:
 
     render_builder.register(app)
 
+    from otelkit.cli import render_k8s
+
+    render_k8s.register(app)
+
     from otelkit.cli import render_alerts
 
     render_alerts.register(app)

@@ -18,7 +18,7 @@ import yaml
 
 import otelkit
 
-__all__ = ["environment", "render", "templates_dir"]
+__all__ = ["UserText", "dump_documents", "environment", "render", "templates_dir"]
 
 
 def templates_dir() -> Path:
@@ -43,6 +43,42 @@ def _dump(value: Any) -> str:
     )
 
 
+class UserText(str):
+    """A string that came from the user (a flag, a name, an image): always written as a quoted scalar."""
+
+    __slots__ = ()
+
+
+class _DocumentDumper(_Dumper):
+    """Whole YAML documents: user text double-quoted, multi-line strings (embedded files) as ``|`` blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    if isinstance(value, UserText):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style='"')
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_DocumentDumper.add_representer(str, _represent_str)
+_DocumentDumper.add_representer(UserText, _represent_str)
+_Dumper.add_representer(UserText, _represent_str)
+
+
+def dump_documents(documents: Iterable[Any]) -> str:
+    """Dump ``documents`` as a multi-document YAML stream (each starts with ``---``), keys in given order."""
+    return yaml.dump_all(
+        [_plain(d) for d in documents],
+        Dumper=_DocumentDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100_000,
+        explicit_start=True,
+    )
+
+
 def _yaml_block(value: Any, indent: int) -> str:
     """Render ``value`` as the YAML that follows ``key:``: inline for empty maps, else an indented block."""
     if value is None or (isinstance(value, Mapping) and not value):
@@ -63,7 +99,7 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    return value
+    return value  # str subclasses (UserText) are kept: the document dumper quotes them
 
 
 @functools.cache

@@ -1,0 +1,127 @@
+"""What ``otelkit render-k8s`` renders: :class:`K8sSpec`, its checks, and the two collector specs it implies."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+
+from otelkit.errors import UsageError
+from otelkit.ops.collector import CollectorSpec
+from otelkit.ops.collector.spec import Role
+
+__all__ = ["KUBERNETES_VERSIONS", "OTLP_GRPC", "QUEUE_DIR", "K8sSpec", "check_spec", "collector_specs"]
+
+#: Kubernetes versions whose API schemas the manifests are checked against (kubernetes-validate --strict).
+KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30.0", "1.37.0")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
+
+OTLP_GRPC = 4317
+QUEUE_DIR = "/var/lib/otelcol/queue"
+
+
+def _default_gateway() -> CollectorSpec:
+    return CollectorSpec(role=Role.GATEWAY, span_metrics=True, tail_sampling=10)
+
+
+@dataclass(frozen=True)
+class K8sSpec:
+    """Everything that decides the rendered manifests; same spec, same bytes.
+
+    ``gateway`` is the gateways' collector spec (backends, tail sampling…); the agents' spec is
+    derived from it (:func:`collector_specs`).
+    """
+
+    namespace: str = "otelkit"
+    cluster_domain: str = "cluster.local"
+    collector_image: str = "otel/opentelemetry-collector-contrib:0.161.0"
+    app_image: str = "otelkit-example:dev"
+    gateway_replicas: int = 2
+    gateway_max_replicas: int = 6
+    gateway: CollectorSpec = field(default_factory=_default_gateway)
+
+    def command_line(self, output: str) -> str:
+        """The ``otelkit render-k8s`` command that renders this spec (only non-default options)."""
+        parts = ["otelkit", "render-k8s", "-o", output]
+        default = K8sSpec()
+        for f in dataclasses.fields(self):
+            if f.name == "gateway" or getattr(self, f.name) == getattr(default, f.name):
+                continue
+            parts.append(f"--{f.name.replace('_', '-')} {getattr(self, f.name)}")
+        return " ".join(parts + _gateway_flags(self.gateway, default.gateway))
+
+
+def _gateway_flags(spec: CollectorSpec, default: CollectorSpec) -> list[str]:
+    mine = spec.command_line("x").split(" --")[1:]
+    base = default.command_line("x").split(" --")[1:]
+    out = ["--" + flag for flag in mine if flag not in base and not flag.startswith("role ")]
+    if spec.tail_sampling is None and default.tail_sampling is not None:
+        out.append("--no-tail-sampling")
+    if not spec.span_metrics and default.span_metrics:
+        out.append("--no-span-metrics")
+    return out
+
+
+def check_spec(spec: K8sSpec) -> None:
+    if not _DNS_LABEL.match(spec.namespace):
+        raise UsageError(
+            f"invalid --namespace {spec.namespace!r}; expected a DNS label: lower-case letters, digits and '-', "
+            "at most 63 characters (e.g. observability)"
+        )
+    if not _DOMAIN.match(spec.cluster_domain):
+        raise UsageError(
+            f"invalid --cluster-domain {spec.cluster_domain!r}; expected a DNS domain such as cluster.local"
+        )
+    for flag, image in (("--collector-image", spec.collector_image), ("--app-image", spec.app_image)):
+        if not _IMAGE.match(image):
+            raise UsageError(
+                f"invalid {flag} {image!r}; expected an image reference such as "
+                "otel/opentelemetry-collector-contrib:0.161.0 (no spaces or quotes)"
+            )
+    if spec.gateway_replicas < 2:
+        raise UsageError(
+            f"invalid --gateway-replicas {spec.gateway_replicas}; expected 2 or more: with one gateway every trace "
+            "is lost while it restarts, and its PodDisruptionBudget would block node drains"
+        )
+    if spec.gateway_max_replicas < spec.gateway_replicas:
+        raise UsageError(
+            f"invalid --gateway-max-replicas {spec.gateway_max_replicas}; expected at least --gateway-replicas "
+            f"({spec.gateway_replicas})"
+        )
+    g = spec.gateway
+    fixed = CollectorSpec()
+    for name in ("bind", "otlp_grpc_port", "otlp_http_port", "telemetry_port", "health_port", "prometheus_endpoint"):
+        if getattr(g, name) != getattr(fixed, name):
+            raise UsageError(f"--{name.replace('_', '-')} is fixed in the Kubernetes manifests; drop it")
+    if g.persistent_queue is not None:
+        raise UsageError(
+            "--persistent-queue is not offered for gateways in Kubernetes (their pods are replaceable); "
+            "the agents keep a persistent queue"
+        )
+
+
+def collector_specs(spec: K8sSpec) -> dict[str, CollectorSpec]:
+    """The ``agent`` and ``gateway`` collector specs the ConfigMaps are rendered from."""
+    gateway = dataclasses.replace(spec.gateway, role=Role.GATEWAY)
+    headless = f"otelkit-gateway.{spec.namespace}.svc.{spec.cluster_domain}:{OTLP_GRPC}"
+    # A signal the gateways do not take must not be sent to them (their receiver would refuse it forever).
+    default = CollectorSpec()
+
+    def same_signals(signal: str) -> tuple[str, ...]:
+        return ("none",) if getattr(gateway, signal) == ("none",) else getattr(default, signal)
+
+    agent = CollectorSpec(
+        role=Role.AGENT,
+        gateway_dns=headless,
+        k8s_attributes=True,
+        persistent_queue=QUEUE_DIR,
+        collector_version=gateway.collector_version,
+        profile=gateway.profile,
+        traces=same_signals("traces"),
+        metrics=same_signals("metrics"),
+        logs=same_signals("logs"),
+    )
+    return {"agent": agent, "gateway": gateway}
