@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import otelkit
 from otelkit.local import procs as _procs
 
 pytestmark = pytest.mark.e2e
@@ -19,9 +20,26 @@ pytestmark = pytest.mark.e2e
 # What collector/builder-manifest.yaml builds, by the names the v0.161.0 binary reports.
 EXPECTED_COMPONENTS = {
     "receivers": {"otlp"},
-    "processors": {"batch", "memory_limiter", "attributes", "filter", "transform", "tail_sampling"},
-    "exporters": {"debug", "otlp_grpc", "otlp_http", "prometheus", "prometheus_remote_write", "zipkin"},
-    "connectors": {"span_metrics"},
+    "processors": {
+        "batch",
+        "memory_limiter",
+        "attributes",
+        "filter",
+        "transform",
+        "tail_sampling",
+        "k8s_attributes",
+        "resource_detection",
+    },
+    "exporters": {
+        "debug",
+        "otlp_grpc",
+        "otlp_http",
+        "prometheus",
+        "prometheus_remote_write",
+        "zipkin",
+        "load_balancing",
+    },
+    "connectors": {"span_metrics", "forward"},
     "extensions": {"health_check", "file_storage", "zpages"},
 }
 
@@ -36,6 +54,13 @@ def test_otelcol_components_lists_what_the_manifest_builds(otelcol_bin: Path) ->
     listed = yaml.safe_load(result.stdout)
     for kind, names in EXPECTED_COMPONENTS.items():
         assert names <= {c["name"] for c in listed[kind]}, kind
+
+
+def test_otelcol_version_names_collector_and_otelkit(otelcol_bin: Path) -> None:
+    # dist.version in the builder manifest: without it the binary answers "unknown flag: --version".
+    result = run(otelcol_bin, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"otelcol-otelkit version 0.161.0-otelkit{otelkit.__version__}"
 
 
 def test_otelcol_validate_accepts_a_minimal_pipeline(otelcol_bin: Path, tmp_path: Path) -> None:

@@ -26,8 +26,10 @@ CONFIGS = [*sorted((ROOT / "tests" / "golden" / "collector").glob("*.yaml")), RO
 
 
 def _env_for(text: str) -> dict[str, str]:
-    # ${env:VAR} references must resolve; the values are placeholders, never real secrets.
-    return {**os.environ, **{var: "placeholder" for var in re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", text)}}
+    # ${env:VAR} references must resolve; the values are placeholders, never real secrets. So must
+    # k8s_attributes' node_from_env_var (Kubernetes sets it from the downward API).
+    names = re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}|node_from_env_var: ([A-Za-z_][A-Za-z0-9_]*)", text)
+    return {**os.environ, **{var: "placeholder" for pair in names for var in pair if var}}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[p.relative_to(ROOT).as_posix() for p in CONFIGS])
