@@ -368,16 +368,23 @@ def test_every_span_of_a_trace_reaches_exactly_one_gateway(tier: tuple[Tier, App
     # worker (agent B), reaches one gateway, and none is lost. At collector 0.161 that gateway is
     # not in general the one of the trace's spans: load_balancing hashes a log record's trace id
     # as hex text and a span's as raw bytes (see docs/scale-out.md).
-    records = [(i, r) for i, sink in enumerate(t.sinks) for r in sink.logs if r.trace_id in gateway_of]
+    expected = {"fetched item": 30, "order enqueued": 11, "order processed": 9, "order declined": 2}
+
+    def records_of_the_traces() -> list[tuple[int, Any]]:
+        return [(i, r) for i, sink in enumerate(t.sinks) for r in sink.logs if r.trace_id in gateway_of]
+
+    def all_arrived() -> bool:
+        bodies = [r.body for _, r in records_of_the_traces()]
+        return all(bodies.count(body) >= n for body, n in expected.items())
+
+    wait_until(all_arrived, timeout=30, what=f"the log records {expected}")
+    records = records_of_the_traces()
     sinks_of: dict[str, set[int]] = {}
     for i, r in records:
         sinks_of.setdefault(r.trace_id, set()).add(i)
     assert all(len(v) == 1 for v in sinks_of.values()), {k: v for k, v in sinks_of.items() if len(v) > 1}
     bodies = [r.body for _, r in records]
-    assert bodies.count("fetched item") == 30
-    assert bodies.count("order enqueued") == 11
-    assert bodies.count("order processed") == 9
-    assert bodies.count("order declined") == 2
+    assert {body: bodies.count(body) for body in expected} == expected  # none lost, none twice
     same = sum(1 for k, v in sinks_of.items() if v == {gateway_of[k]})
     print(f"\nlog records of {len(sinks_of)} traces: {same} at their spans' gateway")
 
