@@ -56,8 +56,10 @@ def register(providers: list[Any], timeout: float) -> None:
 
 def _run_bounded(method: str, timeout: float) -> bool:
     """Call ``method`` on every provider concurrently; give up after ``timeout`` seconds."""
-    otlp = sys.modules.get("otelkit._runtime.otlp.fast")  # its exporters pace themselves, except now
-    with otlp.unpaced() if otlp is not None else contextlib.nullcontext():
+    # Its exporters pace themselves, except now. Another thread (the deferred exporters' warm-up) may
+    # be importing it right now: a partly initialised module has no ``unpaced`` yet.
+    unpaced = getattr(sys.modules.get("otelkit._runtime.otlp.fast"), "unpaced", None)
+    with unpaced() if unpaced is not None else contextlib.nullcontext():
         return _run_bounded_now(method, timeout)
 
 

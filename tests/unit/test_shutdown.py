@@ -118,3 +118,16 @@ def test_flush_and_shutdown_run_exports_unpaced():
     assert _shutdown.shutdown_all()
     assert seen == [1, 1]
     assert _otlp._unpaced[0] == 0
+
+
+def test_flush_while_another_thread_is_importing_the_encoder(monkeypatch):
+    """The deferred exporters' warm-up thread may be importing the fast exporters when the app flushes."""
+    import sys
+    import types
+
+    name = "otelkit._runtime.otlp.fast"
+    monkeypatch.setitem(sys.modules, name, types.ModuleType(name))  # no attributes yet
+    quick = Quick()
+    _shutdown.register([quick], timeout=2)
+    assert _shutdown.flush_all()
+    assert quick.flushed == 1
