@@ -148,7 +148,12 @@ def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
         else:
             # Redaction happens while encoding: no copy of the span, no second pass.
             cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
-            return cls(attribute_filter=redact.redact_attributes, paced=True, **_lean_transport(signal))
+            return cls(
+                attribute_filter=redact.redact_attributes,
+                text_filter=redact.redact_body,
+                paced=True,
+                **_lean_transport(signal),
+            )
     exporter = _sdk_otlp(signal, protocol)
     if signal == "traces":
         return redact.RedactingSpanExporter(exporter)

@@ -131,6 +131,7 @@ def setup(settings: Settings) -> tuple[Any, Any, Any]:
     console.set_root_level(settings.log_level)
     console.install_console(settings.console_format, settings.export_error_interval)
     console.throttle_sdk_queue_warnings(settings.export_error_interval)
+    console.redact_access_logs()
     from otelkit._runtime import deferred
 
     providers = _set_globals(*build_providers(settings, warm_after=deferred.WARM_AFTER))

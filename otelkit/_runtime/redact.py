@@ -18,17 +18,33 @@ plain substrings to the list):
 ``signature``          ``signature``, ``x-amz-signature`` (pre-signed URLs)
 =====================  ===============================================================
 
-Values are rewritten too where a secret hides inside them: in ``url.query``, ``url.full``,
-``http.url`` and ``http.target`` the query parameters with a sensitive name are redacted
-(``?token=abc&page=2`` → ``?token=[REDACTED]&page=2``) and URL user-info is dropped
-(``https://user:pw@host`` → ``https://[REDACTED]@host``). Nested mappings (structured log
-attributes) are redacted recursively.
+Values are rewritten too where a secret hides inside them:
 
-Where it applies: span attributes and span event attributes, and log record attributes, in the
-exporters otelkit creates (so the work happens on the export thread, not in the request); the
-console log formatter's fields; captured HTTP headers. :func:`redact_attributes` is the one
-function all of them call; it returns its argument unchanged (the same object) when nothing
-matches, so the common case allocates nothing. Log message bodies are not rewritten.
+- in ``url.query``, ``url.full``, ``http.url``, ``http.target`` and ``url.original`` the query
+  parameters (``&``- or ``;``-separated) with a sensitive name are redacted
+  (``?token=abc&page=2`` → ``?token=[REDACTED]&page=2``) and URL user-info is dropped
+  (``https://user:pw@host`` → ``https://[REDACTED]@host``);
+- nested mappings and lists (structured log attributes: ``{"items": [{"password": …}]}``) are
+  redacted recursively;
+- free text — log record bodies, span status descriptions, ``exception.message``,
+  ``exception.stacktrace`` and the other keys in ``TEXT_KEYS`` — loses URL user-info, every
+  ``key=value``/``key: value`` pair with a sensitive key (quoted or not, JSON and Python reprs too)
+  and bearer tokens; an ``Authorization: Bearer <token>`` pair loses its scheme *and* its
+  credential (``Authorization: [REDACTED]``), a ``Cookie:`` line everything after the colon;
+- Celery's task arguments: ``args``, ``kwargs`` (and ``argsrepr``/``kwargsrepr``) are redacted
+  wherever they appear — Celery's own log records carry them, as repr strings, in their ``data``
+  field (e-mail addresses, card numbers, passwords passed to tasks).
+
+Where it applies: span attributes, event attributes and status descriptions, and log record
+bodies and attributes, in the exporters otelkit creates (so the work happens on the export thread,
+not in the request: the fast OTLP encoder calls :func:`redact_attributes` and :func:`redact_body`
+while it encodes, the SDK's exporters are wrapped by :class:`RedactingSpanExporter` and
+:class:`RedactingLogRecordExporter`, which call the same two functions); the console log formatter's
+message, exception text and fields; uvicorn's access-log record itself (its request line, for every
+handler); captured HTTP headers; the error text of health checks. These functions return their
+argument unchanged (the same object) when nothing matches, so the common case builds nothing new:
+free text is first tested for a few plain substrings of a lower-cased copy (a temporary string the
+garbage collector does not track; ~1 µs for a log line), and only rewritten on a hit.
 """
 
 from __future__ import annotations
@@ -42,6 +58,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import Status
 
 __all__ = [
     "DEFAULT_PATTERNS",
@@ -51,7 +68,10 @@ __all__ = [
     "Redactor",
     "configure",
     "is_sensitive",
+    "redact_access_args",
     "redact_attributes",
+    "redact_body",
+    "redact_message",
     "redact_span",
     "redact_text",
 ]
@@ -75,16 +95,46 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
 )
 """Built-in key patterns (regular expressions searched in the lower-cased key)."""
 
+_TEXT_NEEDLES: tuple[str, ...] = (
+    "authorization",
+    "cookie",
+    "apikey",
+    "api_key",
+    "api-key",
+    "api.key",
+    "token",
+    "passw",
+    "pwd",
+    "passphrase",
+    "secret",
+    "private",
+    "session",
+    "credential",
+    "signature",
+    "bearer",
+)
+"""Plain substrings, one of which every match of a built-in pattern (and a bearer token) contains:
+free text that holds none of them (lower-cased) is left alone without running any pattern."""
+
 # Attribute keys whose values are URLs or query strings: their sensitive parameters are redacted.
 _URL_KEYS = frozenset(("url.query", "url.full", "http.url", "http.target", "url.original"))
+TEXT_KEYS = frozenset(
+    ("exception.message", "exception.stacktrace", "error.message", "exc", "traceback", "celery.task.traceback")
+)
+"""Attribute keys whose values are free text (error messages, tracebacks): redacted like log bodies."""
+TASK_ARGUMENT_KEYS = frozenset(("args", "kwargs", "argsrepr", "kwargsrepr"))
+"""Keys whose values are a task's arguments (Celery's ``data`` extra): always redacted."""
 _USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 _CACHE_MAX = 4096
-_PLAIN, _SENSITIVE, _URL = 0, 1, 2
-_SCALARS = frozenset((str, int, float, bool, bytes, tuple, list))
+_PLAIN, _SENSITIVE, _URL, _TEXT = 0, 1, 2, 3
+# Values that hold no mapping: nothing to look at inside them.
+_ATOMS = frozenset((str, int, float, bool, bytes, type(None)))
+# Authentication schemes whose credential follows after a space (RFC 9110 and common ones).
+_AUTH_SCHEMES = r"(?:bearer|basic|digest|negotiate|ntlm|token|apikey|hoba|mutual|aws4-hmac-sha256)"
 
 
 class Redactor:
-    """Decides which keys are sensitive and rewrites attribute mappings.
+    """Decides which keys are sensitive and rewrites attribute mappings and free text.
 
     Args:
         extra_keys: more key patterns, matched as case-insensitive substrings.
@@ -93,19 +143,37 @@ class Redactor:
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         self.extra_keys = tuple(k.strip().lower() for k in extra_keys if k.strip())
         patterns = [*DEFAULT_PATTERNS, *(re.escape(k) for k in self.extra_keys)]
-        self._search = re.compile("|".join(f"(?:{p})" for p in patterns)).search
-        # key=value pairs in free text: connection strings, "password=..." in error messages.
+        keys = "|".join(f"(?:{p})" for p in patterns)
+        self._search = re.compile(keys).search
+        # Free text is looked at with plain substring tests of its lower-cased copy (~1 µs for a log
+        # line; an alternation of case-insensitive patterns costs ~10 µs); only a hit runs the
+        # rewriting patterns below.
+        self._needles = (*_TEXT_NEEDLES, *self.extra_keys)
+        # "Cookie: a=1; sid=2": every cookie of the line goes.
+        self._cookies = re.compile(r"""(?i)((?:set-)?cookie["']?\s*:\s*)("[^"]*"|'[^']*'|[^\r\n"']+)""")
+        # key=value / key: value pairs with a sensitive key, the key optionally quoted (JSON, reprs);
+        # a value starting with an auth scheme word takes the credential after it along. The match
+        # starts at the sensitive part of the key ("access_token" at "token"): what precedes it is
+        # kept as it is, and a leading [\w.-]* would make every search quadratic in word length.
         self._pairs = re.compile(
-            r"(?i)([\w.\-]*(?:" + "|".join(patterns) + r")[\w.\-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&;,]+)"
+            rf"""(?i)((?:{keys})[\w.\-]*["']?\s*[=:]\s*)"""
+            rf"""((?:{_AUTH_SCHEMES}\s+)?(?:"[^"]*"|'[^']*'|[^\s&;,"']+))"""
         )
-        # key -> _PLAIN, _SENSITIVE or _URL: decided once per key (keys are few in practice).
+        self._bearer = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9\-._~+/]{4,}=*)")
+        # key -> _PLAIN, _SENSITIVE, _URL or _TEXT: decided once per key (keys are few in practice).
         self._kinds: dict[str, int] = {}
 
     def _kind(self, key: str) -> int:
         kind = self._kinds.get(key)
         if kind is None:
-            sensitive = self._search(key.lower()) is not None
-            kind = _SENSITIVE if sensitive else _URL if key in _URL_KEYS else _PLAIN
+            if key in TASK_ARGUMENT_KEYS or self._search(key.lower()) is not None:
+                kind = _SENSITIVE
+            elif key in _URL_KEYS:
+                kind = _URL
+            elif key in TEXT_KEYS:
+                kind = _TEXT
+            else:
+                kind = _PLAIN
             if len(self._kinds) < _CACHE_MAX:  # bounded all the same
                 self._kinds[key] = kind
         return kind
@@ -127,34 +195,53 @@ class Redactor:
             if kind == _PLAIN:
                 # Runs on the export thread for every attribute: the common case is one dict
                 # lookup and one type check.
-                if type(value) in _SCALARS or not isinstance(value, Mapping):
+                if type(value) in _ATOMS:
                     continue
-                new = self.redact_attributes(value)
+                new = self._redact_value(value)
             elif kind == _SENSITIVE:
                 # Keep the shape: captured headers are string arrays.
                 new = (REDACTED,) if isinstance(value, (list, tuple)) else REDACTED
-            elif isinstance(value, str):
+            elif type(value) is not str:
+                new = self._redact_value(value)
+            elif kind == _URL:
                 new = self.redact_query(value) if key == "url.query" else self.redact_url(value)
             else:
-                continue
+                new = self.redact_message(value)
             if new is not value:
                 if changed is None:
                     changed = dict(attributes)
                 changed[key] = new
         return attributes if changed is None else changed
 
+    def _redact_value(self, value: Any) -> Any:
+        """A nested value (mapping, list, tuple) with its mappings redacted; the same object if unchanged."""
+        if isinstance(value, Mapping):
+            return self.redact_attributes(value)
+        if type(value) not in (list, tuple):
+            return value
+        atoms = _ATOMS
+        for item in value:
+            if type(item) not in atoms:
+                break
+        else:
+            return value  # an array of plain values: the common case
+        items = [self._redact_value(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return tuple(items) if type(value) is tuple else items
+
     def redact_query(self, query: str) -> str:
-        """A query string (no ``?``) with the values of sensitive parameters redacted."""
+        """A query string (no ``?``) with the values of sensitive parameters redacted; ``&`` or ``;`` separate them."""
         if "=" not in query:
             return query
-        parts = query.split("&")
+        parts = _QUERY_SEPARATORS.split(query)
         changed = False
-        for i, part in enumerate(parts):
-            name, sep, value = part.partition("=")
+        for i in range(0, len(parts), 2):  # odd indexes hold the separators
+            name, sep, value = parts[i].partition("=")
             if sep and value and value != REDACTED and self.is_sensitive(_unquote(name)):
                 parts[i] = f"{name}={REDACTED}"
                 changed = True
-        return "&".join(parts) if changed else query
+        return "".join(parts) if changed else query
 
     def redact_url(self, url: str) -> str:
         """A URL (or a path with a query) with user-info and sensitive query parameters redacted."""
@@ -169,13 +256,51 @@ class Redactor:
                 new = f"{head}?{redacted}{hash_sign}{fragment}"
         return url if new == url else new
 
+    def redact_message(self, text: str) -> str:
+        """Free text (a log body, an error message, a traceback) with credentials removed.
+
+        URL user-info, ``key=value``/``key: value`` pairs whose key is sensitive (with the
+        ``Bearer``/``Basic``… scheme word and the credential after it), ``Cookie:`` lines and bare
+        ``Bearer <token>`` credentials become ``[REDACTED]``. Returns ``text`` itself when nothing
+        looks sensitive: then the cost is one lower-cased copy and a few substring tests.
+        """
+        lowered = text.lower()
+        userinfo = "@" in lowered and "://" in lowered
+        if not userinfo:
+            for needle in self._needles:
+                if needle in lowered:
+                    break
+            else:
+                return text
+        new = _USERINFO.sub(REDACTED + "@", text) if userinfo else text
+        if "cookie" in lowered:
+            new = self._cookies.sub(_keep_key, new)
+        new = self._pairs.sub(_keep_key, new)
+        if "bearer" in lowered:
+            new = self._bearer.sub(_keep_key, new)
+        return text if new == text else new
+
+    def redact_body(self, body: Any) -> Any:
+        """A log record body: text as in :meth:`redact_message`, structures as attributes."""
+        if type(body) is str:
+            return self.redact_message(body)
+        if type(body) in _ATOMS:
+            return body
+        return self._redact_value(body)
+
     def redact_text(self, text: str, limit: int = 300) -> str:
-        """Free text (an error message) with URL user-info and ``secret=value`` pairs redacted, truncated."""
-        text = _USERINFO.sub(REDACTED + "@", text)
-        text = self._pairs.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        """:meth:`redact_message`, then truncated to ``limit`` characters (health check messages)."""
+        text = self.redact_message(text)
         if len(text) > limit:
             text = text[: limit - 1] + "…"
         return text
+
+
+_QUERY_SEPARATORS = re.compile(r"([&;])")
+
+
+def _keep_key(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED
 
 
 def _unquote(name: str) -> str:
@@ -212,15 +337,40 @@ def redact_attributes(attributes: Mapping[str, Any] | None) -> Mapping[str, Any]
 
 
 def redact_text(text: str, limit: int = 300) -> str:
-    """Redact free text with the process-wide redactor (see :meth:`Redactor.redact_text`)."""
+    """Redact free text with the process-wide redactor and truncate it (see :meth:`Redactor.redact_text`)."""
     return _active[0].redact_text(text, limit)
+
+
+def redact_message(text: str) -> str:
+    """Redact free text with the process-wide redactor; returns ``text`` itself when nothing matches."""
+    return _active[0].redact_message(text)
+
+
+def redact_body(body: Any) -> Any:
+    """Redact a log record body with the process-wide redactor; returns ``body`` itself when nothing matches."""
+    return _active[0].redact_body(body)
+
+
+def redact_access_args(args: Any) -> Any:
+    """uvicorn's access-log arguments ``(client, method, path with query, version, status)``, redacted.
+
+    The path carries the raw query string; its sensitive parameters are redacted as in ``url.query``.
+    Returns ``args`` itself when there is nothing to redact.
+    """
+    if type(args) is not tuple or len(args) < 3:
+        return args
+    path = args[2]
+    if type(path) is not str or "?" not in path:
+        return args
+    new = _active[0].redact_url(path)
+    return args if new is path else (*args[:2], new, *args[3:])
 
 
 # --- exporters -------------------------------------------------------------------------------
 
 
 def redact_span(span: ReadableSpan) -> ReadableSpan:
-    """``span`` itself, or a copy with its attributes and event attributes redacted."""
+    """``span`` itself, or a copy with its attributes, event attributes and status description redacted."""
     redactor = _active[0]
     attributes = span.attributes
     new_attributes = redactor.redact_attributes(attributes)
@@ -232,7 +382,13 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
             if new_events is None:
                 new_events = list(events)  # type: ignore[arg-type]
             new_events[i] = Event(event.name, scrubbed, event.timestamp)  # type: ignore[arg-type]
-    if new_attributes is attributes and new_events is None:
+    status = span.status
+    description = status.description
+    if description:
+        scrubbed_description = redactor.redact_message(description)
+        if scrubbed_description is not description:
+            status = Status(status.status_code, scrubbed_description)
+    if new_attributes is attributes and new_events is None and status is span.status:
         return span
     final_events: Any = events
     if new_events is not None:
@@ -248,7 +404,7 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
         events=final_events,
         links=span.links,
         kind=span.kind,
-        status=span.status,
+        status=status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
@@ -284,7 +440,7 @@ class RedactingSpanExporter(SpanExporter):
 
 
 class RedactingLogRecordExporter(LogRecordExporter):
-    """Exports through ``inner`` after redacting each record's attributes in place."""
+    """Exports through ``inner`` after redacting each record's body and attributes in place."""
 
     def __init__(self, inner: LogRecordExporter) -> None:
         self.inner = inner
@@ -298,6 +454,10 @@ class RedactingLogRecordExporter(LogRecordExporter):
             if scrubbed is not attributes:
                 # The record left the app when it was emitted: rewriting it now is safe.
                 inner.attributes = _bounded_like(attributes, scrubbed)
+            body = inner.body
+            scrubbed_body = redactor.redact_body(body)
+            if scrubbed_body is not body:
+                inner.body = scrubbed_body
         return self.inner.export(batch)
 
     def shutdown(self) -> None:

@@ -15,9 +15,13 @@ What otelkit does to logging, and why (console output in ``console``, the OTel h
   attribute ``request.id``, the console field ``request_id``. Only when there is one.
 - A console handler on stderr (``OTELKIT_LOG_CONSOLE``): JSON lines in production, a readable line
   in development, both carrying ``trace_id``/``span_id`` of the active span and ``extra=`` fields
-  (sensitive ones redacted as in the exporters, :mod:`otelkit._runtime.redact`).
+  (message, exception text and fields redacted as in the exporters, :mod:`otelkit._runtime.redact`).
   It is only added when the root logger has no handler of the user's. SDK warnings (exporter
   failures) reach it, rate-limited to one line per ``OTELKIT_EXPORT_ERROR_INTERVAL`` per message.
+- uvicorn's access-log records carry the request line with its raw query string: a filter on the
+  ``uvicorn.access`` logger redacts its sensitive parameters in the record itself
+  (:func:`otelkit._runtime.logs.console.redact_access_logs`), so no handler — otelkit's, uvicorn's,
+  the app's — sees them.
 - structlog, when installed and not configured by the app, is routed through stdlib with
   ``render_to_log_kwargs`` so its key-value pairs become OTel attributes
   (:func:`otelkit._runtime.logs.structlog_bridge.configure_structlog`).

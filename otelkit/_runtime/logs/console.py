@@ -25,6 +25,7 @@ __all__ = [
     "console_handler",
     "install_console",
     "is_otel_handler",
+    "redact_access_logs",
     "set_root_level",
     "throttle_sdk_queue_warnings",
 ]
@@ -87,7 +88,7 @@ class ConsoleFormatter(logging.Formatter):
         self._color = style == "pretty" and sys.stderr.isatty()
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = redact.redact_message(record.getMessage())
         suppressed = getattr(record, "otelkit_suppressed", 0)
         if suppressed:
             message = f"{message} ({suppressed} similar messages suppressed)"
@@ -111,7 +112,7 @@ class ConsoleFormatter(logging.Formatter):
             for key, value in extras.items():
                 doc.setdefault(key, value)
             if record.exc_info:
-                doc["exception"] = self.formatException(record.exc_info)
+                doc["exception"] = redact.redact_message(self.formatException(record.exc_info))
             return json.dumps(doc, default=str, ensure_ascii=False)
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created)) + f".{int(record.msecs):03d}"
         level = record.levelname
@@ -129,7 +130,7 @@ class ConsoleFormatter(logging.Formatter):
         if request_id:
             line += f"  request_id={request_id}"
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + redact.redact_message(self.formatException(record.exc_info))
         return line
 
 
@@ -244,6 +245,27 @@ def install_console(style: str, export_error_interval: float) -> logging.Handler
     handler.addFilter(_RateLimitOtelWarnings(export_error_interval))
     root.addHandler(handler)
     return handler
+
+
+class _RedactAccessLog(logging.Filter):
+    """Redacts the query string in uvicorn's access-log record (``args[2]``: path and query)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        new = redact.redact_access_args(args)
+        if new is not args:
+            record.args = new
+        return True
+
+
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def redact_access_logs() -> None:
+    """Install :class:`_RedactAccessLog` on uvicorn's access logger (once; ``dictConfig`` keeps logger filters)."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, _RedactAccessLog) for f in logger.filters):
+        logger.addFilter(_RedactAccessLog())
 
 
 def set_root_level(level: str) -> None:

@@ -19,9 +19,10 @@ left out; any other encoding error fails the batch). What is cheaper:
 - no intermediate message objects; each span is joined once, the request once more.
 
 ``attribute_filter`` (e.g. :func:`otelkit._runtime.redact.redact_attributes`) is called with each
-non-empty span, event, link and log record attribute mapping before encoding; it must not mutate
-its argument and returns it, or a new mapping. If it raises, the batch fails rather than leave
-unfiltered. ``None`` costs nothing.
+non-empty span, event, link and log record attribute mapping before encoding; ``text_filter``
+(e.g. :func:`otelkit._runtime.redact.redact_body`) with each log record body and span status description.
+Both must not mutate their argument and return it, or a new value. If one raises, the batch fails
+rather than leave unfiltered. ``None`` costs nothing.
 
 ``OTELKIT_FAST_EXPORT=false`` makes otelkit use the SDK's exporters instead.
 """
@@ -48,10 +49,13 @@ from otelkit._runtime.otlp.protowire import (
     varint,
 )
 
-__all__ = ["PAUSE_EVERY", "encode_logs", "encode_spans"]
+__all__ = ["PAUSE_EVERY", "TextFilter", "encode_logs", "encode_spans"]
 
 PAUSE_EVERY = 32
 """Items encoded between two pauses of a paced export (~0.3 ms of CPU)."""
+
+TextFilter = Callable[[Any], Any]
+"""Called with a log record body or a span status description; returns it unchanged or a new value."""
 
 _pack_u64 = struct.Struct("<Q").pack
 _pack_u32 = struct.Struct("<I").pack
@@ -185,7 +189,7 @@ def _length_prefixed(tag: bytes, parts: list[bytes]) -> bytes:
     return tag + (SMALL_VARINTS[n] if n < 0x80 else varint(n)) + body
 
 
-def _encode_span(span: Any, attribute_filter: AttributeFilter | None) -> bytes:
+def _encode_span(span: Any, attribute_filter: AttributeFilter | None, text_filter: TextFilter | None = None) -> bytes:
     if type(span) is ReadableSpan:  # what the SDK's processors pass: skip the copying properties
         context = span._context
         parent = span._parent
@@ -259,6 +263,8 @@ def _encode_span(span: Any, attribute_filter: AttributeFilter | None) -> bytes:
         parts.append(b"\x70" + varint(dropped_links))
     if status is not None:
         description = status.description
+        if description and text_filter is not None:
+            description = text_filter(description)
         fixed = None if description else _STATUS_NO_MESSAGE.get(id(status.status_code))
         if fixed is not None:
             parts.append(fixed)
@@ -302,6 +308,7 @@ def encode_spans(
     spans: Sequence[ReadableSpan],
     attribute_filter: AttributeFilter | None = None,
     pause: Callable[[], object] | None = None,
+    text_filter: TextFilter | None = None,
 ) -> bytes:
     """Serialize ``spans`` as an OTLP ``ExportTraceServiceRequest``.
 
@@ -309,6 +316,7 @@ def encode_spans(
         spans: Finished SDK spans, as a span processor hands them to an exporter.
         attribute_filter: Applied to each span's, event's and link's attributes before encoding.
         pause: Called after every ``PAUSE_EVERY`` spans (see :class:`Pacer`).
+        text_filter: Applied to each span's status description before encoding.
 
     Returns:
         The protobuf bytes; they decode to the message ``encode_spans`` of
@@ -322,7 +330,7 @@ def encode_spans(
             items = groups.items_for(span._resource, span._instrumentation_scope or None)
         else:
             items = groups.items_for(span.resource, span.instrumentation_scope or None)
-        items.append(_encode_span(span, attribute_filter))
+        items.append(_encode_span(span, attribute_filter, text_filter))
     return groups.request()
 
 
@@ -336,7 +344,7 @@ def _encode_body(body: Any) -> bytes:
     return field_bytes(b"\x2a", encode_any_value(body))
 
 
-def _encode_log(record: Any, attribute_filter: AttributeFilter | None) -> bytes:
+def _encode_log(record: Any, attribute_filter: AttributeFilter | None, text_filter: TextFilter | None = None) -> bytes:
     log = record.log_record
     parts: list[bytes] = []
     timestamp = log.timestamp
@@ -351,7 +359,10 @@ def _encode_log(record: Any, attribute_filter: AttributeFilter | None) -> bytes:
         parts.append(field)
     if log.severity_text:
         parts.append(field_bytes(b"\x1a", log.severity_text.encode("utf-8")))
-    parts.append(_encode_body(log.body))  # LogRecord.body has presence: sent even when None
+    body = log.body
+    if text_filter is not None and body:
+        body = text_filter(body)
+    parts.append(_encode_body(body))  # LogRecord.body has presence: sent even when None
     attributes = log.attributes
     if type(attributes) is BoundedAttributes:
         dropped = attributes.dropped
@@ -380,6 +391,7 @@ def encode_logs(
     records: Sequence[Any],
     attribute_filter: AttributeFilter | None = None,
     pause: Callable[[], object] | None = None,
+    text_filter: TextFilter | None = None,
 ) -> bytes:
     """Serialize SDK ``ReadableLogRecord``s as an OTLP ``ExportLogsServiceRequest``.
 
@@ -387,6 +399,7 @@ def encode_logs(
         records: What a log record processor hands to an exporter.
         attribute_filter: Applied to each record's attributes before encoding.
         pause: Called after every ``PAUSE_EVERY`` records (see :class:`Pacer`).
+        text_filter: Applied to each record's body before encoding.
 
     Returns:
         The protobuf bytes; they decode to the message ``encode_logs`` of
@@ -397,5 +410,5 @@ def encode_logs(
         if pause is not None and i and not i % PAUSE_EVERY:
             pause()
         items = groups.items_for(record.resource, record.instrumentation_scope or None)
-        items.append(_encode_log(record, attribute_filter))
+        items.append(_encode_log(record, attribute_filter, text_filter))
     return groups.request()

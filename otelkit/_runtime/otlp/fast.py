@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
-from otelkit._runtime.otlp.encode import PAUSE_EVERY, encode_logs, encode_spans
+from otelkit._runtime.otlp.encode import PAUSE_EVERY, TextFilter, encode_logs, encode_spans
 from otelkit._runtime.otlp.protowire import (
     AttributeFilter,
 )
@@ -134,7 +134,7 @@ def _export_paced(
 ) -> Any:
     with exporter._metrics.export_operation(len(items)) as result:
         try:
-            serialized_data = encode(items, exporter._attribute_filter, pause)
+            serialized_data = encode(items, exporter._attribute_filter, pause, exporter._text_filter)
         except Exception as error:
             logger.error("Failed to encode %s batch: %s", what, error)
             result.error = error
@@ -166,13 +166,19 @@ def _export_paced(
 
 
 class _FastExporter:
-    """What both fast exporters add to the SDK's: the attribute filter and the pacer."""
+    """What both fast exporters add to the SDK's: the attribute and text filters and the pacer."""
 
     def __init__(
-        self, *args: Any, attribute_filter: AttributeFilter | None = None, paced: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        attribute_filter: AttributeFilter | None = None,
+        text_filter: TextFilter | None = None,
+        paced: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._attribute_filter = attribute_filter
+        self._text_filter = text_filter
         self._pacer = Pacer() if paced else None
 
 
@@ -182,6 +188,7 @@ class FastOTLPSpanExporter(_FastExporter, _sdk_trace_exporter.OTLPSpanExporter):
     Args:
         *args: As for ``OTLPSpanExporter`` (endpoint, certificates, headers, timeout, compression…).
         attribute_filter: Called with each span's, event's and link's attributes before encoding.
+        text_filter: Called with each span's status description before encoding.
         paced: Spread each export's encoding and the freeing of its batch over time (:class:`Pacer`);
             only for a batch processor's exporter (it drops each batch list after the export).
         **kwargs: As for ``OTLPSpanExporter``.
@@ -197,6 +204,7 @@ class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     Args:
         *args: As for ``OTLPLogExporter``.
         attribute_filter: Called with each log record's attributes before encoding.
+        text_filter: Called with each log record's body before encoding.
         paced: Spread each export's encoding and the freeing of its batch over time (:class:`Pacer`);
             only for a batch processor's exporter (it drops each batch list after the export).
         **kwargs: As for ``OTLPLogExporter``.

@@ -1,0 +1,282 @@
+"""Secrets never leave the process: free text, nested extras, Celery's task data, every exporter path.
+
+What a real OTLP receiver got from otelkit's exporters (the fast encoder and the SDK's exporter wrapped),
+and what the console formatter printed, for the inputs of issue 17.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import pytest
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.trace import Status, StatusCode
+
+from otelkit._runtime import providers
+from otelkit._runtime import redact as _redact
+from otelkit._runtime.logs import console as _logs
+from otelkit._runtime.redact import REDACTED, Redactor
+from otelkit.settings import Settings
+from otelkit.testing import OTLPReceiver
+
+SECRET = "s3cr3t-Tok3n.value_42"
+
+
+@pytest.fixture(autouse=True)
+def _default_redactor():
+    _redact.configure(())
+    yield
+    _redact.configure(())
+
+
+# --------------------------------------------------------------------------- free text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"calling upstream with Authorization: Bearer {SECRET}", f"calling upstream with Authorization: {REDACTED}"),
+        (f"Authorization: Basic {SECRET}==", f"Authorization: {REDACTED}"),
+        (f"authorization=Digest {SECRET} done", f"authorization={REDACTED} done"),
+        (
+            f"headers={{'Authorization': 'Bearer {SECRET}', 'Accept': '*/*'}}",
+            f"headers={{'Authorization': {REDACTED}, 'Accept': '*/*'}}",
+        ),
+        (f'{{"password": "{SECRET}", "user": "ana"}}', f'{{"password": {REDACTED}, "user": "ana"}}'),
+        (f"retry with bearer {SECRET}", f"retry with bearer {REDACTED}"),
+        (
+            f"GET /items?token={SECRET}&api_key={SECRET}&page=2 HTTP/1.1",
+            f"GET /items?token={REDACTED}&api_key={REDACTED}&page=2 HTTP/1.1",
+        ),
+        (f"GET /items?a=1;token={SECRET};page=2", f"GET /items?a=1;token={REDACTED};page=2"),
+        (f"Cookie: theme=dark; sid={SECRET}", f"Cookie: {REDACTED}"),
+        (f"x-api-key: {SECRET}", f"x-api-key: {REDACTED}"),
+        (f"postgresql://app:{SECRET}@db:5432/x", f"postgresql://{REDACTED}@db:5432/x"),
+    ],
+)
+def test_redact_message_removes_whole_credentials(text, expected):
+    assert Redactor().redact_message(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fetched item",
+        "password authentication failed for user",
+        '127.0.0.1:5000 - "GET /items/1 HTTP/1.1" 200',
+        "Basic plan selected",
+        "gen_ai.usage.input_tokens=12",
+    ],
+)
+def test_redact_message_without_secrets_is_the_same_object(text):
+    assert Redactor().redact_message(text) is text
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "Authorization",
+        "set-cookie",
+        "X-API-KEY",
+        "apiKey",
+        "api.key",
+        "refresh_token",
+        "csrftoken",
+        "PASSWD",
+        "pwd",
+        "passphrase",
+        "client_secret",
+        "privateKey",
+        "private-key",
+        "SESSIONID",
+        "credentials",
+        "X-Amz-Signature",
+    ],
+)
+def test_redact_message_finds_every_sensitive_key_in_text(key):
+    assert Redactor().is_sensitive(key)
+    assert Redactor().redact_message(f"{key}={SECRET} next") == f"{key}={REDACTED} next"
+
+
+def test_redact_message_extra_keys():
+    assert Redactor(["iban"]).redact_message(f"IBAN: {SECRET}") == f"IBAN: {REDACTED}"
+
+
+def test_redact_message_in_a_traceback():
+    try:
+        raise ConnectionError(f"upstream refused Authorization: Bearer {SECRET} (401)")
+    except ConnectionError:
+        import traceback
+
+        stack = traceback.format_exc()
+    redacted = Redactor().redact_message(stack)
+    assert SECRET not in redacted
+    assert "Traceback (most recent call last)" in redacted
+    assert f"Authorization: {REDACTED}" in redacted
+
+
+def test_redact_text_for_health_messages_truncates_after_redacting():
+    text = f"Authorization: Bearer {SECRET} " + "x" * 1000
+    redacted = _redact.redact_text(text, limit=40)
+    assert SECRET not in redacted
+    assert len(redacted) == 40
+
+
+# --------------------------------------------------------------------------- structures
+
+
+def test_redact_attributes_lists_of_dicts_and_nested_structures():
+    attributes = {
+        "items": [{"password": SECRET, "sku": "a1"}, {"sku": "b2"}],
+        "deep": {"level": [[{"api_key": SECRET}]], "tags": ("x", "y")},
+        "plain": ["a", "b"],
+    }
+    redacted = Redactor().redact_attributes(attributes)
+    assert redacted == {
+        "items": [{"password": REDACTED, "sku": "a1"}, {"sku": "b2"}],
+        "deep": {"level": [[{"api_key": REDACTED}]], "tags": ("x", "y")},
+        "plain": ["a", "b"],
+    }
+    assert attributes["items"][0]["password"] == SECRET  # the input is left as it was
+    same = {"plain": ["a", "b"], "tags": ("x",), "n": [1, 2.5, True, None]}
+    assert Redactor().redact_attributes(same) is same
+
+
+def test_redact_query_with_semicolons():
+    redactor = Redactor()
+    assert redactor.redact_query(f"a=1;token={SECRET}&page=2") == f"a=1;token={REDACTED}&page=2"
+    assert redactor.redact_attributes({"url.query": f"x=1;api_key={SECRET}"}) == {
+        "url.query": f"x=1;api_key={REDACTED}"
+    }
+    assert redactor.redact_url(f"/cb;jsessionid=1?a=1;secret={SECRET}") == f"/cb;jsessionid=1?a=1;secret={REDACTED}"
+
+
+def test_redact_exception_attributes_are_free_text():
+    attributes = {
+        "exception.type": "ConnectionError",
+        "exception.message": f"refused Authorization: Bearer {SECRET}",
+        "exception.stacktrace": f"Traceback ...\nConnectionError: refused Authorization: Bearer {SECRET}\n",
+    }
+    redacted = Redactor().redact_attributes(attributes)
+    assert SECRET not in json.dumps(redacted)
+    assert redacted["exception.message"] == f"refused Authorization: {REDACTED}"
+
+
+def test_redact_celery_task_data_args_and_kwargs():
+    data = {
+        "id": "c0ffee",
+        "name": "shop.charge",
+        "args": "('ana@example.com', '4111111111111111')",
+        "kwargs": "{'password': 'hunter2', 'email': 'ana@example.com'}",
+        "eta": None,
+    }
+    redacted = Redactor().redact_attributes({"data": data})
+    assert redacted == {"data": {**data, "args": REDACTED, "kwargs": REDACTED}}
+
+
+# --------------------------------------------------------------------------- the exporters, at a real receiver
+
+
+def _log_with_everything(logger: logging.Logger) -> None:
+    logger.info(f"calling upstream with Authorization: Bearer {SECRET}", extra={"items": [{"password": SECRET}]})
+    try:
+        raise ConnectionError(f"upstream said no to token={SECRET}")
+    except ConnectionError:
+        logger.exception("upstream failed")
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-encoder", "sdk-exporter"])
+def test_redact_what_a_receiver_gets_from_both_exporters(monkeypatch, fast):
+    for var in [v for v in os.environ if v.startswith(("OTEL_", "OTELKIT_"))]:
+        monkeypatch.delenv(var)
+    with OTLPReceiver() as rx:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint)
+        monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+        tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings(fast_export=fast))
+        handler = LoggingHandler(logger_provider=logger_provider)
+        logger = logging.getLogger(f"test_redact_paths.{fast}")
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        try:
+            _log_with_everything(logger)
+            tracer = tracer_provider.get_tracer("t")
+            with tracer.start_as_current_span("call") as span:
+                error = ConnectionError(f"refused Authorization: Bearer {SECRET}")
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, str(error)))
+            tracer_provider.force_flush()
+            logger_provider.force_flush()
+            rx.wait_for(lambda r: len(r.logs) == 2 and r.spans_named("call"), timeout=10)
+        finally:
+            logger.removeHandler(handler)
+            tracer_provider.shutdown()
+            logger_provider.shutdown()
+            meter_provider.shutdown()
+        received = repr(rx.logs) + repr(rx.spans)
+    assert SECRET not in received
+    first, second = rx.logs
+    assert first.body == f"calling upstream with Authorization: {REDACTED}"
+    assert first.attributes["items"] == ({"password": REDACTED},)
+    assert second.attributes["exception.message"] == f"upstream said no to token={REDACTED}"
+    (span,) = rx.spans_named("call")
+    assert span.status_message == f"refused Authorization: {REDACTED}"
+    assert span.events[0].attributes["exception.message"] == f"refused Authorization: {REDACTED}"
+
+
+def test_redact_console_lines(capsys):
+    logger = logging.getLogger("test_redact_paths.console")
+    for style in ("json", "pretty"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_logs.ConsoleFormatter(style))
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        try:
+            _log_with_everything(logger)
+        finally:
+            logger.removeHandler(handler)
+    printed = capsys.readouterr().err
+    assert SECRET not in printed
+    assert f"Authorization: {REDACTED}" in printed
+    assert f"token={REDACTED}" in printed
+
+
+def test_redact_uvicorn_access_log_record_itself(capsys):
+    """The record's args are redacted for every handler: uvicorn's own formatter prints no secret either."""
+    from uvicorn.logging import AccessFormatter
+
+    logger = logging.getLogger("uvicorn.access")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+    _logs.redact_access_logs()
+    logger.addHandler(handler)
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5000",
+            "GET",
+            f"/items?token={SECRET}&api_key={SECRET}&page=2",
+            "1.1",
+            200,
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+    printed = capsys.readouterr().err
+    assert SECRET not in printed
+    assert f"/items?token={REDACTED}&api_key={REDACTED}&page=2" in printed
+
+
+def test_redact_message_costs_nothing_when_nothing_matches():
+    redactor = Redactor()
+    body = '127.0.0.1:51234 - "GET /items/3?page=2&sort=asc HTTP/1.1" 200'
+    assert redactor.redact_message(body) is body
+    assert redactor.redact_body(body) is body
