@@ -87,3 +87,18 @@ __all__ = [
     "up_down_counter",
 ]
 __version__ = "0.1.0"
+
+
+def _check_env() -> None:
+    # Before the SDK is imported: some bad OTEL_* values make its modules raise at import time.
+    try:
+        from otelkit._runtime import envcheck
+
+        envcheck.check()
+    except Exception:  # code running on its own in the user's process never raises
+        import logging
+
+        logging.getLogger("otelkit").debug("otelkit: checking OTEL_* variables failed", exc_info=True)
+
+
+_check_env()

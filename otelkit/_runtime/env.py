@@ -73,7 +73,13 @@ def default_service_name(argv: list[str] | None = None, cwd: str | None = None) 
 
 
 def apply_env_defaults(*, service_name: str | None = None) -> None:
-    """Set otelkit's defaults for the standard variables, never overriding the user's values."""
+    """Set otelkit's defaults for the standard variables, never overriding the user's values.
+
+    Bad values of the standard variables are dropped first (:mod:`otelkit._runtime.envcheck`), each with one line.
+    """
+    from otelkit._runtime import envcheck
+
+    envcheck.check()
     env = os.environ
     for signal in ("TRACES", "METRICS", "LOGS"):
         env.setdefault(f"OTEL_{signal}_EXPORTER", "otlp")

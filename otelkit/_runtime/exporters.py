@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
 from otelkit.errors import ConfigError
 from otelkit.settings import OTELKIT_FAST_EXPORT, Settings
@@ -51,41 +50,19 @@ def _protocol(signal: str) -> str:
     return "http/protobuf"
 
 
-def _endpoint_ok(signal: str) -> bool:
-    for var in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-        raw = _env(var)
-        if not raw:
-            continue
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            _log.error(
-                "otelkit: invalid %s=%r; expected a URL such as http://127.0.0.1:4318 (scheme http or https"
-                " and a host); %s are not exported until it is fixed",
-                var,
-                raw,
-                signal,
-            )
-            return False
-        try:
-            _ = parts.port
-        except ValueError:
-            _log.error(
-                "otelkit: invalid %s=%r; the port is not a number from 1 to 65535; %s are not exported until"
-                " it is fixed",
-                var,
-                raw,
-                signal,
-            )
-            return False
-        return True
-    return True
+_BUILTIN_EXPORTERS = ("otlp", "console", "none")
 
 
 def exporter_names(signal: str) -> list[str]:
-    """The exporters selected for ``signal`` by ``OTEL_{SIGNAL}_EXPORTER`` (default ``otlp``)."""
+    """The exporters selected for ``signal`` by ``OTEL_{SIGNAL}_EXPORTER`` (default ``otlp``).
+
+    An unknown name (neither built in nor an installed exporter) is dropped with one error line; a
+    value with no known name left means ``otlp``: junk never switches a signal off.
+    """
     var = f"OTEL_{signal.upper()}_EXPORTER"
     raw = _env(var) or "otlp"
     names: list[str] = []
+    unknown: list[str] = []
     for name in (n.strip().lower() for n in raw.split(",")):
         if not name:
             continue
@@ -100,19 +77,35 @@ def exporter_names(signal: str) -> list[str]:
                 var,
             )
             name = "otlp"
+        if name not in _BUILTIN_EXPORTERS and not _installed_exporter(signal, name):
+            unknown.append(name)
+            continue
         if name not in names:
             names.append(name)
-    return names
+    if unknown:
+        _log.error(
+            "otelkit: unknown %s value %s; expected otlp, console, none or an installed exporter; %s — fix %s",
+            var,
+            ", ".join(repr(n) for n in unknown),
+            f"exporting {signal} with {', '.join(names)}" if names else f"exporting {signal} with otlp instead",
+            var,
+        )
+    return names or ["otlp"]
+
+
+def _installed_exporter(signal: str, name: str) -> bool:
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    return bool(entry_points(group=f"opentelemetry_{signal}_exporter", name=name))
 
 
 def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
-    """A deferred OTLP exporter for ``signal`` (None if its endpoint is malformed).
+    """A deferred OTLP exporter for ``signal``.
 
-    Endpoint and protocol are checked now, so a bad value is reported at start-up; the exporter
-    itself is built off the start-up path (:mod:`otelkit._runtime.deferred`).
+    The protocol is checked now (endpoints and the other variables by :mod:`otelkit._runtime.envcheck`),
+    so a bad value is reported at start-up; the exporter itself is built off the start-up path
+    (:mod:`otelkit._runtime.deferred`).
     """
-    if not _endpoint_ok(signal):
-        return None
     protocol = _protocol(signal)
     # One metrics batch per export interval: the SDK's encoder is cheap enough there.
     fast = protocol == "http/protobuf" and signal != "metrics" and _fast_export(settings)
@@ -243,14 +236,7 @@ def _entry_point_exporter(signal: str, name: str) -> Any | None:
         except Exception as exc:
             _log.error("otelkit: exporter %r for %s could not be created: %s", name, signal, exc)
             return None
-    _log.error(
-        "otelkit: unknown OTEL_%s_EXPORTER value %r; expected otlp, console, none or an installed exporter;"
-        " %s are not exported to it",
-        signal.upper(),
-        name,
-        signal,
-    )
-    return None
+    return None  # exporter_names() only returns installed names
 
 
 def exporters_for(signal: str, settings: Settings | None = None) -> list[Any]:

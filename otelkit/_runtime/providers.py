@@ -49,14 +49,16 @@ def build_providers(settings: Settings, *, warm_after: float | None = None) -> t
     Returns:
         ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
     """
+    from otelkit._runtime import envcheck, fasthist, redact
+
+    # Bad OTEL_* values fall back to their defaults before the SDK reads them (some at import time).
+    envcheck.check()
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    from otelkit._runtime import fasthist, redact
 
     resource = _resource(settings)
     # Secrets are scrubbed from span and log attributes on the export thread, off the request path.

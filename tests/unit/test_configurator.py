@@ -48,15 +48,37 @@ def test_configurator_grpc_protocol_per_signal(monkeypatch):
     assert type(exporter.resolve().inner).__module__ == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 
-def test_configurator_malformed_endpoint_is_one_error_line_and_no_export(monkeypatch, caplog):
+def test_configurator_malformed_endpoint_is_one_error_line_and_the_default(monkeypatch, caplog):
+    import os
+
+    from otelkit._runtime import envcheck as _envcheck
+
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+    monkeypatch.setattr(_envcheck, "_reported", set())
     with caplog.at_level(logging.ERROR, logger="otelkit"):
-        assert exporters.exporters_for("traces") == []
+        (exporter,) = exporters.exporters_for("traces")
+        _envcheck.check()
     (record,) = caplog.records
     assert record.getMessage() == (
         "otelkit: invalid OTEL_EXPORTER_OTLP_ENDPOINT='collector:4318'; expected a URL such as"
-        " http://127.0.0.1:4318 (scheme http or https and a host); traces are not exported until it is fixed"
+        " http://127.0.0.1:4318 (scheme http or https and a host); using the default — fix or unset"
+        " OTEL_EXPORTER_OTLP_ENDPOINT"
     )
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in os.environ
+    assert exporter.resolve()._endpoint == "http://localhost:4318/v1/traces"
+
+
+def test_configurator_unknown_exporter_alone_falls_back_to_otlp(monkeypatch, caplog):
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "jaegr")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        (exporter,) = exporters.exporters_for("traces")
+    assert isinstance(exporter.resolve(), OTLPSpanExporter)
+    assert caplog.messages == [
+        "otelkit: unknown OTEL_TRACES_EXPORTER value 'jaegr'; expected otlp, console, none or an installed"
+        " exporter; exporting traces with otlp instead — fix OTEL_TRACES_EXPORTER"
+    ]
 
 
 def test_configurator_bad_protocol_falls_back_to_http(monkeypatch, caplog):

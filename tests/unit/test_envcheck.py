@@ -1,0 +1,197 @@
+"""Junk in any OTEL_* variable the SDK or otelkit reads: one line, the default, and all three pipelines."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import opentelemetry.environment_variables as api_env
+import opentelemetry.sdk.environment_variables as sdk_env
+import pytest
+from opentelemetry._logs import LogRecord
+
+from otelkit._runtime import envcheck as _envcheck
+from otelkit._runtime import providers
+from otelkit.settings import Settings
+from otelkit.testing import OTLPReceiver
+
+JUNK = ["-1", "0", "abc", "1e400", "", "9" * 400]
+JUNK_IDS = ["minus-one", "zero", "abc", "1e400", "empty", "huge"]
+
+
+def _names(module: object) -> set[str]:
+    return {v for k, v in vars(module).items() if k.startswith("OTEL_") and isinstance(v, str)}
+
+
+ALL_VARIABLES = sorted(_names(sdk_env) | _names(api_env) | _envcheck.READ_BY_OTELKIT | _envcheck.CHECKED)
+"""Every OTEL_* variable the SDK (and the API it builds on) and otelkit read: derived, so it stays complete."""
+
+# Variables whose every value is acceptable to whoever reads them (names, free text, regexes), or that
+# only the stock launcher / the SDK's own configurator read (otelkit replaces that configurator).
+FREE_FORM = {
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    "OTEL_SEMCONV_STABILITY_OPT_IN",
+    "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE",
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+    "OTEL_PYTHON_SYSTEM_METRICS_EXCLUDED_METRICS",
+    "OTEL_TRACES_EXPORTER",  # names: otelkit.configurator drops unknown ones (tested below)
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_PYTHON_AUTO_INSTRUMENTATION_EXPERIMENTAL_GEVENT_PATCH",  # otelkit's launcher: one line, no patch
+    # Read only by the SDK's own configurator, which otelkit's replaces, or by other exporters/launchers.
+    "OTEL_CONFIG_FILE",
+    "OTEL_PYTHON_TRACER_CONFIGURATOR",
+    "OTEL_PYTHON_METER_CONFIGURATOR",
+    "OTEL_PYTHON_LOGGER_CONFIGURATOR",
+    "OTEL_PYTHON_ID_GENERATOR",
+    "OTEL_LOG_LEVEL",
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+    "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+    "OTEL_EXPORTER_ZIPKIN_TIMEOUT",
+}
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    with OTLPReceiver() as rx:
+        yield rx
+
+
+ENDPOINTS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    *(f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT" for s in ("TRACES", "METRICS", "LOGS")),
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, receiver):
+    for var in [v for v in os.environ if v.startswith(("OTEL_", "OTELKIT_"))]:
+        monkeypatch.delenv(var)
+    monkeypatch.setattr(_envcheck, "_reported", set())
+    # Every endpoint variable points at the receiver: junk in one of them falls back to another.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    for signal in ("traces", "metrics", "logs"):
+        monkeypatch.setenv(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", receiver.url(signal))
+    receiver.clear()
+
+
+def test_envcheck_every_variable_is_checked_or_free_form():
+    assert set(ALL_VARIABLES) <= _envcheck.CHECKED | FREE_FORM
+    assert not (_envcheck.CHECKED & FREE_FORM)
+
+
+# Set (never read) by otelkit for the stock launcher, which reads them to choose the distro; and a
+# Python constant of otelkit that only looks like a variable.
+WRITTEN_FOR_THE_LAUNCHER = {"OTEL_PYTHON_DISTRO", "OTEL_PYTHON_CONFIGURATOR", "OTEL_INTERNAL_PREFIX"}
+
+
+def test_envcheck_knows_every_variable_otelkit_reads():
+    import otelkit
+
+    root = Path(otelkit.__file__).parent
+    named = set()
+    for path in root.rglob("*.py"):
+        if {"cli", "ops", "local"} & set(path.relative_to(root).parts[:-1]):
+            continue  # not in the app's process
+        named |= set(re.findall(r"\bOTEL_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    known = _envcheck.READ_BY_OTELKIT | _envcheck.CHECKED | FREE_FORM | set(ALL_VARIABLES) | WRITTEN_FOR_THE_LAUNCHER
+    prefixes = {name for name in named if any(k.startswith(name + "_") for k in known)}  # f"{prefix}_…" names
+    assert named - known - prefixes == set()
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=JUNK_IDS)
+@pytest.mark.parametrize("var", ALL_VARIABLES)
+def test_envcheck_junk_is_one_line_and_every_signal_arrives(monkeypatch, caplog, receiver, var, junk):
+    monkeypatch.setenv(var, junk)
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        lines = _envcheck.check()
+    if var in _envcheck.CHECKED and junk.strip():
+        accepted = var in os.environ and os.environ[var] == junk.strip()
+        if not accepted:
+            (line,) = lines
+            assert line.startswith(f"otelkit: invalid {var}={junk!r}; expected ")
+            assert line.endswith(f" — fix or unset {var}")
+            assert caplog.messages == [line]
+    if not junk.strip() and (var in _envcheck.CHECKED or var in _envcheck.READ_BY_OTELKIT):
+        assert var not in os.environ and lines == []  # empty is unset
+    # All three signals still arrive.
+    tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
+    try:
+        tracer_provider.get_tracer("junk").start_span("junk-probe").end()
+        meter_provider.get_meter("junk").create_counter("junk.probe").add(1)
+        logger_provider.get_logger("junk").emit(LogRecord(body="junk-probe"))
+        for provider in (tracer_provider, meter_provider, logger_provider):
+            provider.force_flush()
+        receiver.wait_for(
+            lambda r: r.spans_named("junk-probe") and r.metric_points("junk.probe") and r.logs, timeout=10
+        )
+    finally:
+        for provider in (tracer_provider, meter_provider, logger_provider):
+            provider.shutdown()
+    assert [log.body for log in receiver.logs] == ["junk-probe"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "-1"}, {}),
+        ({"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "unset"}, {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "unset"}),
+        ({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "5000"}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512"}),
+        (
+            {"OTEL_BLRP_MAX_QUEUE_SIZE": "100"},
+            {"OTEL_BLRP_MAX_QUEUE_SIZE": "100", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "100"},
+        ),
+        ({"OTEL_BSP_SCHEDULE_DELAY": "-5"}, {}),
+        ({"OTEL_BLRP_EXPORT_TIMEOUT": "0"}, {}),
+        ({"OTEL_METRIC_EXPORT_INTERVAL": "0"}, {}),
+        ({"OTEL_METRIC_EXPORT_INTERVAL": "1e400"}, {}),
+        ({"OTEL_METRIC_EXPORT_INTERVAL": " 250 "}, {"OTEL_METRIC_EXPORT_INTERVAL": "250"}),
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "0"}, {}),
+        ({"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2.5"}, {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2.5"}),
+        ({"OTEL_PROPAGATORS": "tracecontext, nope"}, {"OTEL_PROPAGATORS": "tracecontext"}),
+        ({"OTEL_PROPAGATORS": "nope"}, {}),
+        (
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"},
+            {"OTEL_TRACES_SAMPLER": "traceidratio"},
+        ),
+        (
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"},
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"},
+        ),
+        ({"OTEL_METRICS_EXEMPLAR_FILTER": "TRACE_BASED"}, {}),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "GZIP"}, {"OTEL_EXPORTER_OTLP_COMPRESSION": "GZIP"}),
+        ({"OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent/ca.pem"}, {}),
+        ({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://collector:99999/v1/logs"}, {}),
+    ],
+)
+def test_envcheck_corrections(monkeypatch, env, expected):
+    for var in ENDPOINTS:
+        monkeypatch.delenv(var)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    _envcheck.check()
+    assert {k: v for k, v in os.environ.items() if k.startswith("OTEL_")} == expected
+
+
+def test_envcheck_messages_word_for_word(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0")
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "100")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        _envcheck.check()
+        _envcheck.check()  # once per process
+    assert caplog.messages == [
+        "otelkit: invalid OTEL_BSP_MAX_EXPORT_BATCH_SIZE='0'; expected an integer from 1 to 10000000; using 512"
+        " — fix or unset OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "otelkit: OTEL_BLRP_MAX_QUEUE_SIZE=100 is smaller than the default OTEL_BLRP_MAX_EXPORT_BATCH_SIZE (512);"
+        " using OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=100 — set OTEL_BLRP_MAX_EXPORT_BATCH_SIZE to at most 100",
+    ]
