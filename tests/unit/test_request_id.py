@@ -9,7 +9,7 @@ import sys
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.testclient import TestClient
 from opentelemetry import baggage
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -354,3 +354,34 @@ def test_request_ids_differ_between_forked_workers() -> None:
         os.close(read)
         os.waitpid(pid, 0)
     assert ids[0] != ids[1]
+
+
+def test_request_id_header_set_by_the_app_is_sent_once(tel):
+    """An app with its own request-id middleware (or route) keeps its value, and the header appears once."""
+    app = _app()
+
+    @app.get("/own")
+    async def own(response: Response) -> dict:
+        response.headers["X-Request-ID"] = "app-chosen-1"
+        return {}
+
+    class RawHeaderMiddleware:  # sends the name in its own case, as raw ASGI apps may
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send) -> None:
+            async def send_with_header(message) -> None:
+                if message["type"] == "http.response.start" and scope["path"] == "/echo":
+                    message["headers"] = [*message.get("headers", []), (b"X-Request-ID", b"app-chosen-2")]
+                await send(message)
+
+            await self.inner(scope, receive, send_with_header)
+
+    app.add_middleware(RawHeaderMiddleware)
+    client = TestClient(app)
+    own_response = client.get("/own", headers={"X-Request-ID": "incoming-1"})
+    assert own_response.headers.get_list("x-request-id") == ["app-chosen-1"]
+    raw_response = client.get("/echo")
+    assert raw_response.headers.get_list("x-request-id") == ["app-chosen-2"]
+    plain = client.get("/sync", headers={"X-Request-ID": "incoming-3"})
+    assert plain.headers.get_list("x-request-id") == ["incoming-3"]
