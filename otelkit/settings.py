@@ -25,6 +25,8 @@ __all__ = [
     "OTELKIT_EXPORT_ERROR_INTERVAL",
     "OTELKIT_FAST_EXPORT",
     "OTELKIT_GC_FREEZE",
+    "OTELKIT_HEALTH_DETAILS",
+    "OTELKIT_HEALTH_TOKEN",
     "OTELKIT_HTTP_BODY_SIZE_METRICS",
     "OTELKIT_HTTP_INSTRUMENTATION",
     "OTELKIT_LOG_CONSOLE",
@@ -99,6 +101,17 @@ OTELKIT_CELERY_PING_INTERVAL = "OTELKIT_CELERY_PING_INTERVAL"
 """Seconds (default 30) between two broadcast pings that count the Celery workers online, per
 publishing process. Every worker answers every ping: with many publishing processes, raise it."""
 
+OTELKIT_HEALTH_DETAILS = "OTELKIT_HEALTH_DETAILS"
+"""Who sees the details of ``GET /health`` (error messages, latencies, ``details``, version, uptime):
+``never`` (default: anonymous callers get the status of each check only; a driver's error line names
+hosts, IPs and database users) or ``always`` (for a port only trusted networks reach). Requests with
+``Authorization: Bearer <OTELKIT_HEALTH_TOKEN>`` see them in any case; ``Health(details=…)`` wins."""
+
+OTELKIT_HEALTH_TOKEN = "OTELKIT_HEALTH_TOKEN"
+"""A secret (16 to 256 characters of ``A-Z a-z 0-9 - . _ ~ + / =``); requests carrying it as
+``Authorization: Bearer <token>`` see the details of ``GET /health``. Unset (default): nobody does
+unless ``OTELKIT_HEALTH_DETAILS=always``."""
+
 
 def _error(var: str, message: str) -> ConfigError:
     error = ConfigError(message)
@@ -158,6 +171,21 @@ def _header(var: str, raw: str) -> str:
     return value
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/=]{16,256}")
+
+
+def _token(var: str, raw: str) -> str:
+    value = raw.strip()
+    if not _TOKEN.fullmatch(value):
+        # The value is a secret: never echoed, only described.
+        raise _error(
+            var,
+            f"invalid {var} (a value of {len(value)} characters); expected 16 to 256 characters of"
+            f" A-Z a-z 0-9 - . _ ~ + / =; fix or unset {var}",
+        )
+    return value
+
+
 def _keys(var: str, raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip().lower() for k in raw.split(",") if k.strip())
     for key in keys:
@@ -188,6 +216,8 @@ class Settings:
     redact_keys: tuple[str, ...] = field(default_factory=tuple)
     celery_broker_metrics: bool = True
     celery_ping_interval: float = 30.0
+    health_details: str = "never"
+    health_token: str = field(default="", repr=False)
 
     @property
     def console_format(self) -> str:
@@ -233,6 +263,8 @@ class Settings:
             "redact_keys": (OTELKIT_REDACT_KEYS, _keys),
             "celery_broker_metrics": (OTELKIT_CELERY_BROKER_METRICS, _bool),
             "celery_ping_interval": (OTELKIT_CELERY_PING_INTERVAL, lambda v, raw: _seconds(v, raw, maximum=3600)),
+            "health_details": (OTELKIT_HEALTH_DETAILS, lambda v, raw: _choice(v, raw, ("never", "always"))),
+            "health_token": (OTELKIT_HEALTH_TOKEN, _token),
         }
         for name, (var, parse) in parsers.items():
             if explicit.get(name) is not None:

@@ -35,9 +35,6 @@ the attribute, event and link limits               an integer, 0 to 2 147 483 64
 ``OTEL_TRACES_SAMPLER``                            a built-in sampler or an installed one
 ``OTEL_TRACES_SAMPLER_ARG``                        with a ``…traceidratio`` sampler: a number, 0 to 1
 ``OTEL_METRICS_EXEMPLAR_FILTER``                   ``trace_based``, ``always_on`` or ``always_off``
-``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_…``        ``cumulative``, ``delta`` or ``lowmemory``
-``OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_…``  ``explicit_bucket_histogram`` or
-                                                   ``base2_exponential_bucket_histogram``
 ``OTEL_PROPAGATORS``,                              names of installed ones (each unknown name is
 ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``            dropped; none left: the default)
 ``OTEL_PYTHON_CONTEXT``,                           the name of an installed implementation
@@ -45,10 +42,11 @@ the attribute, event and link limits               an integer, 0 to 2 147 483 64
 ``OTEL_PYTHON_EXPORTER_OTLP_*_CREDENTIAL_PROVIDER``
 =================================================  ==================================================
 
-``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` are checked by :mod:`otelkit._runtime.exporters` (an unknown name
-is dropped; none left: ``otlp``). Headers and resource attributes are parsed by the SDK itself,
-which skips a malformed pair with a warning. Free-form variables (service name, excluded URLs,
-captured headers) take any value.
+``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` are checked by :mod:`otelkit._runtime.exporters` (an
+unknown name is dropped; none left: ``otlp``), the metrics temporality and histogram aggregation by
+:mod:`otelkit._runtime.deferred`, both with the same kind of line. Headers and resource attributes
+are parsed by the SDK itself, which skips a malformed pair with a warning. Free-form variables
+(service name, excluded URLs, captured headers) take any value.
 """
 
 from __future__ import annotations
@@ -205,14 +203,6 @@ _RULES["OTEL_METRICS_EXEMPLAR_FILTER"] = _Rule(
     lambda value: value in ("trace_based", "always_on", "always_off"),
     "one of: trace_based, always_on, always_off",
     "trace_based",
-)
-_RULES["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] = _Rule(
-    _one_of("cumulative", "delta", "lowmemory"), "one of: cumulative, delta, lowmemory", "cumulative"
-)
-_RULES["OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"] = _Rule(
-    _one_of("explicit_bucket_histogram", "base2_exponential_bucket_histogram"),
-    "one of: explicit_bucket_histogram, base2_exponential_bucket_histogram",
-    "explicit_bucket_histogram",
 )
 _RULES["OTEL_PYTHON_CONTEXT"] = _Rule(
     _installed("opentelemetry_context", frozenset(("contextvars_context",))),

@@ -119,7 +119,7 @@ free text that holds none of them (lower-cased) is left alone without running an
 # Attribute keys whose values are URLs or query strings: their sensitive parameters are redacted.
 _URL_KEYS = frozenset(("url.query", "url.full", "http.url", "http.target", "url.original"))
 TEXT_KEYS = frozenset(
-    ("exception.message", "exception.stacktrace", "error.message", "exc", "traceback", "celery.task.traceback")
+    ("exception.message", "exception.stacktrace", "error.message", "exc", "traceback", "return_value")
 )
 """Attribute keys whose values are free text (error messages, tracebacks): redacted like log bodies."""
 TASK_ARGUMENT_KEYS = frozenset(("args", "kwargs", "argsrepr", "kwargsrepr"))
@@ -152,12 +152,13 @@ class Redactor:
         # "Cookie: a=1; sid=2": every cookie of the line goes.
         self._cookies = re.compile(r"""(?i)((?:set-)?cookie["']?\s*:\s*)("[^"]*"|'[^']*'|[^\r\n"']+)""")
         # key=value / key: value pairs with a sensitive key, the key optionally quoted (JSON, reprs);
-        # a value starting with an auth scheme word takes the credential after it along. The match
+        # a value starting with an auth scheme word takes the credential after it along; closing
+        # brackets right before the end of the value are left ("(sent token=abc)"). The match
         # starts at the sensitive part of the key ("access_token" at "token"): what precedes it is
         # kept as it is, and a leading [\w.-]* would make every search quadratic in word length.
         self._pairs = re.compile(
             rf"""(?i)((?:{keys})[\w.\-]*["']?\s*[=:]\s*)"""
-            rf"""((?:{_AUTH_SCHEMES}\s+)?(?:"[^"]*"|'[^']*'|[^\s&;,"']+))"""
+            rf"""((?:{_AUTH_SCHEMES}\s+)?(?:\[REDACTED\]|"[^"]*"|'[^']*'|[^\s&;,"']+?(?=[)\]}}>]*(?:[\s&;,"']|$))))"""
         )
         self._bearer = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9\-._~+/]{4,}=*)")
         # key -> _PLAIN, _SENSITIVE, _URL or _TEXT: decided once per key (keys are few in practice).

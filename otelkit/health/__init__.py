@@ -16,24 +16,34 @@ Mount them in one line::
 =====================  =======================================================================
 ``GET /health/live``   liveness: 200 ``{"status": "ok"}`` as long as the event loop answers. Runs
                        no check: a dead database must not get every pod restarted.
-``GET /health/ready``  readiness: runs every check concurrently, each bounded by its timeout;
-                       503 ``{"status": "not_ready", "failing": ["db"], ...}`` when a *critical*
-                       check is unhealthy, else 200 ``{"status": "ready", ...}``.
-``GET /health``        detail: overall ``healthy``/``degraded``/``unhealthy`` (503 when unhealthy),
-                       ``version``, ``uptime_seconds`` and per check ``status``, ``critical``,
-                       ``latency_ms``, ``message``, ``details``.
+``GET /health/ready``  readiness: runs the *critical* checks concurrently, each bounded by its
+                       timeout; 503 ``{"status": "not_ready", "failing": ["db"], ...}`` when one
+                       is unhealthy, else 200 ``{"status": "ready", ...}``.
+``GET /health``        overall ``healthy``/``degraded``/``unhealthy`` (503 when unhealthy) and per
+                       check ``status`` and ``critical``; to callers allowed to see details (below)
+                       also ``version``, ``uptime_seconds`` and per check ``latency_ms``,
+                       ``message``, ``details``.
 =====================  =======================================================================
 
-A check is a function, sync (run in a worker thread) or async, without arguments. It passes by
-returning ``None``, ``True`` or :attr:`HealthStatus.HEALTHY`; it fails by raising, returning
-``False`` or :attr:`HealthStatus.UNHEALTHY`; it may return :attr:`HealthStatus.DEGRADED`, a
-``(status, message)`` pair, or a :class:`CheckResult`. A check that exceeds its timeout is
-unhealthy. A non-critical check that fails makes ``/health`` degraded but keeps the app ready.
+A check is a function, sync (run in a thread of its own) or async (a task of its own), without
+arguments. It passes by returning ``None``, ``True`` or :attr:`HealthStatus.HEALTHY`; it fails by
+raising (anything, ``SystemExit`` included), returning ``False`` or :attr:`HealthStatus.UNHEALTHY`;
+it may return :attr:`HealthStatus.DEGRADED`, a ``(status, message)`` pair, or a :class:`CheckResult`
+(statuses may be given as strings). A check that exceeds its timeout is unhealthy; each check is
+bounded on its own, and critical checks never wait behind non-critical ones
+(:mod:`otelkit.health.run`). A non-critical check that fails makes ``/health`` degraded but keeps
+the app ready.
 
-Nothing secret is served: error messages go through :func:`otelkit._runtime.redact.redact_text` (URL
-user-info and ``password=…``-style pairs removed, 300 characters at most), ready-made checks report
-counts rather than host names, and ``/health/ready`` names failing checks without their messages.
-A check's state changes (healthy → unhealthy and back) are logged once each, not on every probe.
+Nothing secret is served. Anonymous callers of ``/health`` get the status of each check, nothing
+more: a driver's first error line names hosts, IP addresses and database users. Details (messages,
+latencies, ``details``, version, uptime) are shown when ``OTELKIT_HEALTH_DETAILS=always``, to
+requests carrying ``Authorization: Bearer <OTELKIT_HEALTH_TOKEN>``, or as ``Health(details=…)``
+decides (``True``, ``False``, or a function of the request). Even then, error messages go through
+:func:`otelkit._runtime.redact.redact_text` (credentials removed, first line only, 300 characters at
+most), details through :func:`otelkit._runtime.redact.redact_attributes` and
+:func:`otelkit.health.run.json_safe`. Ready-made checks report counts rather than host names. A
+check's state changes (healthy → unhealthy and back) are logged once each, not on every probe, with
+the redacted message.
 
 The three paths are excluded from traces and metrics by otelkit's default
 ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` (mounted elsewhere than ``/health``, extend that variable),

@@ -6,8 +6,6 @@ See :mod:`otelkit.health` for the endpoints and the rules checks follow.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
 import dataclasses
 import enum
 import inspect
@@ -18,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otelkit._runtime import redact
+from otelkit.health import run as _run
 
 __all__ = ["DEFAULT_TIMEOUT", "CheckFunc", "CheckResult", "Health", "HealthReport", "HealthStatus", "health"]
 
@@ -46,16 +45,16 @@ class CheckResult:
     critical: bool = True
     latency_seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "status": self.status.value,
-            "critical": self.critical,
-            "latency_ms": round(self.latency_seconds * 1000, 2),
-        }
+    def as_dict(self, *, details: bool = True) -> dict[str, Any]:
+        """The check as ``/health`` shows it: status and criticality, and with ``details`` the rest."""
+        doc: dict[str, Any] = {"status": self.status.value, "critical": self.critical}
+        if not details:
+            return doc
+        doc["latency_ms"] = round(self.latency_seconds * 1000, 2)
         if self.message:
             doc["message"] = self.message
         if self.details:
-            doc["details"] = self.details
+            doc["details"] = redact.redact_attributes(_run.json_safe(self.details))
         return doc
 
 
@@ -93,7 +92,7 @@ class _Check:
     critical: bool
     timeout: float
     is_async: bool
-    inflight: concurrent.futures.Future[Any] | None = None
+    inflight: Any = None  # the run still going from an earlier probe (see otelkit.health.run)
     last: HealthStatus | None = None
 
 
@@ -103,17 +102,47 @@ def _is_async(func: Any) -> bool:
     return callable(func) and inspect.iscoroutinefunction(type(func).__call__)  # ``async def __call__``
 
 
+_STATUSES = "expected healthy, degraded or unhealthy"
+
+
+def _status(value: Any) -> HealthStatus | None:
+    if isinstance(value, HealthStatus):
+        return value
+    if isinstance(value, str):
+        return HealthStatus._value2member_map_.get(value.strip().lower())  # type: ignore[return-value]
+    return None
+
+
+def _invalid_status(value: Any) -> CheckResult:
+    return CheckResult(
+        HealthStatus.UNHEALTHY, f"check returned an invalid status {_run.json_safe(value)!r}; {_STATUSES}"
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else str(_run.json_safe(value))
+
+
 def _normalise(value: Any) -> CheckResult:
     if isinstance(value, CheckResult):
-        return value
+        status = _status(value.status)
+        if status is None:
+            return _invalid_status(value.status)
+        details = value.details
+        if not isinstance(details, dict):
+            details = {} if details is None else {"value": details}
+        return CheckResult(status, _text(value.message), details)
     if value is None or value is True:
         return CheckResult(HealthStatus.HEALTHY)
     if value is False:
         return CheckResult(HealthStatus.UNHEALTHY, "check returned False")
     if isinstance(value, HealthStatus):
         return CheckResult(value)
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], HealthStatus):
-        return CheckResult(value[0], None if value[1] is None else str(value[1]))
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], (HealthStatus, str)):
+        status = _status(value[0])
+        if status is None:
+            return _invalid_status(value[0])
+        return CheckResult(status, _text(value[1]))
     if isinstance(value, str) and value in HealthStatus._value2member_map_:
         return CheckResult(HealthStatus(value))
     return CheckResult(
@@ -123,35 +152,40 @@ def _normalise(value: Any) -> CheckResult:
     )
 
 
-def _error_message(exc: BaseException) -> str:
-    # First line only: drivers append the SQL statement, parameters and help links below it.
-    text = str(exc).strip().split("\n", 1)[0]
-    return redact.redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+def _outcome_result(check: _Check, outcome: _run.Outcome) -> CheckResult:
+    kind, value = outcome
+    if kind == "ok":
+        return _normalise(value)
+    if kind == "error":
+        return CheckResult(HealthStatus.UNHEALTHY, _run.error_message(value))
+    if kind == "cancelled":
+        return CheckResult(HealthStatus.UNHEALTHY, "cancelled")
+    return CheckResult(HealthStatus.UNHEALTHY, f"timed out after {check.timeout:g}s")
 
 
-def _suppressed(func: CheckFunc) -> Any:
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
-
-    with suppress_instrumentation():
-        return func()
+DetailsChoice = Any
+"""``True``, ``False``, or a function of the request returning (or awaiting to) a bool."""
 
 
 class Health:
     """A registry of health checks and the FastAPI router serving them.
 
+    Each sync check runs in a thread of its own and each async check in a task of its own; a check
+    still running from an earlier probe (a hung connection) is waited for again rather than started
+    twice, so hung checks never pile up threads.
+
     Args:
-        version: reported by ``/health``; default: the FastAPI app's ``version``.
-        max_threads: worker threads for sync checks. A check still running from an earlier probe
-            (a hung connection) is awaited again rather than started twice, so hung checks never
-            pile up threads.
+        version: reported by ``/health`` (with details); default: the FastAPI app's ``version``.
+        details: who sees details in ``/health``: ``True`` (everyone), ``False`` (nobody), or a
+            function of the Starlette ``Request`` returning (or awaiting to) a bool, e.g. the app's
+            own authentication. Default: ``OTELKIT_HEALTH_DETAILS`` and ``OTELKIT_HEALTH_TOKEN``.
     """
 
-    def __init__(self, *, version: str | None = None, max_threads: int = 4) -> None:
+    def __init__(self, *, version: str | None = None, details: DetailsChoice | None = None) -> None:
         self.version = version
+        self.details = details
         self.started = time.monotonic()
         self._checks: dict[str, _Check] = {}
-        self._max_threads = max_threads
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- registry ------------------------------------------------------------------------------
 
@@ -202,54 +236,29 @@ class Health:
 
     # -- running -------------------------------------------------------------------------------
 
-    async def run(self) -> HealthReport:
-        """Run all checks concurrently, each bounded by its timeout."""
-        checks = list(self._checks.values())
+    async def run(self, *, critical_only: bool = False) -> HealthReport:
+        """Run all checks (or the critical ones) concurrently, each bounded by its own timeout."""
+        checks = [c for c in self._checks.values() if c.critical or not critical_only]
         results = await asyncio.gather(*(self._run_one(c) for c in checks))
         return HealthReport({c.name: r for c, r in zip(checks, results, strict=True)})
 
     async def _run_one(self, check: _Check) -> CheckResult:
         start = time.perf_counter()
+        outcome = await _run.call(check, check.timeout)  # raises only if this probe is cancelled
         try:
-            if check.is_async:
-                from opentelemetry.instrumentation.utils import suppress_instrumentation
-
-                with suppress_instrumentation():  # the task created below copies this context
-                    value = await asyncio.wait_for(check.func(), check.timeout)
-            else:
-                value = await asyncio.wait_for(asyncio.shield(self._in_thread(check)), check.timeout)
-                if inspect.isawaitable(value):  # a sync function returning a coroutine
-                    value = await asyncio.wait_for(value, max(0.001, check.timeout - (time.perf_counter() - start)))
-            result = _normalise(value)
-        except asyncio.TimeoutError:
-            result = CheckResult(HealthStatus.UNHEALTHY, f"timed out after {check.timeout:g}s")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            result = CheckResult(HealthStatus.UNHEALTHY, _error_message(exc))
+            result = _outcome_result(check, outcome)
+            message = redact.redact_text(result.message) if result.message else None
+        except Exception as exc:  # a result that cannot be read is this check's failure too
+            result, message = CheckResult(HealthStatus.UNHEALTHY), _run.error_message(exc)
         result = dataclasses.replace(
             result,
             name=check.name,
             critical=check.critical,
             latency_seconds=time.perf_counter() - start,
-            message=redact.redact_text(result.message) if result.message else None,
+            message=message,
         )
         self._note(check, result)
         return result
-
-    def _in_thread(self, check: _Check) -> asyncio.Future[Any]:
-        running = check.inflight
-        if running is None or running.done():
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=self._max_threads, thread_name_prefix="otelkit-health"
-                )
-            ctx = contextvars.copy_context()
-            running = self._executor.submit(ctx.run, _suppressed, check.func)
-            # A probe that timed out no longer waits for it: retrieve its outcome so none is left unread.
-            running.add_done_callback(lambda f: f.cancelled() or f.exception())
-            check.inflight = running
-        return asyncio.wrap_future(running)
 
     def _note(self, check: _Check, result: CheckResult) -> None:
         previous, check.last = check.last, result.status

@@ -98,7 +98,7 @@ def test_health_noncritical_failure_keeps_ready_and_degrades_detail():
 
 
 def test_health_detail_has_version_uptime_and_per_check_latency():
-    health = Health()
+    health = Health(details=True)
     health.check("db", lambda: CheckResult(HealthStatus.HEALTHY, details={"pool": 3}))
     response = _client(health, version="9.9.9").get("/health")
     assert response.status_code == 200
@@ -114,7 +114,7 @@ def test_health_detail_has_version_uptime_and_per_check_latency():
 
 
 def test_health_detail_version_argument_wins_and_unhealthy_is_503():
-    health = Health(version="2.0.0")
+    health = Health(version="2.0.0", details=True)
     health.check("db", lambda: False)
     response = _client(health, version="1.0.0").get("/health")
     assert response.status_code == 503
@@ -124,7 +124,7 @@ def test_health_detail_version_argument_wins_and_unhealthy_is_503():
 
 
 def test_health_error_messages_leak_no_secrets():
-    health = Health()
+    health = Health(details=True)
 
     @health.check("db")
     def db() -> None:

@@ -59,6 +59,7 @@ def _default_redactor():
 )
 def test_redact_message_removes_whole_credentials(text, expected):
     assert Redactor().redact_message(text) == expected
+    assert Redactor().redact_message(expected) == expected  # redacting twice changes nothing
 
 
 @pytest.mark.parametrize(
@@ -173,8 +174,10 @@ def test_redact_celery_task_data_args_and_kwargs():
         "kwargs": "{'password': 'hunter2', 'email': 'ana@example.com'}",
         "eta": None,
     }
-    redacted = Redactor().redact_attributes({"data": data})
-    assert redacted == {"data": {**data, "args": REDACTED, "kwargs": REDACTED}}
+    redacted = Redactor().redact_attributes({"data": {**data, "return_value": "{'api_key': 'k-1', 'n': 2}"}})
+    assert redacted == {
+        "data": {**data, "args": REDACTED, "kwargs": REDACTED, "return_value": f"{{'api_key': {REDACTED}, 'n': 2}}"}
+    }
 
 
 # --------------------------------------------------------------------------- the exporters, at a real receiver
