@@ -270,3 +270,15 @@ def test_health_logged_failure_is_redacted(caplog):
     (line,) = [r.getMessage() for r in caplog.records if r.name == "otelkit.health"]
     assert line.startswith("health check db is unhealthy: ConnectionError: connection to server")
     assert line.endswith("(sent Authorization: [REDACTED])")
+
+
+def test_health_bad_token_is_one_line_that_never_echoes_it(monkeypatch, caplog):
+    monkeypatch.setenv("OTELKIT_HEALTH_TOKEN", "short secret")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        client = _client(_failing_db())
+        doc = client.get("/health", headers={"Authorization": "Bearer short secret"}).json()
+    assert "message" not in doc["checks"]["db"]
+    assert caplog.messages == [
+        "otelkit: invalid OTELKIT_HEALTH_TOKEN (a value of 12 characters); expected 16 to 256 characters of"
+        " A-Z a-z 0-9 - . _ ~ + / =; fix or unset OTELKIT_HEALTH_TOKEN; using its default"
+    ]
