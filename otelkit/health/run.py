@@ -129,9 +129,10 @@ async def _in_task(check: Any, make: Callable[[], Any], deadline: float) -> Outc
     if task.cancelled():
         return CANCELLED
     try:
-        return task.result()
+        outcome: Outcome = task.result()
     except BaseException as exc:  # what _guarded lets through (GeneratorExit…) is the check's too
         return ("error", exc)
+    return outcome
 
 
 async def call(check: Any, timeout: float) -> Outcome:

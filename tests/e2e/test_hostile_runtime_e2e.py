@@ -19,7 +19,7 @@ import opentelemetry.sdk.environment_variables as sdk_env
 import pytest
 from launch import BIN, REPO, app_env, start_app, wait_until
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 from otelkit.testing import OTLPReceiver
 
 pytestmark = pytest.mark.e2e
@@ -227,7 +227,7 @@ def test_junk_batch_and_limit_values_are_one_line_each_and_every_signal_arrives(
 
 def _junk_everywhere(junk: str, launcher: str) -> dict[str, str]:
     names = {v for m in (sdk_env, api_env) for k, v in vars(m).items() if k.startswith("OTEL_") and isinstance(v, str)}
-    from otelkit import _envcheck
+    from otelkit._runtime import envcheck as _envcheck
 
     names |= _envcheck.CHECKED | _envcheck.READ_BY_OTELKIT
     # Regexes and instrumentation names mean what they say (an excluded-URL regex "0" excludes URLs with a 0).
