@@ -16,6 +16,7 @@ import logging
 import os
 from typing import Any
 
+from otelkit._runtime import forksafe
 from otelkit.errors import ConfigError
 from otelkit.settings import OTELKIT_FAST_EXPORT, Settings
 
@@ -141,13 +142,14 @@ def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
         else:
             # Redaction happens while encoding: no copy of the span, no second pass.
             cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
-            return cls(
+            exporter = cls(
                 attribute_filter=redact.redact_attributes,
                 text_filter=redact.redact_body,
                 paced=True,
                 **_lean_transport(signal),
             )
-    exporter = _sdk_otlp(signal, protocol)
+            return forksafe.track(exporter)
+    exporter = forksafe.track(_sdk_otlp(signal, protocol))
     if signal == "traces":
         return redact.RedactingSpanExporter(exporter)
     if signal == "logs":
@@ -232,7 +234,7 @@ def _entry_point_exporter(signal: str, name: str) -> Any | None:
     group = f"opentelemetry_{signal}_exporter" if signal != "traces" else "opentelemetry_traces_exporter"
     for ep in entry_points(group=group, name=name):
         try:
-            return ep.load()()
+            return forksafe.track(ep.load()())
         except Exception as exc:
             _log.error("otelkit: exporter %r for %s could not be created: %s", name, signal, exc)
             return None

@@ -1,0 +1,93 @@
+"""Exporters forget their parent's connections in a forked child.
+
+A Celery prefork worker's main process exports its own records over a keep-alive connection and
+then forks children (a new one per task with ``--max-tasks-per-child 1``); gunicorn ``--preload``
+and other pre-forking servers do the same. A child inherits the open socket: parent and child
+then write their requests on one connection, the receiver reads a second request inside the
+first one's body (400) or a request vanishes with its records. So after a fork
+(``os.register_at_fork(after_in_child=…)``) every exporter otelkit created drops what it
+inherited and connects anew on its first export:
+
+- OTLP/HTTP over urllib3 (otelkit's transport for plain HTTP): a new ``PoolManager`` with the
+  same settings replaces the inherited one;
+- OTLP/HTTP over requests (HTTPS, proxies, credential-provider sessions): each adapter of the
+  session gets a new pool manager, the session itself (its auth, headers) is kept;
+- OTLP/gRPC: a new channel and stub.
+
+The inherited pools are replaced, not closed: closing would take their locks, which a thread of
+the parent may have held at the moment of the fork (the child would block forever), and the
+sockets belong to the parent, which keeps using them. The child's references to them simply go;
+closing a file descriptor in the child never affects the parent's connection.
+
+The hook is registered when this module is imported, before otelkit builds its batch processors,
+so it runs before their export threads restart in the child. It runs in the child only, once per
+fork, never on the export path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import weakref
+from typing import Any
+
+__all__ = ["reset_connections", "track"]
+
+_log = logging.getLogger("otelkit")
+
+_exporters: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def track(exporter: Any) -> Any:
+    """Have ``exporter``'s connections replaced in every forked child; returns ``exporter``."""
+    with contextlib.suppress(TypeError):  # not weak-referenceable: nothing of ours, nothing to do
+        _exporters.add(exporter)
+    return exporter
+
+
+def reset_connections(exporter: Any) -> bool:
+    """Give ``exporter`` fresh connections (pools, channel). Returns whether it had any to replace."""
+    transport = getattr(getattr(exporter, "_client", None), "_transport", None)
+    if transport is not None:
+        return _reset_transport(transport)
+    if callable(getattr(exporter, "_initialize_channel_and_stub", None)) and hasattr(exporter, "_channel"):
+        # gRPC: the old channel is left to the parent (closing it here would act on shared state).
+        _abandoned.append(exporter._channel)
+        exporter._initialize_channel_and_stub()
+        return True
+    return False
+
+
+# Inherited gRPC channels, kept referenced so their finalizers never run in the child.
+_abandoned: list[Any] = []
+
+
+def _reset_transport(transport: Any) -> bool:
+    pool = getattr(transport, "_pool", None)
+    if pool is not None and hasattr(pool, "connection_pool_kw"):  # urllib3
+        transport._pool = type(pool)(
+            num_pools=getattr(pool.pools, "_maxsize", 10), headers=pool.headers, **pool.connection_pool_kw
+        )
+        return True
+    session = getattr(transport, "_session", None)
+    adapters = getattr(session, "adapters", None)
+    if adapters is not None:  # requests
+        for adapter in adapters.values():
+            if hasattr(adapter, "init_poolmanager") and hasattr(adapter, "_pool_connections"):
+                adapter.proxy_manager = {}
+                adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
+        return True
+    return False
+
+
+def _after_fork_in_child() -> None:
+    for exporter in list(_exporters):
+        try:
+            reset_connections(exporter)
+        except Exception as exc:  # never raise in the child; its exports may fail, the app goes on
+            _log.error("otelkit: reconnecting %s in the forked child failed: %s", type(exporter).__name__, exc)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

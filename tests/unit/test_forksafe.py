@@ -1,0 +1,131 @@
+"""A forked child never exports over its parent's connections (otelkit._forksafe)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otelkit._runtime import exporters as configurator
+from otelkit._runtime import forksafe as _forksafe
+from otelkit.testing import OTLPReceiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as rx:
+        yield rx
+
+
+def _spans(n: int) -> list:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    for i in range(n):
+        provider.get_tracer("t").start_span(f"span-{i}").end()
+    return list(memory.get_finished_spans())
+
+
+def _in_child(check: Callable[[], str]) -> str:
+    """Run ``check`` in a forked child; return what it returned (or the exception it raised)."""
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "process is multi-threaded" (3.12+)
+        pid = os.fork()
+    if pid == 0:
+        try:
+            try:
+                answer = check()
+            except BaseException as exc:
+                answer = f"raised {exc!r}"
+            os.write(write, answer.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 4096):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()
+
+
+def _pooled_sockets(pool_manager) -> list:
+    sockets = []
+    for key in list(pool_manager.pools.keys()):
+        pool = pool_manager.pools.get(key)
+        queue = getattr(getattr(pool, "pool", None), "queue", ())
+        sockets += [conn.sock for conn in queue if conn is not None and conn.sock is not None]
+    return sockets
+
+
+def test_forksafe_fast_exporter_child_connects_anew_and_both_keep_exporting(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    exporter = configurator._create_otlp("traces", "http/protobuf", fast=True)
+    transport = exporter._client._transport
+    assert exporter.export(_spans(1)) is SpanExportResult.SUCCESS
+    (inherited,) = _pooled_sockets(transport._pool)  # the parent's open keep-alive connection
+
+    def child() -> str:
+        fresh = _pooled_sockets(transport._pool)
+        result = exporter.export(_spans(2))
+        (own,) = _pooled_sockets(transport._pool)
+        return f"{len(fresh)} {result.name} {own is inherited}"
+
+    assert _in_child(child) == "0 SUCCESS False"
+    assert exporter.export(_spans(3)) is SpanExportResult.SUCCESS
+    assert _pooled_sockets(transport._pool) == [inherited]  # the parent's connection is untouched
+    receiver.wait_for(lambda r: len(r.spans) == 6)
+    assert receiver.bad_requests == 0
+    exporter.shutdown()
+
+
+def test_forksafe_requests_session_gets_new_pools_and_keeps_its_settings(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    exporter = _forksafe.track(OTLPSpanExporter())  # requests, as over HTTPS or a proxy
+    session = exporter._client._transport._session
+    session.headers["X-Kept"] = "yes"
+    assert exporter.export(_spans(1)) is SpanExportResult.SUCCESS
+    adapter = session.get_adapter(receiver.endpoint)
+    (inherited,) = _pooled_sockets(adapter.poolmanager)
+
+    def child() -> str:
+        fresh = _pooled_sockets(adapter.poolmanager)
+        result = exporter.export(_spans(1))
+        (own,) = _pooled_sockets(adapter.poolmanager)
+        return f"{len(fresh)} {result.name} {own is inherited} {session.headers['X-Kept']}"
+
+    assert _in_child(child) == "0 SUCCESS False yes"
+    receiver.wait_for(lambda r: len(r.spans) == 2)
+    assert receiver.last_headers.get("x-kept") == "yes"
+    exporter.shutdown()
+
+
+def test_forksafe_grpc_exporter_gets_a_new_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+    exporter = configurator._create_otlp("traces", "grpc", fast=False)
+    inner = exporter.inner
+    parent_channel = inner._channel
+
+    def child() -> str:
+        return f"{inner._channel is not parent_channel} {inner._client is not None}"
+
+    assert _in_child(child) == "True True"
+    assert inner._channel is parent_channel
+    exporter.shutdown()
+
+
+def test_forksafe_untracked_and_unknown_objects_are_left_alone() -> None:
+    assert _forksafe.reset_connections(object()) is False
+    assert _forksafe.track(3) == 3  # not weak-referenceable: ignored, never raises
