@@ -47,7 +47,9 @@ def instrument_entry_point(entry_point: Any, kwargs: dict[str, Any]) -> None:
         return
     try:
         # The stock launcher checked dependencies already (skip_dep_check); otelkit-instrument did not.
-        entry_point.load()().instrument(**{"raise_exception_on_conflict": True, **kwargs})
+        # Deferring: the instrumentation module may import a library another instrumentation waits for.
+        with imports.deferring():
+            entry_point.load()().instrument(**{"raise_exception_on_conflict": True, **kwargs})
     except ImportError:
         raise
     except Exception as exc:
@@ -57,15 +59,27 @@ def instrument_entry_point(entry_point: Any, kwargs: dict[str, Any]) -> None:
         _log.error("otelkit: instrumenting %s failed, continuing without it: %s", entry_point.name, exc)
 
 
+# Contrib instrumentations whose entry point is not named after the module they patch.
+_LIBRARY_OF = {
+    "aiohttp_client": "aiohttp",
+    "aiohttp_server": "aiohttp",
+    "boto3sqs": "boto3",
+    "mysqlclient": "MySQLdb",
+    "tortoiseorm": "tortoise",
+}
+
+
 def _lazy_target(name: str) -> str | None:
     """The top-level module to wait for before instrumenting ``name``, or None to instrument now.
 
     Contrib instrumentations are named after the module they patch (``httpx``, ``redis``,
-    ``requests``, ``sqlalchemy``…). When no such module is installed (``aiohttp_client``,
-    ``system_metrics``) or it is already imported, instrument at once, as the launcher would.
+    ``requests``, ``sqlalchemy``…), a few after something else (:data:`_LIBRARY_OF`). When no such
+    module is installed (``system_metrics``) or it is already imported, instrument at once, as the
+    launcher would.
     """
     import importlib.util
 
+    name = _LIBRARY_OF.get(name, name)
     if not name.isidentifier() or name in sys.modules:
         return None
     try:

@@ -18,10 +18,46 @@ from otelkit._runtime import env
         (["/usr/bin/python3", "-m", "reports.run"], "reports"),
         (["/usr/bin/python3.11", "Nightly Job.py"], "nightly-job"),
         (["/usr/local/bin/my_tool"], "my_tool"),
+        # Issue 18: generic module names give the project folder, the interpreter is unwrapped.
+        (["/venv/bin/uvicorn", "main:app"], "myproj"),
+        (["/venv/bin/python", "/venv/bin/uvicorn", "pkg.main:app"], "pkg"),
+        (["/venv/bin/python", "-m", "uvicorn", "pkg.main:app", "--port", "1"], "pkg"),
+        (["/venv/bin/celery", "-A", "main.celery", "worker"], "myproj-worker"),
+        (["/venv/bin/python", "/venv/bin/celery", "-A", "pkg.celery_app", "worker"], "pkg-worker"),
+        (["/usr/bin/python3", "-m", "pkg"], "pkg"),
+        (["/usr/bin/python3", "-u", "-X", "dev", "-m", "pkg.cli", "run"], "pkg"),
+        (["/usr/bin/python3", "script.py"], "script"),
+        (["/usr/bin/python3", "main.py"], "myproj"),
+        (["/usr/bin/python3", "-c", "import app; app.run()"], "myproj"),
+        (["/usr/bin/python3"], "myproj"),
+        (["-c", "x"], "myproj"),  # sys.argv at start-up
+        (["-m"], "myproj"),
     ],
 )
 def test_distro_default_service_name_from_command(argv, expected):
     assert env.default_service_name(argv, cwd="/srv/MyProj") == expected
+
+
+def test_distro_default_service_name_in_a_real_process_started_with_c_and_m(tmp_path):
+    import subprocess
+    import sys
+
+    project = tmp_path / "billing-api"
+    (project / "billing").mkdir(parents=True)
+    (project / "billing" / "__init__.py").write_text("")
+    (project / "billing" / "__main__.py").write_text(
+        "from otelkit._runtime.env import default_service_name; print(default_service_name())"
+    )
+    site = tmp_path / "site"
+    site.mkdir()  # what the launchers see: the name derived at start-up, before the module runs
+    (site / "sitecustomize.py").write_text(
+        "from otelkit._runtime.env import default_service_name; print(default_service_name())"
+    )
+    env = {"PYTHONPATH": f"{site}:{project}", "PATH": "/usr/bin:/bin"}
+    code = "pass"
+    for args, expected in ((["-m", "billing"], "billing\nbilling"), (["-c", code], "billing-api")):
+        done = subprocess.run([sys.executable, *args], cwd=project, env=env, capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == expected, done.stderr
 
 
 def test_distro_env_defaults_never_override_user_values(monkeypatch):
@@ -41,6 +77,16 @@ def test_distro_env_defaults_never_override_user_values(monkeypatch):
     assert os.environ["OTEL_METRICS_EXPORTER"] == "otlp"
     assert os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http"
     assert os.environ["OTEL_PYTHON_CONFIGURATOR"] == "otelkit"
+    # otelkit's own instrumentation leaves exactly its health router untraced: no URL default.
+    assert "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS" not in os.environ
+
+
+def test_distro_excluded_urls_default_only_for_contribs_instrumentation(monkeypatch):
+    import os
+
+    monkeypatch.delenv("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", raising=False)
+    monkeypatch.setenv("OTELKIT_HTTP_INSTRUMENTATION", "contrib")
+    env.apply_env_defaults()
     assert os.environ["OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"] == env.DEFAULT_EXCLUDED_URLS
 
 
