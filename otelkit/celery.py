@@ -57,12 +57,18 @@ Two repairs to the spans:
   the other's attributes and one never ends (seen with ``retry(countdown=0)``). otelkit adds the
   thread (greenlet) id to that key; every signal of one run is handled in the thread running it.
 
-Logging setup in the worker: Celery empties the root logger at start-up unless a ``setup_logging``
-receiver exists ("hijacks" it; no task log would be exported). otelkit connects one, so the root
-logger keeps the OTel handler and otelkit's console handler, and Celery neither adds its own
-console handler nor redirects stdout/stderr into logging. The root level becomes the more verbose
-of ``OTELKIT_LOG_LEVEL`` and the worker's ``-l``/``--loglevel`` (Celery's default WARNING leaves
-otelkit's INFO in place). An app's own ``setup_logging`` receiver still runs after otelkit's.
+Logging setup in the worker: Celery's own, as without otelkit. Celery hijacks the root logger
+(``worker_hijack_root_logger``), adds its console handler in its format (``[… INFO/MainProcess]
+…``), sets up the task logger and runs the app's ``after_setup_logger`` /
+``after_setup_task_logger`` receivers. otelkit connects no ``setup_logging`` receiver (one would
+make Celery skip all of that); it receives ``after_setup_logger`` and ``after_setup_task_logger``
+itself and puts its OTel handler back beside Celery's and the app's handlers — on the root logger
+and on the task logger, which does not propagate — so every task record is still exported once.
+otelkit's own console handler goes with the hijack: the worker has one console, Celery's. The
+root and task loggers' level becomes the more verbose of ``OTELKIT_LOG_LEVEL`` and the worker's
+``-l``/``--loglevel`` (Celery's default WARNING would drop every INFO task record). An app whose
+own ``setup_logging`` receiver takes over from Celery keeps that: the root logger is then left
+as the app made it.
 
 Fork and exit rules — why each hook exists:
 
@@ -78,8 +84,11 @@ Fork and exit rules — why each hook exists:
   shutdown — so everything they buffered would be lost; the hook flushes the three providers,
   bounded by ``OTELKIT_SHUTDOWN_TIMEOUT``. With the collector down every exiting child waits that
   long once.
-- ``worker_shutdown`` (main process, warm shutdown, all pools): flush; the process then exits
-  normally and otelkit's exit hook shuts the providers down.
+- ``worker_shutdown`` (main process, warm shutdown, all pools): flush spans and logs, export the
+  metrics a last time (``otelkit._runtime.shutdown.finish``); the process then exits normally and
+  otelkit's exit hook shuts the other providers down.
+- prefork children also inherit the exporters' open connections: otelkit replaces them in every
+  forked child (``otelkit._runtime.forksafe``), so a child never writes on its parent's socket.
 - A child killed by SIGKILL (hard time limit, OOM killer) loses what it had not exported yet: no
   code runs. Its ``celery.task.active`` series stays at its last exported value until it expires.
 

@@ -78,7 +78,9 @@ def build_providers(settings: Settings, *, warm_after: float | None = None) -> t
     readers = [
         PeriodicExportingMetricReader(fasthist.wrap_exporter(exporter, resource)) for exporter in metric_exporters
     ]
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=readers, views=default_views(), shutdown_on_exit=False
+    )
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in log_exporters:
@@ -90,6 +92,19 @@ def build_providers(settings: Settings, *, warm_after: float | None = None) -> t
 
         deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)
     return tracer_provider, meter_provider, logger_provider
+
+
+DROPPED_INSTRUMENTS = ("flower.task.runtime.seconds",)
+"""Instruments otelkit's meter provider drops: opentelemetry-instrumentation-celery records
+``flower.task.runtime.seconds`` for every task, the same durations as otelkit's
+``celery.task.duration`` (which also has the queue, the final state and exemplars)."""
+
+
+def default_views() -> list[Any]:
+    """The views of otelkit's meter provider: :data:`DROPPED_INSTRUMENTS` aggregated by nothing."""
+    from opentelemetry.sdk.metrics.view import DropAggregation, View
+
+    return [View(instrument_name=name, aggregation=DropAggregation()) for name in DROPPED_INSTRUMENTS]
 
 
 def _redacts(exporter: Any) -> bool:
@@ -132,6 +147,7 @@ def setup(settings: Settings) -> tuple[Any, Any, Any]:
     # Console first: errors while building exporters must be visible.
     console.set_root_level(settings.log_level)
     console.install_console(settings.console_format, settings.export_error_interval)
+    console.install_sdk_gate(settings.export_error_interval)
     console.throttle_sdk_queue_warnings(settings.export_error_interval)
     console.redact_access_logs()
     from otelkit._runtime import deferred

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -47,6 +47,7 @@ def mem() -> Iterator[InMemoryTelemetry]:
 def flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     monkeypatch.setattr(_shutdown, "flush_all", lambda timeout=None: calls.append("flush") or True)
+    monkeypatch.setattr(_shutdown, "finish", lambda timeout=None: calls.append("finish") or True)
     return calls
 
 
@@ -400,7 +401,7 @@ def test_celery_child_exit_and_worker_shutdown_flush(hooks: _Records, flushes: l
     signals.worker_process_shutdown.send(sender="celery@unit", pid=123, exitcode=0)
     assert flushes == ["flush"]
     signals.worker_shutdown.send(sender=None)
-    assert flushes == ["flush", "flush"]
+    assert flushes == ["flush", "finish"]
 
 
 def test_celery_child_init_restores_the_flushing_sigterm_handler(hooks: _Records) -> None:
@@ -412,23 +413,97 @@ def test_celery_child_init_restores_the_flushing_sigterm_handler(hooks: _Records
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_celery_setup_logging_keeps_root_handlers_and_takes_the_more_verbose_level(
-    app: Celery, hooks: _Records, root_logging: logging.Logger
+@pytest.fixture
+def celery_logging(
+    app: Celery, hooks: _Records, root_logging: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], None]]:
+    """Run Celery's worker logging set-up (as ``celery worker -l LEVEL`` does); ``hooks`` is the OTel handler."""
+    from otelkit._runtime import state
+
+    monkeypatch.setattr(state, "_otel_log_handler", hooks)
+    app.conf.worker_hijack_root_logger = True  # Celery's default
+    task_logger = logging.getLogger("celery.task")
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in (task_logger, logging.getLogger("celery"))]
+
+    def setup(level: str) -> None:
+        app.log.already_setup = False
+        type(app.log)._setup = False
+        app.log.setup_logging_subsystem(loglevel=level)
+
+    yield setup
+    for logger, handlers, level, propagate in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def _celery_console(logger: logging.Logger) -> list[logging.Handler]:
+    return [h for h in logger.handlers if type(h.formatter).__module__.startswith("celery")]
+
+
+def test_celery_logging_is_celerys_own_and_runs_the_apps_receivers(
+    celery_logging: Callable[[str], None], hooks: _Records, root_logging: logging.Logger
 ) -> None:
-    before = list(root_logging.handlers)
-    app.log.already_setup = False
-    type(app.log)._setup = False
-    app.log.setup_logging_subsystem(loglevel="WARNING")  # Celery's default -l
-    assert root_logging.handlers == before
-    assert root_logging.level == logging.INFO
-    app.log.already_setup = False
-    app.log.setup_logging_subsystem(loglevel="DEBUG")
-    assert root_logging.handlers == before
-    assert root_logging.level == logging.DEBUG
+    ran: list[tuple[str, str]] = []
+
+    def app_logger(logger: logging.Logger, **_: Any) -> None:
+        ran.append(("after_setup_logger", logger.name))
+
+    def app_task_logger(logger: logging.Logger, **_: Any) -> None:
+        ran.append(("after_setup_task_logger", logger.name))
+
+    signals.after_setup_logger.connect(app_logger)
+    signals.after_setup_task_logger.connect(app_task_logger)
+    try:
+        celery_logging("WARNING")  # Celery's default -l
+    finally:
+        signals.after_setup_logger.disconnect(app_logger)
+        signals.after_setup_task_logger.disconnect(app_task_logger)
+    assert ran == [("after_setup_logger", "root"), ("after_setup_task_logger", "celery.task")]
+    (console,) = _celery_console(root_logging)  # Celery's console, in Celery's format
+    assert "%(processName)s" in console.formatter._fmt  # type: ignore[union-attr]
+    # The OTel handler is back beside it, on the root logger and on the non-propagating task logger.
+    assert hooks in root_logging.handlers
+    task_logger = logging.getLogger("celery.task")
+    assert hooks in task_logger.handlers and not task_logger.propagate
+    assert root_logging.level == task_logger.level == logging.INFO
+    logging.getLogger("celery.task.unit").info("task record")
+    assert [r.getMessage() for r in hooks.records] == ["task record"]
+
+
+def test_celery_logging_takes_the_more_verbose_level(
+    celery_logging: Callable[[str], None], root_logging: logging.Logger
+) -> None:
+    celery_logging("DEBUG")
+    assert root_logging.level == logging.getLogger("celery.task").level == logging.DEBUG
+
+
+def test_celery_logging_one_console_celerys_replaces_otelkits(
+    celery_logging: Callable[[str], None], root_logging: logging.Logger
+) -> None:
+    from otelkit._runtime.logs import console as _logs
+
+    root_logging.handlers[:] = []
+    _logs.install_console("json", 30)
+    celery_logging("INFO")
+    consoles = [h for h in root_logging.handlers if isinstance(h, logging.StreamHandler)]
+    assert consoles == _celery_console(root_logging) and len(consoles) == 1
+
+
+def test_celery_logging_without_hijack_keeps_otelkits_console_and_adds_none(
+    app: Celery, celery_logging: Callable[[str], None], root_logging: logging.Logger
+) -> None:
+    from otelkit._runtime.logs import console as _logs
+
+    app.conf.worker_hijack_root_logger = False
+    root_logging.handlers[:] = []
+    console = _logs.install_console("json", 30)
+    celery_logging("INFO")
+    assert [h for h in root_logging.handlers if isinstance(h, logging.StreamHandler)] == [console]
 
 
 def test_celery_without_otelkit_hooks_celery_empties_the_root_logger(root_logging: logging.Logger) -> None:
-    # The behaviour otelkit's setup_logging receiver prevents (FACTS: 0 of 6 task logs arrived).
+    # Celery's hijack: without otelkit's after_setup_logger receiver the OTel handler would be gone.
     app = Celery("plain", broker="memory://", set_as_current=False)
     marker = _Records()
     root_logging.addHandler(marker)
@@ -436,18 +511,6 @@ def test_celery_without_otelkit_hooks_celery_empties_the_root_logger(root_loggin
     type(app.log)._setup = False
     app.log.setup_logging_subsystem(loglevel="WARNING")
     assert marker not in root_logging.handlers
-
-
-def test_celery_setup_logging_adds_a_console_when_root_has_none(
-    app: Celery, hooks: _Records, root_logging: logging.Logger
-) -> None:
-    from otelkit._runtime.logs import console as _logs
-
-    root_logging.handlers[:] = []
-    app.log.already_setup = False
-    type(app.log)._setup = False
-    app.log.setup_logging_subsystem(loglevel="WARNING")
-    assert [type(h) for h in root_logging.handlers] == [_logs._ConsoleHandler]
 
 
 def test_celery_install_is_idempotent(hooks: _Records) -> None:
@@ -459,7 +522,7 @@ def test_celery_install_is_idempotent(hooks: _Records) -> None:
 def test_celery_uninstall_disconnects_everything(mem: InMemoryTelemetry, root_logging: logging.Logger) -> None:
     otelkit_celery.install(meter_provider=mem.meter_provider)
     otelkit_celery.uninstall()
-    for sig in (signals.task_prerun, signals.task_postrun, signals.setup_logging, signals.worker_process_shutdown):
+    for sig in (signals.task_prerun, signals.task_postrun, signals.after_setup_logger, signals.worker_process_shutdown):
         assert not [r for r in sig.receivers if "otelkit.celery" in str(r[0])]
     assert not any(isinstance(f, otelkit_celery.TaskLogContext) for h in root_logging.handlers for f in h.filters)
 

@@ -113,3 +113,30 @@ def test_configurator_providers_carry_distro_resource(monkeypatch):
     assert attrs["deployment.environment.name"] == "development"
     for provider in (tracer_provider, meter_provider, logger_provider):
         provider.shutdown()
+
+
+def test_configurator_meter_provider_drops_flowers_duplicate_of_the_task_duration(monkeypatch):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otelkit._runtime import providers as configurator
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], views=configurator.default_views())
+    meter = provider.get_meter("opentelemetry.instrumentation.celery")
+    meter.create_histogram("flower.task.runtime.seconds").record(0.2)
+    provider.get_meter("otelkit.celery").create_histogram("celery.task.duration").record(0.2)
+    names = [m.name for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    assert names == ["celery.task.duration"]
+
+
+def test_configurator_build_providers_uses_the_default_views(monkeypatch):
+    from otelkit._runtime import providers as configurator
+    from otelkit.settings import Settings
+
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    _, meter_provider, _ = configurator.build_providers(Settings())
+    views = meter_provider._sdk_config.views
+    assert [v._instrument_name for v in views] == ["flower.task.runtime.seconds"]

@@ -156,3 +156,158 @@ def test_logs_sdk_queue_full_warning_mutes_its_logger_for_an_interval():
     finally:
         logger.removeFilter(muter)
         logger.setLevel(logging.NOTSET)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def app_root():
+    """The root logger with one handler of the app's; restored afterwards, SDK gate removed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    app_handler = _Collect()
+    root.handlers[:] = [app_handler]
+    yield app_handler
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    _logs.uninstall_sdk_gate()
+
+
+def test_logs_sdk_warnings_are_rate_limited_whatever_handlers_the_app_has(app_root):
+    gate = _logs.install_sdk_gate(3600)
+    exporter_log = logging.getLogger("opentelemetry.test_logs.exporter")  # no SDK DuplicateFilter on it
+    for attempt in range(42):
+        exporter_log.warning("Failed to export logs batch code: %s, reason: %s", 503, f"try {attempt}")
+    assert [r.getMessage() for r in app_root.records] == ["Failed to export logs batch code: 503, reason: try 0"]
+    gate.limiter.interval = 0
+    exporter_log.warning("Failed to export logs batch code: %s, reason: %s", 503, "later")
+    assert app_root.records[-1].getMessage() == (
+        "Failed to export logs batch code: 503, reason: later (41 similar messages suppressed)"
+    )
+    assert _logs.install_sdk_gate(30) is gate and gate.limiter.interval == 30  # once
+
+
+def test_logs_sdk_gate_reaches_the_handlers_installed_after_it_and_never_the_otel_handler(app_root, otel_logs):
+    handler, exporter = otel_logs
+    _logs.install_sdk_gate(3600)
+    later = _Collect()
+    logging.getLogger().handlers[:] = [handler, later]  # e.g. the app's dictConfig after otelkit's set-up
+    logging.getLogger("opentelemetry.sdk._shared_internal").error("Exception while exporting")
+    assert [r.getMessage() for r in later.records] == ["Exception while exporting"]
+    assert exporter.get_finished_logs() == ()
+
+
+def test_logs_app_dictconfig_at_import_keeps_one_console_and_the_otel_handler(app_root, otel_logs):
+    handler, exporter = otel_logs
+    root = logging.getLogger()
+    root.handlers[:] = []
+    console = _logs.install_console("json", 30)
+    root.addHandler(handler)
+    _handler.prepare_otel_handler(handler)
+    # uvicorn configures its loggers before it imports the app: otelkit restyles them to its console.
+    uvicorn_handler = logging.StreamHandler()
+    uvicorn_handler.setFormatter(_UvicornFormatter("%(message)s"))
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = [uvicorn_handler]
+    access.propagate = False
+    enabled = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    enabled = [lg for lg in enabled if not lg.disabled]
+    try:
+        _handler._attach_to_isolated_loggers(handler)
+        assert uvicorn_handler.formatter is console.formatter
+        logging.getLogger("opentelemetry.sdk.existing")  # an SDK logger that exists at the app's dictConfig
+        logging.config.dictConfig(
+            {
+                "version": 1,
+                "formatters": {"app": {"format": "APP %(levelname)s %(message)s"}},
+                "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "app"}},
+                "root": {"handlers": ["console"], "level": "INFO"},
+            }
+        )
+        kinds = [type(h).__name__ for h in root.handlers]
+        assert kinds == ["StreamHandler", "LoggingHandler"]  # the app's console, and the OTel handler back
+        assert root.handlers[0].formatter._fmt == "APP %(levelname)s %(message)s"
+        assert isinstance(uvicorn_handler.formatter, _UvicornFormatter)  # uvicorn's own format again
+        assert handler in access.handlers
+        assert not logging.getLogger("opentelemetry.sdk.existing").disabled
+        logging.getLogger("app.orders").info("order placed")
+        assert [d.log_record.body for d in exporter.get_finished_logs()] == ["order placed"]
+    finally:
+        access.handlers[:] = []
+        access.propagate = True
+        for logger in enabled:  # the dictConfig disabled every other existing logger
+            logger.disabled = False
+
+
+class _UvicornFormatter(logging.Formatter):
+    pass
+
+
+_UvicornFormatter.__module__ = "uvicorn.logging"
+
+
+def test_logs_extra_values_of_any_type_become_attributes_without_a_warning(otel_logs, caplog):
+    import datetime
+    import uuid
+    import weakref
+
+    handler, exporter = otel_logs
+    _handler.prepare_otel_handler(handler)
+
+    class Websocket:
+        def __str__(self) -> str:
+            return "<WebSocket /ws>"
+
+    socket = Websocket()
+    eta = datetime.datetime(2026, 12, 1, 20, 0, tzinfo=datetime.timezone.utc)
+    logger = logging.getLogger("test_logs.noise")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with caplog.at_level(logging.WARNING, logger="opentelemetry"):
+            logger.info(
+                "Task received",
+                extra={
+                    "data": {"id": "t1", "eta": eta, "args": (1, eta)},
+                    "websocket": weakref.proxy(socket),
+                    "job": uuid.UUID(int=7),
+                    "count": 3,
+                },
+            )
+    finally:
+        logger.removeHandler(handler)
+    (data,) = exporter.get_finished_logs()
+    attributes = data.log_record.attributes
+    iso = "2026-12-01T20:00:00+00:00"
+    assert attributes["data"] == {"id": "t1", "eta": iso, "args": (1, iso)}
+    assert attributes["websocket"] == "<WebSocket /ws>"
+    assert attributes["job"] == "00000000-0000-0000-0000-000000000007"
+    assert attributes["count"] == 3
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("opentelemetry")] == []
+
+
+def test_logs_app_basicconfig_after_otelkit_gets_its_format_and_keeps_the_otel_handler(app_root, otel_logs):
+    import io
+
+    handler, exporter = otel_logs
+    root = logging.getLogger()
+    root.handlers[:] = []
+    _logs.install_console("json", 30)
+    root.addHandler(handler)
+    _handler.prepare_otel_handler(handler)
+    stream = io.StringIO()
+    logging.basicConfig(stream=stream, format="BASIC %(levelname)s %(message)s", level=logging.INFO)
+    logging.getLogger("app.basic").info("hello")
+    assert stream.getvalue() == "BASIC INFO hello\n"
+    assert not any(isinstance(h, _logs._ConsoleHandler) for h in root.handlers)
+    assert handler in root.handlers
+    assert [d.log_record.body for d in exporter.get_finished_logs()] == ["hello"]
+    logging.basicConfig(format="ignored")  # the root logger now has the app's handler: a no-op as usual
+    assert len([h for h in root.handlers if isinstance(h, logging.StreamHandler)]) == 1

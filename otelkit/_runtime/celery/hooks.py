@@ -21,7 +21,7 @@ from opentelemetry import metrics, trace
 from otelkit._runtime import shutdown, state
 from otelkit._runtime.celery import patches
 from otelkit._runtime.celery.broker import BrokerObserver
-from otelkit._runtime.logs import console
+from otelkit._runtime.logs import handler as log_handler
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -231,15 +231,17 @@ class _Hooks:
 
     # -- worker: process lifecycle and logging
 
-    def setup_logging(self, loglevel: Any = None, **_: Any) -> None:
+    def after_setup_logger(self, logger: Any = None, loglevel: Any = None, **_: Any) -> None:
         try:
-            root = logging.getLogger()
-            if isinstance(loglevel, int) and loglevel and loglevel < root.getEffectiveLevel():
-                root.setLevel(loglevel)
-            _ensure_console()
-            _attach_log_filter()
+            _after_celery_logging(logger, loglevel)
         except Exception as exc:
             _log.error("otelkit: preparing the worker's logging failed: %s", exc)
+
+    def after_setup_task_logger(self, logger: Any = None, loglevel: Any = None, **_: Any) -> None:
+        try:
+            _after_celery_logging(logger, loglevel)
+        except Exception as exc:
+            _log.error("otelkit: preparing the worker's task logging failed: %s", exc)
 
     def process_init(self, **_: Any) -> None:
         try:
@@ -256,7 +258,7 @@ class _Hooks:
 
     def worker_shutdown(self, **_: Any) -> None:
         try:
-            shutdown.flush_all()
+            shutdown.finish()
         except Exception as exc:
             _log.error("otelkit: flushing telemetry at worker shutdown failed: %s", exc)
 
@@ -270,7 +272,8 @@ class _Hooks:
             (signals.task_prerun, self.prerun),
             (signals.task_postrun, self.postrun),
             (signals.task_revoked, self.revoked),
-            (signals.setup_logging, self.setup_logging),
+            (signals.after_setup_logger, self.after_setup_logger),
+            (signals.after_setup_task_logger, self.after_setup_task_logger),
             (signals.worker_process_init, self.process_init),
             (signals.worker_process_shutdown, self.process_shutdown),
             (signals.worker_shutdown, self.worker_shutdown),
@@ -311,13 +314,26 @@ def _detach_log_filter() -> None:
             handler.removeFilter(_filter)
 
 
-def _ensure_console() -> None:
-    """Without Celery's console handler, make sure the worker still writes its logs somewhere."""
-    root = logging.getLogger()
-    if any(not console.is_otel_handler(h) for h in root.handlers):
-        return
-    settings = state.settings()
-    console.install_console(settings.console_format, settings.export_error_interval)
+def _after_celery_logging(logger: Any, loglevel: Any) -> None:
+    """After Celery configured ``logger`` (root, or the task logger): OTel handler back, level, task fields."""
+    if isinstance(logger, logging.Logger):
+        wanted = _otelkit_level()
+        if isinstance(loglevel, int) and loglevel:
+            wanted = min(wanted, loglevel)
+        if logger.level == logging.NOTSET or wanted < logger.level:
+            logger.setLevel(wanted)
+    handler = state.otel_log_handler()
+    if handler is not None:
+        root = logging.getLogger()
+        if handler not in root.handlers:  # the hijack emptied the root logger
+            root.addHandler(handler)
+        log_handler.after_app_config([handler], [])
+    _attach_log_filter()
+
+
+def _otelkit_level() -> int:
+    level = logging.getLevelName(state.settings().log_level)
+    return level if isinstance(level, int) else logging.INFO
 
 
 def _broker_observer(meter_provider: Any) -> BrokerObserver | None:

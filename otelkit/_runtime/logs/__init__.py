@@ -16,8 +16,17 @@ What otelkit does to logging, and why (console output in ``console``, the OTel h
 - A console handler on stderr (``OTELKIT_LOG_CONSOLE``): JSON lines in production, a readable line
   in development, both carrying ``trace_id``/``span_id`` of the active span and ``extra=`` fields
   (message, exception text and fields redacted as in the exporters, :mod:`otelkit._runtime.redact`).
-  It is only added when the root logger has no handler of the user's. SDK warnings (exporter
-  failures) reach it, rate-limited to one line per ``OTELKIT_EXPORT_ERROR_INTERVAL`` per message.
+  It is only added when the root logger has no handler of the user's, and it goes away when the
+  app configures the root logger itself (``dictConfig``, ``basicConfig`` at import, Celery's worker
+  set-up): one console, the app's when it has one. otelkit never replaces nor duplicates a handler
+  the app configured; it re-adds only its OTel handler where the app's configuration removed it.
+- The SDK's own records (``opentelemetry.*``: exporter failures) pass one gate whatever the app's
+  logging: a handler on the ``opentelemetry`` logger lets one warning per message through per
+  ``OTELKIT_EXPORT_ERROR_INTERVAL`` and hands it to the root logger's handlers.
+- ``extra=`` values the SDK would warn about (datetimes, objects such as a ``weakref.proxy``)
+  become ISO strings or ``str()`` where the OTel handler picks the extras: never a warning per record.
+- A record of an exception that escaped a request (uvicorn's "Exception in ASGI application",
+  written after the request ended) carries that request's trace id and request id.
 - uvicorn's access-log records carry the request line with its raw query string: a filter on the
   ``uvicorn.access`` logger redacts its sensitive parameters in the record itself
   (:func:`otelkit._runtime.logs.console.redact_access_logs`), so no handler — otelkit's, uvicorn's,

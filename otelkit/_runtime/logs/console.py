@@ -1,5 +1,8 @@
 """otelkit's console output on stderr, the root level, and the rate limits on the SDK's own warnings.
 
+The SDK's records (exporter failures) pass one gate on the ``opentelemetry`` logger, whatever the
+app's handlers: one line per message per ``OTELKIT_EXPORT_ERROR_INTERVAL`` (:func:`install_sdk_gate`).
+
 See :mod:`otelkit._runtime.logs` for what otelkit does to logging and why.
 """
 
@@ -17,13 +20,15 @@ from typing import Any
 from opentelemetry import trace
 
 from otelkit._runtime import redact
-from otelkit.context import REQUEST_ID_KEY, get_request_id
+from otelkit.context import REQUEST_ID_KEY, exception_context, get_request_id
 
 __all__ = [
     "OTEL_INTERNAL_PREFIX",
     "ConsoleFormatter",
     "console_handler",
     "install_console",
+    "install_sdk_gate",
+    "is_console_handler",
     "is_otel_handler",
     "redact_access_logs",
     "set_root_level",
@@ -70,8 +75,8 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return redact.redact_attributes(extras)  # type: ignore[return-value]
 
 
-def _trace_ids() -> tuple[str, str]:
-    ctx = trace.get_current_span().get_span_context()
+def _trace_ids(context: Any = None) -> tuple[str, str]:
+    ctx = trace.get_current_span(context).get_span_context()
     if not ctx.is_valid:
         return "", ""
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
@@ -92,8 +97,9 @@ class ConsoleFormatter(logging.Formatter):
         suppressed = getattr(record, "otelkit_suppressed", 0)
         if suppressed:
             message = f"{message} ({suppressed} similar messages suppressed)"
-        trace_id, span_id = _trace_ids()
-        request_id = get_request_id()
+        context = exception_context(record)  # uvicorn's "Exception in ASGI application", after the request
+        trace_id, span_id = _trace_ids(context)
+        request_id = get_request_id(context)
         extras = _extras(record)
         if self.style_name == "json":
             doc: dict[str, Any] = {
@@ -157,6 +163,58 @@ class _RateLimitOtelWarnings(logging.Filter):
         if suppressed:
             record.otelkit_suppressed = suppressed
         return True
+
+
+class _SdkLogGate(logging.Handler):
+    """The one way out for the SDK's own records: rate-limited, then to the root logger's handlers.
+
+    Installed on the ``opentelemetry`` logger with ``propagate = False``, so every record of the
+    SDK's loggers passes it, whatever handlers the app put on the root logger (its own console
+    after a ``dictConfig``, Celery's). Records the SDK logs below WARNING pass unlimited.
+    """
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self.limiter = _RateLimitOtelWarnings(interval)
+        self.addFilter(self.limiter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        suppressed = record.__dict__.pop("otelkit_suppressed", 0)
+        if suppressed:
+            message = f"{record.getMessage()} ({suppressed} similar messages suppressed)"
+            record = logging.makeLogRecord({**record.__dict__, "msg": message, "args": ()})
+        found = False
+        for handler in logging.getLogger().handlers:
+            if is_otel_handler(handler):
+                continue  # the SDK's records never go into the logs pipeline
+            found = True
+            if record.levelno >= handler.level:
+                handler.handle(record)
+        last_resort = logging.lastResort
+        if not found and last_resort is not None and record.levelno >= last_resort.level:
+            last_resort.handle(record)
+
+
+def install_sdk_gate(interval: float) -> _SdkLogGate:
+    """Route the SDK's records through :class:`_SdkLogGate` (once); returns the gate."""
+    logger = logging.getLogger(OTEL_INTERNAL_PREFIX)
+    for handler in logger.handlers:
+        if isinstance(handler, _SdkLogGate):
+            handler.limiter.interval = interval
+            return handler
+    gate = _SdkLogGate(interval)
+    logger.addHandler(gate)
+    logger.propagate = False
+    return gate
+
+
+def uninstall_sdk_gate() -> None:
+    """Undo :func:`install_sdk_gate` (tests)."""
+    logger = logging.getLogger(OTEL_INTERNAL_PREFIX)
+    for handler in list(logger.handlers):
+        if isinstance(handler, _SdkLogGate):
+            logger.removeHandler(handler)
+            logger.propagate = True
 
 
 _SDK_QUEUE_LOGGER = "opentelemetry.sdk._shared_internal"
@@ -242,7 +300,6 @@ def install_console(style: str, export_error_interval: float) -> logging.Handler
         return None
     handler = _ConsoleHandler()
     handler.setFormatter(ConsoleFormatter(style))
-    handler.addFilter(_RateLimitOtelWarnings(export_error_interval))
     root.addHandler(handler)
     return handler
 
@@ -266,6 +323,11 @@ def redact_access_logs() -> None:
     logger = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, _RedactAccessLog) for f in logger.filters):
         logger.addFilter(_RedactAccessLog())
+
+
+def is_console_handler(handler: logging.Handler) -> bool:
+    """Whether ``handler`` is otelkit's console handler."""
+    return isinstance(handler, _ConsoleHandler)
 
 
 def set_root_level(level: str) -> None:
