@@ -8,6 +8,7 @@ spans read it from the active context.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from opentelemetry import baggage
@@ -15,7 +16,7 @@ from opentelemetry.baggage import _BAGGAGE_KEY
 from opentelemetry.context import Context, get_current
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-__all__ = ["REQUEST_ID_KEY", "get_request_id", "request_context", "with_request_id"]
+__all__ = ["REQUEST_ID_KEY", "end_request_context", "get_request_id", "request_context", "with_request_id"]
 
 REQUEST_ID_KEY = "request.id"
 """Baggage key (and span/log attribute name) of the request-correlation id."""
@@ -46,3 +47,42 @@ def request_context(span: Any, request_id: str, context: Context | None = None) 
     values[_BAGGAGE_KEY] = bag
     values[_SPAN_KEY] = span
     return Context(values)
+
+
+EXCEPTION_CONTEXT_ATTRIBUTE = "_otelkit_context"
+"""Attribute set on an exception that escaped a request: a copy of the request's context.
+
+uvicorn logs "Exception in ASGI application" after the request's span ended and its context was
+detached; the log handler and the console read this attribute from the record's exception to put
+the request's trace id and request id on that record."""
+
+
+def end_request_context(context: Context, error: BaseException | None = None) -> None:
+    """The request is over: ``context`` (the one its handler made current) no longer claims it.
+
+    A task the request started (``asyncio.create_task`` copies the current context) keeps this
+    very object for as long as it runs; without this, every record it writes for ever would carry
+    the request's trace id and request id. The span and the request id are removed from the
+    object in place (it is immutable only through its own methods), so records written after the
+    request ended have neither. ``error``, the exception that escaped the request, keeps a copy.
+    """
+    if error is not None:
+        with contextlib.suppress(Exception):  # an exception that takes no attributes: its record goes without
+            setattr(error, EXCEPTION_CONTEXT_ATTRIBUTE, Context(dict(context)))
+    dict.pop(context, _SPAN_KEY, None)
+    entries = context.get(_BAGGAGE_KEY)
+    if isinstance(entries, dict) and REQUEST_ID_KEY in entries:
+        rest = {k: v for k, v in entries.items() if k != REQUEST_ID_KEY}
+        if rest:
+            dict.__setitem__(context, _BAGGAGE_KEY, rest)
+        else:
+            dict.pop(context, _BAGGAGE_KEY, None)
+
+
+def exception_context(record: Any) -> Context | None:
+    """The request context kept on the exception of a log record (:func:`end_request_context`)."""
+    exc_info = record.exc_info
+    if not exc_info:
+        return None
+    context = getattr(exc_info[1], EXCEPTION_CONTEXT_ATTRIBUTE, None)
+    return context if isinstance(context, Context) else None

@@ -8,6 +8,11 @@ Why this exists:
   restores the default and re-raises, so the exit status stays "killed by SIGTERM".
 - Celery prefork children with ``--max-tasks-per-child`` exit through ``os._exit``: the Celery hook
   calls :func:`flush_all` from ``worker_process_shutdown``.
+- A server's last moment (uvicorn's lifespan shutdown, Celery's ``worker_shutdown``) is not yet
+  the end of the process: :func:`finish` flushes spans and logs there and shuts the meter
+  provider down, which exports every metric series a last time. The exit hook that follows shuts
+  down the rest; a flush there followed by the meter provider's shutdown exported every series
+  twice, ~10 ms apart.
 - With the collector down the SDK exporters retry for up to ``OTEL_EXPORTER_OTLP_TIMEOUT`` per batch
   and provider ``shutdown()`` waits for them: ~18 s. Here every flush/shutdown runs in daemon
   threads for all three providers at once and is abandoned after ``OTELKIT_SHUTDOWN_TIMEOUT``.
@@ -27,7 +32,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["flush_all", "install_signal_handlers", "register", "shutdown_all"]
+__all__ = ["finish", "flush_all", "install_signal_handlers", "register", "shutdown_all"]
 
 _log = logging.getLogger("otelkit")
 
@@ -40,6 +45,7 @@ _STALLED_GRACE = 0.5
 _lock = threading.Lock()
 _atexit_registered = [False]
 _shut = [False]
+_finished: list[Any] = []  # providers already shut down by finish()
 
 
 def register(providers: list[Any], timeout: float) -> None:
@@ -54,18 +60,24 @@ def register(providers: list[Any], timeout: float) -> None:
             _atexit_registered[0] = True
 
 
-def _run_bounded(method: str, timeout: float) -> bool:
+def _run_bounded(method: str, timeout: float, *, final_metrics: bool = False) -> bool:
     """Call ``method`` on every provider concurrently; give up after ``timeout`` seconds."""
     # Its exporters pace themselves, except now. Another thread (the deferred exporters' warm-up) may
     # be importing it right now: a partly initialised module has no ``unpaced`` yet.
     unpaced = getattr(sys.modules.get("otelkit._runtime.otlp.fast"), "unpaced", None)
     with unpaced() if unpaced is not None else contextlib.nullcontext():
-        return _run_bounded_now(method, timeout)
+        return _run_bounded_now(method, timeout, final_metrics)
 
 
-def _run_bounded_now(method: str, timeout: float) -> bool:
+def _is_meter_provider(provider: Any) -> bool:
+    return callable(getattr(provider, "get_meter", None))
+
+
+def _run_bounded_now(method: str, timeout: float, final_metrics: bool = False) -> bool:
     with _lock:
-        providers = list(_providers)
+        providers = [p for p in _providers if not any(p is done for done in _finished)]
+        if final_metrics:
+            _finished.extend(p for p in providers if _is_meter_provider(p))
     if not providers:
         return True
     if _stalled[0]:
@@ -73,10 +85,11 @@ def _run_bounded_now(method: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     threads = []
     for provider in providers:
-        fn = getattr(provider, method, None)
+        name = "shutdown" if final_metrics and _is_meter_provider(provider) else method
+        fn = getattr(provider, name, None)
         if fn is None:
             continue
-        if method == "force_flush":
+        if name == "force_flush":
             args: tuple[Any, ...] = (max(1, int(timeout * 1000)),)
         else:
             args = ()
@@ -111,6 +124,17 @@ def flush_all(timeout: float | None = None) -> bool:
     return _run_bounded("force_flush", _timeout[0] if timeout is None else timeout)
 
 
+def finish(timeout: float | None = None) -> bool:
+    """The server is done: flush spans and logs, export metrics a last time (meter provider shut down).
+
+    The exit hook that follows shuts the span and log providers down and leaves the meter
+    provider alone, so every metric series is exported once at the end, not twice.
+    """
+    if _shut[0]:
+        return True
+    return _run_bounded("force_flush", _timeout[0] if timeout is None else timeout, final_metrics=True)
+
+
 def shutdown_all(timeout: float | None = None) -> bool:
     """Flush and shut down the providers, bounded in time. Later calls do nothing."""
     with _lock:
@@ -125,6 +149,7 @@ def shutdown_all(timeout: float | None = None) -> bool:
 def _reset_for_tests() -> None:
     with _lock:
         _providers.clear()
+        _finished.clear()
         _shut[0] = False
         _stalled[0] = False
 

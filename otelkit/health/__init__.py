@@ -45,9 +45,10 @@ most), details through :func:`otelkit._runtime.redact.redact_attributes` and
 check's state changes (healthy → unhealthy and back) are logged once each, not on every probe, with
 the redacted message.
 
-The three paths are excluded from traces and metrics by otelkit's default
-``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` (mounted elsewhere than ``/health``, extend that variable),
-and instrumentation is suppressed while checks run, so probes make no Redis or SQL spans either.
+The three paths are left out of traces and metrics by otelkit's HTTP instrumentation wherever
+the router is mounted (with ``OTELKIT_HTTP_INSTRUMENTATION=contrib``: by the default
+``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``, for ``/health`` only), and instrumentation is suppressed
+while checks run, so probes make no Redis or SQL spans either.
 Keep the probe's ``timeoutSeconds`` above the largest check timeout (default 2 s).
 """
 

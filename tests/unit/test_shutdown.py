@@ -131,3 +131,46 @@ def test_flush_while_another_thread_is_importing_the_encoder(monkeypatch):
     _shutdown.register([quick], timeout=2)
     assert _shutdown.flush_all()
     assert quick.flushed == 1
+
+
+def test_shutdown_after_lifespan_end_exports_every_metric_series_once():
+    import asyncio
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
+
+    from otelkit._runtime.http import asgi as _asgi
+
+    class Counting(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.points: list[str] = []
+
+        def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
+            for resource in metrics_data.resource_metrics:
+                for scope in resource.scope_metrics:
+                    self.points += [m.name for m in scope.metrics]
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+            pass
+
+    exporter = Counting()
+    meters = MeterProvider(metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)])
+    meters.get_meter("t").create_counter("orders").add(1)
+    spans = Quick()
+    _shutdown.register([spans, meters], timeout=5)
+    sent: list[str] = []
+
+    async def send(message) -> None:
+        sent.append(message["type"])
+
+    # uvicorn's SIGTERM path: lifespan shutdown complete, then the exit hook.
+    asyncio.run(_asgi._flush_on_shutdown(send)({"type": "lifespan.shutdown.complete"}))
+    assert _shutdown.shutdown_all()
+    assert sent == ["lifespan.shutdown.complete"]
+    assert exporter.points == ["orders"]  # once, not once per flush and once more at shutdown
+    assert (spans.flushed, spans.shut) == (1, 1)

@@ -33,10 +33,12 @@ attributes ``http.request.header.<name>`` / ``http.response.header.<name>`` (str
 sensitive ones (:mod:`otelkit._runtime.redact`) are captured as ``["[REDACTED]"]``. ``url.query`` is
 recorded as received; the exporters redact sensitive parameters in it.
 
-Requests whose full URL matches ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` (regexes, searched in
-``scheme://host/path?query``; otelkit's default excludes the health endpoints with anchored
-patterns) get neither span nor metrics. FastAPI's built-in telemetry (``fastapi.telemetry``) is
-told to stand aside for every request otelkit instruments, so nothing is recorded twice.
+Requests served by otelkit's health router, wherever mounted, or whose full URL matches
+``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS`` (regexes, searched in ``scheme://host/path?query``) get
+neither span nor metrics; mounts and plain routes are named too (:mod:`.routes`). A request's
+context stops claiming it when it ends (:func:`otelkit.context.end_request_context`). FastAPI's
+built-in telemetry (``fastapi.telemetry``) is told to stand aside for every request otelkit
+instruments, so nothing is recorded twice.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ from opentelemetry.trace import Status, StatusCode
 
 from otelkit._runtime import fasthist, redact, state
 from otelkit._runtime.env import DEFAULT_EXCLUDED_URLS
+from otelkit._runtime.http import routes
 from otelkit._runtime.http.serverspan import ServerSpans, set_known_attributes
-from otelkit.context import REQUEST_ID_KEY, get_request_id, request_context
+from otelkit.context import REQUEST_ID_KEY, end_request_context, get_request_id, request_context
 
 __all__ = ["instrument_fastapi", "uninstrument_fastapi"]
 
@@ -209,6 +212,8 @@ class HTTPInstrumentation:
         # Per-request hooks other otelkit features add (request ids, scrubbing). Each gets
         # (scope, header dict, span) before the app runs and may return response headers to add.
         self.request_hooks: list[Callable[[Scope, dict[str, str], Any], list[tuple[bytes, bytes]] | None]] = []
+        self.unrouted = routes.Unrouted()
+        self.health = routes.HealthPaths()
 
     def _observe_in_flight(self, options: Any) -> Any:
         for (method, scheme), count in list(self.in_flight.items()):
@@ -230,12 +235,12 @@ class HTTPInstrumentation:
             await call(app, scope, receive, send)
             return
         scope[_SCOPE_MARK] = True
-        base_root = scope.get("root_path", "")
+        base_root, base_path = scope.get("root_path", ""), scope["path"]  # mounts may rewrite both
         # Decode headers once: propagation, user agent, exclusion and hooks all read this dict.
         headers: dict[str, str] = {}
         for key, value in scope.get("headers") or ():
             headers[key.decode("latin-1").lower()] = value.decode("latin-1")
-        if self.excluded is not None and self._is_excluded(scope, headers):
+        if (self.excluded is not None and self._is_excluded(scope, headers)) or scope["path"] in self.health.paths:
             await call(app, scope, receive, send)
             return
 
@@ -276,7 +281,8 @@ class HTTPInstrumentation:
             if self.capture_request is not None:
                 attrs.update(_captured(self.capture_request, "http.request.header.", headers.items()))
             set_known_attributes(span, attrs)
-        token = otel_context.attach(request_context(span, request_id, parent))
+        request_ctx = request_context(span, request_id, parent)
+        token = otel_context.attach(request_ctx)
 
         extra_headers: list[tuple[bytes, bytes]] = [(self.request_id_header, request_id.encode("latin-1"))]
         for hook in self.request_hooks:
@@ -325,6 +331,9 @@ class HTTPInstrumentation:
             end = time_ns()
             in_flight[key] -= 1
             route = _route_template(scope, base_root)
+            health = routes.is_otelkit_health(scope.get("route"))  # dropped unended, no metric
+            if route is None and status and status != 404:
+                route = self.unrouted.template(app, scope, base_path, base_root)
             version = scope.get("http_version", "1.1")
             error_type = None
             if error is not None:
@@ -346,14 +355,14 @@ class HTTPInstrumentation:
                 if error_type:
                     metric_attrs["error.type"] = error_type
             received = None
-            if metric_attrs is not None and self.body_size_metrics:  # opt-in, as in semconv
+            if metric_attrs is not None and self.body_size_metrics and not health:  # opt-in, as in semconv
                 length = headers.get("content-length")
                 received = int(length) if length and length.isdigit() and len(length) < 19 else None
                 if status:
                     self.response_size.record(sent, metric_attrs)
                 if received is not None:
                     self.request_size.record(received, metric_attrs)
-            if recording:
+            if recording and not health:
                 final: dict[str, Any] = {}
                 if status:
                     final["http.response.status_code"] = status
@@ -370,9 +379,13 @@ class HTTPInstrumentation:
                     if error is not None:
                         span.record_exception(error)
                 set_known_attributes(span, final)
-            span.end(end)
+            if not health:
+                span.end(end)
             otel_context.detach(token)
-            if fast is None:
+            end_request_context(request_ctx, error)
+            if health:
+                self.health.learn(scope["path"])
+            elif fast is None:
                 self.duration.record((end - start) / 1e9, metric_attrs)
             else:
                 ctx = span.get_span_context()
@@ -488,7 +501,7 @@ def _flush_on_shutdown(send: Any) -> Any:
             from otelkit._runtime import shutdown
 
             try:
-                await anyio.to_thread.run_sync(shutdown.flush_all)
+                await anyio.to_thread.run_sync(shutdown.finish)
             except Exception:
                 _log.debug("otelkit: flush at lifespan shutdown failed", exc_info=True)
         await send(message)
