@@ -413,3 +413,27 @@ def test_pytest_plugin_fixtures_work_in_a_user_suite(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_receiver_keeps_the_connection_alive_across_requests_and_errors() -> None:
+    # A collector speaks HTTP/1.1 keep-alive; a receiver that closed every connection would hide
+    # every bug that needs a reused connection (a forked child writing on its parent's socket).
+    import http.client
+
+    body = ExportTraceServiceRequest().SerializeToString()
+    with OTLPReceiver() as receiver:
+        conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
+        try:
+            replies, sockets = [], set()
+            for path in ("/v1/traces", "/nowhere", "/v1/traces"):
+                conn.request("POST", path, body=body, headers={"Content-Type": "application/x-protobuf"})
+                response = conn.getresponse()
+                response.read()
+                replies.append((response.status, response.version, response.getheader("Content-Length") is not None))
+                assert not response.will_close
+                sockets.add(conn.sock.getsockname())
+        finally:
+            conn.close()
+        assert replies == [(200, 11, True), (404, 11, True), (200, 11, True)]
+        assert len(sockets) == 1  # one connection served all three
+        assert receiver.requests["traces"] == 2
