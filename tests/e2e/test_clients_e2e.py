@@ -20,7 +20,7 @@ import httpx
 import pytest
 from launch import LAUNCHERS, wait_until
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 from otelkit.testing import OTLPReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
@@ -128,7 +128,12 @@ def test_clients_each_deferred_instrumentation_makes_a_client_span(
         )
         assert done.returncode == 0, done.stderr
         assert "failed" not in done.stderr, done.stderr
-        spans = [s for s in rx.spans if s.kind == "CLIENT" and s.scope_name == SCOPES[library]]
+
+        def client_spans(r: OTLPReceiver) -> list[ReceivedSpan]:
+            return [s for s in r.spans if s.kind == "CLIENT" and s.scope_name == SCOPES[library]]
+
+        rx.wait_for(client_spans, timeout=10)
+        spans = client_spans(rx)
         assert len(spans) == 1, f"{rx.summary()}\n{done.stderr}"
         if library != "redis":
             assert spans[0].attributes["http.request.method"] == "GET"

@@ -24,8 +24,8 @@ import httpx
 import pytest
 import yaml
 
-from otelkit import _procs
-from otelkit.collector import CollectorSpec, render_collector
+from otelkit.local import procs as _procs
+from otelkit.ops.collector import CollectorSpec, render_collector
 from otelkit.testing import OTLPReceiver
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from launch import LAUNCHERS, wait_until
 
-from otelkit import _procs
+from otelkit.local import procs as _procs
 from otelkit.testing import OTLPReceiver
 
 pytestmark = pytest.mark.e2e
