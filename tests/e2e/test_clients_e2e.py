@@ -119,7 +119,8 @@ def test_clients_each_deferred_instrumentation_makes_a_client_span(
     with OTLPReceiver() as rx:
         done = subprocess.run(
             [str(BIN / launcher), str(BIN / "python"), str(script), library],
-            env=_env(rx, "clients", E2E_REDIS=redis_server),
+            # A short script: on a loaded machine building the exporters at exit can take seconds.
+            env=_env(rx, "clients", E2E_REDIS=redis_server, OTELKIT_SHUTDOWN_TIMEOUT="30"),
             cwd=tmp_path,
             capture_output=True,
             text=True,
