@@ -174,3 +174,16 @@ def test_shutdown_after_lifespan_end_exports_every_metric_series_once():
     assert sent == ["lifespan.shutdown.complete"]
     assert exporter.points == ["orders"]  # once, not once per flush and once more at shutdown
     assert (spans.flushed, spans.shut) == (1, 1)
+
+
+def test_shutdown_while_the_fast_exporter_module_is_still_being_imported(monkeypatch):
+    # A short script exits while the deferred exporters are being built on another thread: the
+    # module is in sys.modules, half-initialized, without `unpaced` yet.
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "otelkit._runtime.otlp.fast", types.ModuleType("otelkit._runtime.otlp.fast"))
+    provider = Quick()
+    _shutdown.register([provider], timeout=2)
+    assert _shutdown.shutdown_all()
+    assert provider.shut == 1
