@@ -55,12 +55,20 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Observation
 from opentelemetry.propagate import extract
-from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status, StatusCode
 
-from otelkit._runtime import fasthist, redact, state
+from otelkit._runtime import fasthist, state
 from otelkit._runtime.env import DEFAULT_EXCLUDED_URLS
 from otelkit._runtime.http import routes
+from otelkit._runtime.http.headers import (
+    CAPTURE_REQUEST_HEADERS_ENV,
+    CAPTURE_RESPONSE_HEADERS_ENV,
+    EXCLUDED_URLS_ENV,
+    GETTER,
+    captured,
+    compile_capture,
+    compile_excluded,
+)
 from otelkit._runtime.http.serverspan import ServerSpans, set_known_attributes
 from otelkit.context import REQUEST_ID_KEY, end_request_context, get_request_id, request_context
 
@@ -71,9 +79,6 @@ _log = logging.getLogger("otelkit")
 Scope = MutableMapping[str, Any]
 ASGICall = Callable[[Any, Scope, Any, Any], Awaitable[None]]
 
-EXCLUDED_URLS_ENV = "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"
-CAPTURE_REQUEST_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
-CAPTURE_RESPONSE_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE"
 
 DURATION_METRIC = "http.server.request.duration"
 _DURATION_DESCRIPTION = "Duration of HTTP server requests."
@@ -96,59 +101,6 @@ _SCOPE_MARK = "otelkit.request"
 # The random module's generator, not a Random() of our own: CPython reseeds it in forked children,
 # so pre-forked workers (gunicorn --preload, Celery prefork) never repeat each other's ids.
 _random_bits = random.getrandbits
-
-
-class _HeaderGetter(Getter[dict[str, str]]):
-    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key.lower())
-        return None if value is None else [value]
-
-    def keys(self, carrier: dict[str, str]) -> list[str]:
-        return list(carrier)
-
-
-_GETTER = _HeaderGetter()
-
-
-def _compile_excluded(raw: str | None) -> re.Pattern[str] | None:
-    if not raw or not raw.strip():
-        return None
-    parts = [p.strip() for p in raw.split(",") if p.strip()]
-    valid = []
-    for part in parts:
-        try:
-            re.compile(part)
-        except re.error as exc:
-            _log.warning("otelkit: ignoring invalid regex %r in %s: %s", part, EXCLUDED_URLS_ENV, exc)
-            continue
-        valid.append(f"(?:{part})")
-    return re.compile("|".join(valid)) if valid else None
-
-
-def _compile_capture(var: str) -> Callable[[str], Any] | None:
-    raw = os.environ.get(var)
-    if not raw or not raw.strip():
-        return None
-    valid = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            re.compile(part)
-        except re.error as exc:
-            _log.warning("otelkit: ignoring invalid header pattern %r in %s: %s", part, var, exc)
-            continue
-        valid.append(f"(?:{part})")
-    return re.compile("|".join(valid), re.IGNORECASE).fullmatch if valid else None
-
-
-def _captured(match: Callable[[str], Any], prefix: str, pairs: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for name, value in pairs:
-        if match(name):
-            key = prefix + name
-            found[key] = (redact.REDACTED,) if redact.is_sensitive(name) else (value,)
-    return found
 
 
 class HTTPInstrumentation:
@@ -203,10 +155,10 @@ class HTTPInstrumentation:
         header = request_id_header or settings.request_id_header
         self.request_id_key = header.lower()
         self.request_id_header = header.lower().encode("latin-1")
-        self.capture_request = _compile_capture(CAPTURE_REQUEST_HEADERS_ENV)
-        self.capture_response = _compile_capture(CAPTURE_RESPONSE_HEADERS_ENV)
+        self.capture_request = compile_capture(CAPTURE_REQUEST_HEADERS_ENV)
+        self.capture_response = compile_capture(CAPTURE_RESPONSE_HEADERS_ENV)
         raw_excluded = excluded_urls if excluded_urls is not None else os.environ.get(EXCLUDED_URLS_ENV)
-        self.excluded = _compile_excluded(raw_excluded)
+        self.excluded = compile_excluded(raw_excluded)
         # otelkit's default only matches paths under /health: other requests skip building the URL.
         self.excluded_prefix = "/health" if raw_excluded == DEFAULT_EXCLUDED_URLS else ""
         # Per-request hooks other otelkit features add (request ids, scrubbing). Each gets
@@ -248,7 +200,7 @@ class HTTPInstrumentation:
         if method not in _KNOWN_METHODS:
             method = "_OTHER"
         scheme = scope.get("scheme", "http")
-        parent = extract(headers, getter=_GETTER) if _has_propagation(headers) else None
+        parent = extract(headers, getter=GETTER) if _has_propagation(headers) else None
         request_id = headers.get(self.request_id_key)
         if request_id is None or _valid_request_id(request_id) is None:
             request_id = get_request_id(parent) if parent is not None else None
@@ -279,7 +231,7 @@ class HTTPInstrumentation:
             if method == "_OTHER":
                 attrs["http.request.method_original"] = scope.get("method", "")
             if self.capture_request is not None:
-                attrs.update(_captured(self.capture_request, "http.request.header.", headers.items()))
+                attrs.update(captured(self.capture_request, "http.request.header.", headers.items()))
             set_known_attributes(span, attrs)
         request_ctx = request_context(span, request_id, parent)
         token = otel_context.attach(request_ctx)
@@ -308,7 +260,7 @@ class HTTPInstrumentation:
                 status = message["status"]
                 if capture_response is not None:
                     pairs = ((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in message.get("headers", ()))
-                    span.set_attributes(_captured(capture_response, "http.response.header.", pairs))
+                    span.set_attributes(captured(capture_response, "http.response.header.", pairs))
                 sent_headers = message.get("headers", ())
                 if _has_header(sent_headers, request_id_header):
                     # The app set the header itself (its own request-id middleware): its value stays
