@@ -41,7 +41,7 @@ def request_context(span: Any, request_id: str, context: Context | None = None) 
     """
     base = get_current() if context is None else context
     entries = base.get(_BAGGAGE_KEY)
-    bag = dict(entries) if entries else {}
+    bag: dict[str, object] = dict(entries) if isinstance(entries, dict) and entries else {}
     bag[REQUEST_ID_KEY] = request_id
     values = dict(base)
     values[_BAGGAGE_KEY] = bag

@@ -38,6 +38,8 @@ class ConfigError(OtelkitError, ValueError):
     """A configuration value (environment variable or argument) is invalid."""
 
     exit_code = 2
+    variable: str | None = None
+    """The environment variable whose value is invalid, when it was one."""
 
 
 class UsageError(OtelkitError, ValueError):

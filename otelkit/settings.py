@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -115,7 +115,7 @@ unless ``OTELKIT_HEALTH_DETAILS=always``."""
 
 def _error(var: str, message: str) -> ConfigError:
     error = ConfigError(message)
-    error.variable = var  # type: ignore[attr-defined]
+    error.variable = var
     return error
 
 
@@ -239,7 +239,7 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]!r}; expected one of: {', '.join(sorted(known))}")
         values: dict[str, Any] = {}
-        parsers = {
+        parsers: dict[str, tuple[str, Callable[[str, str], Any]]] = {
             "environment": (OTELKIT_ENVIRONMENT, lambda v, raw: _choice(v, raw, ("production", "development"))),
             "log_level": (
                 OTELKIT_LOG_LEVEL,

@@ -93,7 +93,7 @@ def _gevent_patch() -> None:
         )
         return
     try:
-        from gevent import monkey  # type: ignore[import-not-found]
+        from gevent import monkey
     except ImportError:
         _log.error("otelkit: %s=patch_all but gevent is not installed; pip install gevent or unset it", _GEVENT_PATCH)
         return

@@ -150,7 +150,7 @@ def _instrument_celery(kwargs: dict[str, Any]) -> None:
 
     from otelkit._runtime.celery import hooks
 
-    instrumentor = CeleryInstrumentor()
+    instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]  # unannotated in contrib
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(**kwargs)
     hooks.install()

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs.export import LogRecordExporter
@@ -183,6 +183,10 @@ class Redactor:
         """Whether values under ``key`` are redacted."""
         return self._kind(key) == _SENSITIVE
 
+    @overload
+    def redact_attributes(self, attributes: Mapping[str, Any]) -> Mapping[str, Any]: ...
+    @overload
+    def redact_attributes(self, attributes: None) -> None: ...
     def redact_attributes(self, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         """``attributes`` with sensitive values replaced; the same object when nothing changes."""
         if not attributes:
@@ -198,7 +202,7 @@ class Redactor:
                 # lookup and one type check.
                 if type(value) in _ATOMS:
                     continue
-                new = self._redact_value(value)
+                new: Any = self._redact_value(value)
             elif kind == _SENSITIVE:
                 # Keep the shape: captured headers are string arrays.
                 new = (REDACTED,) if isinstance(value, (list, tuple)) else REDACTED
@@ -332,6 +336,10 @@ def is_sensitive(key: str) -> bool:
     return _active[0].is_sensitive(key)
 
 
+@overload
+def redact_attributes(attributes: Mapping[str, Any]) -> Mapping[str, Any]: ...
+@overload
+def redact_attributes(attributes: None) -> None: ...
 def redact_attributes(attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """Redact with the process-wide redactor; returns ``attributes`` itself when nothing matches."""
     return _active[0].redact_attributes(attributes)
@@ -381,8 +389,8 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
         scrubbed = redactor.redact_attributes(event.attributes)
         if scrubbed is not event.attributes:
             if new_events is None:
-                new_events = list(events)  # type: ignore[arg-type]
-            new_events[i] = Event(event.name, scrubbed, event.timestamp)  # type: ignore[arg-type]
+                new_events = list(events)
+            new_events[i] = Event(event.name, scrubbed, event.timestamp)
     status = span.status
     description = status.description
     if description:
@@ -462,7 +470,7 @@ class RedactingLogRecordExporter(LogRecordExporter):
         return self.inner.export(batch)
 
     def shutdown(self) -> None:
-        self.inner.shutdown()
+        self.inner.shutdown()  # type: ignore[no-untyped-call]  # the SDK's LogRecordExporter.shutdown is unannotated
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         flush = getattr(self.inner, "force_flush", None)

@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         cmd = exc.ctx.command_path if exc.ctx is not None else "otelkit"
         print(f"error: {exc.format_message()} (see '{cmd} --help')", file=sys.stderr)
         sys.exit(2)
-    except (_click_exceptions.Abort, typer.Abort):
+    except typer.Abort:  # click's own Abort/Exit in older typers (the same classes), typer's in newer ones
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
-    except (_click_exceptions.Exit, typer.Exit) as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

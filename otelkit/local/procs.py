@@ -379,8 +379,8 @@ def start_prometheus(
         if scrape_configs is not None
         else [{"job_name": "otelkit", "static_configs": [{"targets": list(targets)}]}]
     )
-    config = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval}}
-    config["scrape_configs"] = jobs  # type: ignore[assignment]
+    config: dict[str, Any] = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval}}
+    config["scrape_configs"] = jobs
     config_path = group.path(f"{name}.yml")
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     argv = [

@@ -51,7 +51,7 @@ class InMemoryTelemetry:
         self.meter_provider: MeterProvider = MeterProvider(
             resource=resource, metric_readers=[self.metric_reader], shutdown_on_exit=False
         )
-        self.log_exporter = InMemoryLogRecordExporter()
+        self.log_exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # unannotated in the SDK
         self.logger_provider: LoggerProvider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.log_exporter))
         self._shut_down = False

@@ -140,7 +140,7 @@ class OTLPReceiver:
         """Bind and serve in a daemon thread. Raises ``OSError`` (``EADDRINUSE``) if the port is taken."""
         if self._server is not None:
             return self
-        server_cls = _Server
+        server_cls: type[_Server] = _Server
         if ":" in self.host:
             server_cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
         server = server_cls((self.host, self._requested_port), _Handler)

@@ -138,8 +138,12 @@ class HTTPInstrumentation:
             unit="{request}",
             description="Number of active HTTP server requests.",
         )
-        settings = None if request_id_header and body_size_metrics is not None else state.settings()
-        self.body_size_metrics = settings.http_body_size_metrics if body_size_metrics is None else body_size_metrics
+        if request_id_header and body_size_metrics is not None:
+            header, self.body_size_metrics = request_id_header, body_size_metrics
+        else:
+            settings = state.settings()
+            header = request_id_header or settings.request_id_header
+            self.body_size_metrics = settings.http_body_size_metrics if body_size_metrics is None else body_size_metrics
         self.request_size = meter.create_histogram(
             "http.server.request.body.size",
             unit="By",
@@ -152,7 +156,6 @@ class HTTPInstrumentation:
             description="Size of HTTP server response bodies.",
             explicit_bucket_boundaries_advisory=list(_SIZE_BUCKETS),
         )
-        header = request_id_header or settings.request_id_header
         self.request_id_key = header.lower()
         self.request_id_header = header.lower().encode("latin-1")
         self.capture_request = compile_capture(CAPTURE_REQUEST_HEADERS_ENV)
@@ -368,11 +371,11 @@ def _route_template(scope: Scope, base_root: str) -> str | None:
     route = scope.get("route")
     if route is None:
         return None
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    template: str | None = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not template:
         return None
     # A route inside a mounted app is relative to the mount: prefix what the mounts added to root_path.
-    root = scope.get("root_path", "")
+    root: str = scope.get("root_path", "")
     if len(root) > len(base_root) and root.startswith(base_root):
         return root[len(base_root) :] + template
     return template

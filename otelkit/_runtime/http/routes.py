@@ -13,6 +13,7 @@ wherever the app mounted it, so later probes of those paths make no telemetry at
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 __all__ = ["HealthPaths", "Unrouted", "find_route", "is_otelkit_health"]
@@ -53,7 +54,7 @@ class Unrouted:
         self._cache: dict[tuple[int, str], str | None] = {}
         self._limit = limit
 
-    def template(self, app: Any, scope: dict[str, Any], path: str, root_path: str) -> str | None:
+    def template(self, app: Any, scope: MutableMapping[str, Any], path: str, root_path: str) -> str | None:
         """The template for ``path`` (as received) in ``app``; None when nothing matches."""
         key = (id(app), path)
         cached = self._cache.get(key, _MISSING)

@@ -135,7 +135,7 @@ class ServerSpans:
         sdk = self._sdk
         if sdk is None or not sdk._tracer_config.is_enabled:
             return self._tracer.start_span(name, context=context, kind=SpanKind.SERVER, start_time=start_time)
-        parent = trace.get_current_span(context).get_span_context()
+        parent: SpanContext | None = trace.get_current_span(context).get_span_context()
         if parent is not None and parent.is_valid:
             trace_id = parent.trace_id
             random_id = parent.trace_flags.random_trace_id

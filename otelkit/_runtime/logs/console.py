@@ -15,6 +15,7 @@ import logging.config
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -70,9 +71,9 @@ _RESERVED = frozenset(
 )
 
 
-def _extras(record: logging.LogRecord) -> dict[str, Any]:
+def _extras(record: logging.LogRecord) -> Mapping[str, Any]:
     extras = {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
-    return redact.redact_attributes(extras)  # type: ignore[return-value]
+    return redact.redact_attributes(extras)
 
 
 def _trace_ids(context: Any = None) -> tuple[str, str]:
@@ -266,7 +267,7 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
         # Resolve sys.stderr at emit time: test runners and daemons swap it.
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -210,12 +210,12 @@ def _encode_span(span: Any, attribute_filter: AttributeFilter | None, text_filte
             dropped_attributes = attributes.dropped if isinstance(attributes, BoundedAttributes) else 0
         if type(events) is BoundedList:
             dropped_events = events.dropped
-            events = events._dq
+            events = events._dq  # type: ignore[attr-defined]  # BoundedList's deque (SDK 1.45 internals)
         else:
             dropped_events = events.dropped if isinstance(events, BoundedList) else 0
         if type(links) is BoundedList:
             dropped_links = links.dropped
-            links = links._dq
+            links = links._dq  # type: ignore[attr-defined]  # BoundedList's deque (SDK 1.45 internals)
         else:
             dropped_links = links.dropped if isinstance(links, BoundedList) else 0
     else:
@@ -233,6 +233,8 @@ def _encode_span(span: Any, attribute_filter: AttributeFilter | None, text_filte
         dropped_events = span.dropped_events
         dropped_links = span.dropped_links
 
+    if context is None:  # never for a finished span; an exception fails the batch, as before
+        raise ValueError(f"span {name!r} has no span context")
     parts = [b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big")]
     trace_state = context.trace_state
     if trace_state is not _EMPTY_TRACE_STATE and trace_state:

@@ -110,7 +110,7 @@ def _pair(pairs: dict[str, dict[Any, bytes]], tag: bytes, key: str, value: str |
         vf = _STR_VALUE_PREFIX[n] + encoded if n < 126 else field_bytes(_VALUE, field_bytes(_STRING, encoded))
         cacheable = n <= _CACHED_VALUE_MAX_LEN
     else:
-        vf = field_bytes(_VALUE, _int_value(value))
+        vf = field_bytes(_VALUE, _int_value(value))  # type: ignore[arg-type]  # not a str: type() is exact, mypy narrows only isinstance
         cacheable = True
     n = len(kf) + len(vf)
     entry = tag + (SMALL_VARINTS[n] if n < 0x80 else varint(n)) + kf + vf
