@@ -163,10 +163,17 @@ def _program_name(prog: str, args: list[str], folder: str) -> str:
     return _sanitize(prog)
 
 
-def apply_env_defaults(*, service_name: str | None = None) -> None:
+def apply_env_defaults(*, derive_service_name: bool = True) -> None:
     """Set otelkit's defaults for the standard variables, never overriding the user's values.
 
-    Bad values of the standard variables are dropped first (:mod:`otelkit._runtime.envcheck`), each with one line.
+    Bad values of the standard variables are dropped first (:mod:`otelkit._runtime.envcheck`), each
+    with one line.
+
+    Args:
+        derive_service_name: set ``OTEL_SERVICE_NAME`` to :func:`default_service_name` when neither
+            it nor ``OTEL_RESOURCE_ATTRIBUTES`` names the service. False when the caller names it
+            itself (``configure(service_name=…)``: that name goes to the resource, not into the
+            environment child processes inherit).
     """
     from otelkit._runtime import envcheck
 
@@ -181,9 +188,11 @@ def apply_env_defaults(*, service_name: str | None = None) -> None:
         # health router otelkit serves (otelkit._runtime.http), so an app's own /health stays traced.
         env.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", DEFAULT_EXCLUDED_URLS)
     env.setdefault("OTEL_PYTHON_CONFIGURATOR", "otelkit")
-    if service_name:
-        env.setdefault("OTEL_SERVICE_NAME", service_name)
-    if not env.get("OTEL_SERVICE_NAME") and "service.name=" not in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+    if (
+        derive_service_name
+        and not env.get("OTEL_SERVICE_NAME")
+        and "service.name=" not in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    ):
         env["OTEL_SERVICE_NAME"] = default_service_name()
 
 

@@ -24,7 +24,7 @@ __all__ = ["build_providers", "setup"]
 _log = logging.getLogger("otelkit")
 
 
-def _resource(settings: Settings) -> Any:
+def _resource(settings: Settings, service_name: str | None = None) -> Any:
     from opentelemetry.sdk.resources import Resource
 
     from otelkit import __version__
@@ -35,16 +35,21 @@ def _resource(settings: Settings) -> Any:
     }
     if "deployment.environment" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").strip():
         attributes["deployment.environment.name"] = settings.environment
+    if service_name:  # an explicit name beats OTEL_SERVICE_NAME: Resource.create lets attributes win
+        attributes["service.name"] = service_name
     return Resource.create(attributes)
 
 
-def build_providers(settings: Settings, *, warm_after: float | None = None) -> tuple[Any, Any, Any]:
+def build_providers(
+    settings: Settings, *, warm_after: float | None = None, service_name: str | None = None
+) -> tuple[Any, Any, Any]:
     """Create tracer, meter and logger providers exporting as the environment says.
 
     Args:
         settings: otelkit's settings.
         warm_after: build the deferred OTLP exporters this many seconds from now, on a background
             thread (:func:`otelkit._runtime.deferred.warm_later`); None: at their first export.
+        service_name: ``service.name`` given to :func:`otelkit.configure`; None: from the environment.
 
     Returns:
         ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
@@ -60,7 +65,7 @@ def build_providers(settings: Settings, *, warm_after: float | None = None) -> t
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    resource = _resource(settings)
+    resource = _resource(settings, service_name)
     # Secrets are scrubbed from span and log attributes on the export thread, off the request path.
     redact.configure(settings.redact_keys)
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (shutdown).
@@ -142,7 +147,7 @@ def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any
     return tracer_provider, meter_provider, logger_provider
 
 
-def setup(settings: Settings) -> tuple[Any, Any, Any]:
+def setup(settings: Settings, *, service_name: str | None = None) -> tuple[Any, Any, Any]:
     """Providers as globals, console logging, root level and the bounded exit hooks."""
     # Console first: errors while building exporters must be visible.
     console.set_root_level(settings.log_level)
@@ -152,7 +157,7 @@ def setup(settings: Settings) -> tuple[Any, Any, Any]:
     console.redact_access_logs()
     from otelkit._runtime import deferred
 
-    providers = _set_globals(*build_providers(settings, warm_after=deferred.WARM_AFTER))
+    providers = _set_globals(*build_providers(settings, warm_after=deferred.WARM_AFTER, service_name=service_name))
     shutdown.register(list(providers), settings.shutdown_timeout)
     shutdown.install_signal_handlers()
     # structlog (when the app uses it) is bridged to stdlib as soon as the app imports it.

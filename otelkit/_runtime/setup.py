@@ -35,7 +35,7 @@ class Telemetry:
         return shutdown.shutdown_all(timeout)
 
 
-def _setup(settings: Settings) -> Telemetry:
+def _setup(settings: Settings, service_name: str | None = None) -> Telemetry:
     from otelkit._runtime import providers
 
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
@@ -46,7 +46,7 @@ def _setup(settings: Settings) -> Telemetry:
             trace.get_tracer_provider(), metrics.get_meter_provider(), otel_logs.get_logger_provider(), settings
         )
     else:
-        tracer_provider, meter_provider, logger_provider = providers.setup(settings)
+        tracer_provider, meter_provider, logger_provider = providers.setup(settings, service_name=service_name)
         telemetry = Telemetry(tracer_provider, meter_provider, logger_provider, settings)
     state.set_telemetry(telemetry)
     return telemetry
@@ -97,7 +97,9 @@ def configure(
     matching ``OTELKIT_*`` variables; everything else follows the standard ``OTEL_*`` variables.
 
     Args:
-        service_name: ``service.name``; default ``OTEL_SERVICE_NAME`` or one derived from the command.
+        service_name: ``service.name`` of this process (it beats ``OTEL_SERVICE_NAME`` and is not
+            written into the environment, so child processes do not inherit it); default
+            ``OTEL_SERVICE_NAME``, else a name derived from the command line.
         environment: ``production`` (JSON console logs) or ``development`` (pretty console logs).
         log_level: root logger level (default INFO).
         log_console: ``auto``, ``json``, ``pretty`` or ``off``.
@@ -123,8 +125,8 @@ def configure(
             shutdown_timeout=shutdown_timeout,
             system_metrics=system_metrics,
         )
-        apply_env_defaults(service_name=service_name)
-        telemetry = _setup(settings)
+        apply_env_defaults(derive_service_name=not service_name)
+        telemetry = _setup(settings, service_name)
         if instrument:
             from otelkit._runtime.instrument import instrument_all
 
