@@ -34,6 +34,7 @@ and ``app_operation_active``. ``attributes`` become metric labels: keep them to 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import time
@@ -119,12 +120,19 @@ class _Call:
             self.span.end()
 
 
+# The calls open in this context (asyncio task or thread), innermost last, with their monitor:
+# per-call state, so one monitor instance can be entered by concurrent tasks and threads.
+_open_calls: contextvars.ContextVar[tuple[tuple[monitor, _Call], ...]] = contextvars.ContextVar(
+    "otelkit_monitor_calls", default=()
+)
+
+
 class monitor:  # lower case: used like a function, @monitor(...) and with monitor(...)
     """Monitor a job or an external call: a span, ``app.operation.duration`` and ``app.operation.active``.
 
     Use it as a decorator (sync or ``async def`` functions) or as a context manager (``with`` or
-    ``async with``) that yields the span. As a context manager, create it where you use it; as a
-    decorator every call is monitored on its own, also concurrently.
+    ``async with``) that yields the span. Every call is monitored on its own, also concurrently:
+    one instance may be shared by asyncio tasks and threads (each keeps its own open calls).
 
     Args:
         name: operation name: the span name and the ``operation.name`` attribute. Keep it a
@@ -159,19 +167,26 @@ class monitor:  # lower case: used like a function, @monitor(...) and with monit
         self.meter_provider = meter_provider
         self.active_attributes = {"operation.name": name, "operation.kind": kind}
         self.metric_attributes = {**self.attributes, **self.active_attributes}
-        self._calls: list[_Call] = []
 
     # -- context manager
 
     def __enter__(self) -> trace.Span:
         call = _Call(self)
-        self._calls.append(call)
+        _open_calls.set((*_open_calls.get(), (self, call)))
         return call.span
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._calls.pop().finish(self, exc)
+        # This task's (or thread's) innermost open call of this instance: another task or thread
+        # using the same instance has its own list, so overlapping calls never swap.
+        calls = _open_calls.get()
+        for i in range(len(calls) - 1, -1, -1):
+            if calls[i][0] is self:
+                _open_calls.set(calls[:i] + calls[i + 1 :])
+                calls[i][1].finish(self, exc)
+                return
+        raise RuntimeError(f"{self!r} exited without a matching enter in this task or thread")
 
     async def __aenter__(self) -> trace.Span:
         return self.__enter__()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 
 from otelkit._runtime.monitor import DURATION_BUCKETS, monitor
 from otelkit.testing import InMemoryTelemetry
@@ -165,3 +167,70 @@ def test_monitor_rejects_generator_functions() -> None:
         " test_monitor_rejects_generator_functions.<locals>.rows: it would measure only the creation of the"
         " generator; use `with monitor(...)` inside it instead"
     )
+
+
+def test_monitor_one_instance_shared_by_overlapping_asyncio_tasks(mem: InMemoryTelemetry) -> None:
+    # One context manager, two tasks whose calls overlap: a enters, b enters, a exits, b exits.
+    # Each exit must end its own task's span and leave its own task's span current.
+    shared = monitor("shared.call", **_providers(mem))
+    seen: dict[str, Any] = {}
+
+    async def first(b_entered: asyncio.Event, a_exited: asyncio.Event) -> None:
+        async with shared as span:
+            seen["a"] = span
+            await b_entered.wait()
+        seen["a recording after exit"] = span.is_recording()
+        a_exited.set()
+
+    async def second(b_entered: asyncio.Event, a_exited: asyncio.Event) -> None:
+        async with shared as span:
+            seen["b"] = span
+            b_entered.set()
+            await a_exited.wait()
+            seen["b recording after a exited"] = span.is_recording()
+            seen["b current after a exited"] = trace.get_current_span() is span
+
+    async def main() -> None:
+        b_entered, a_exited = asyncio.Event(), asyncio.Event()
+        await asyncio.gather(first(b_entered, a_exited), second(b_entered, a_exited))
+
+    asyncio.run(main())
+    assert seen["a"] is not seen["b"]
+    assert seen["a recording after exit"] is False
+    assert seen["b recording after a exited"] is True
+    assert seen["b current after a exited"] is True
+    assert sorted(s.name for s in mem.spans()) == ["shared.call", "shared.call"]
+    (point,) = mem.metric_points("app.operation.duration")
+    assert point.count == 2
+
+
+def test_monitor_one_instance_shared_by_overlapping_threads(mem: InMemoryTelemetry) -> None:
+    shared = monitor("shared.job", **_providers(mem))
+    b_entered, a_exited = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def first() -> None:
+        with shared as span:
+            seen["a"] = span
+            assert b_entered.wait(10)
+        seen["a recording after exit"] = span.is_recording()
+        a_exited.set()
+
+    def second() -> None:
+        span = shared.__enter__()
+        seen["b"] = span
+        b_entered.set()
+        assert a_exited.wait(10)
+        seen["b recording after a exited"] = span.is_recording()
+        seen["b current after a exited"] = trace.get_current_span() is span
+        shared.__exit__(None, None, None)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen["a recording after exit"] is False
+    assert seen["b recording after a exited"] is True
+    assert seen["b current after a exited"] is True
+    assert len(mem.spans()) == 2
