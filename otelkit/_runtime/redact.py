@@ -326,11 +326,6 @@ def configure(extra_keys: Sequence[str] = ()) -> Redactor:
     return _active[0]
 
 
-def active() -> Redactor:
-    """The process-wide redactor."""
-    return _active[0]
-
-
 def is_sensitive(key: str) -> bool:
     """Whether the process-wide redactor redacts values under ``key``."""
     return _active[0].is_sensitive(key)

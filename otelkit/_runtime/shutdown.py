@@ -146,14 +146,6 @@ def shutdown_all(timeout: float | None = None) -> bool:
     return _run_bounded("shutdown", _timeout[0] if timeout is None else timeout)
 
 
-def _reset_for_tests() -> None:
-    with _lock:
-        _providers.clear()
-        _finished.clear()
-        _shut[0] = False
-        _stalled[0] = False
-
-
 def _on_sigterm(signum: int, frame: Any) -> None:
     try:
         shutdown_all()

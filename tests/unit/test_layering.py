@@ -234,6 +234,17 @@ def test_layering_modules_stay_under_500_lines() -> None:
     assert not stale, f"LONG_MODULES names modules that are gone or short now: {stale}"
 
 
+def test_layering_no_test_only_code_in_the_package() -> None:
+    """Resets and helpers for tests live in tests/ (fixtures), never in otelkit/."""
+    bad = [
+        f"{m} (line {node.lineno}): {node.name}"
+        for m, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.rstrip("_").endswith("for_tests")
+    ]
+    assert not bad, "test-only functions in otelkit/:\n" + "\n".join(bad)
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 

@@ -38,10 +38,13 @@ class Quick:
 
 
 @pytest.fixture(autouse=True)
-def clean():
-    _shutdown._reset_for_tests()
-    yield
-    _shutdown._reset_for_tests()
+def clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no provider registered and nothing shut down (restored afterwards)."""
+    monkeypatch.setattr(_shutdown, "_providers", [])
+    monkeypatch.setattr(_shutdown, "_finished", [])
+    monkeypatch.setattr(_shutdown, "_shut", [False])
+    monkeypatch.setattr(_shutdown, "_stalled", [False])
+    monkeypatch.setattr(_shutdown, "_timeout", [3.0])
 
 
 def test_shutdown_shuts_down_each_provider_once():

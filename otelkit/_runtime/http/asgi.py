@@ -164,9 +164,6 @@ class HTTPInstrumentation:
         self.excluded = compile_excluded(raw_excluded)
         # otelkit's default only matches paths under /health: other requests skip building the URL.
         self.excluded_prefix = "/health" if raw_excluded == DEFAULT_EXCLUDED_URLS else ""
-        # Per-request hooks other otelkit features add (request ids, scrubbing). Each gets
-        # (scope, header dict, span) before the app runs and may return response headers to add.
-        self.request_hooks: list[Callable[[Scope, dict[str, str], Any], list[tuple[bytes, bytes]] | None]] = []
         self.unrouted = routes.Unrouted()
         self.health = routes.HealthPaths()
 
@@ -240,14 +237,6 @@ class HTTPInstrumentation:
         token = otel_context.attach(request_ctx)
 
         extra_headers: list[tuple[bytes, bytes]] = [(self.request_id_header, request_id.encode("latin-1"))]
-        for hook in self.request_hooks:
-            try:
-                added = hook(scope, headers, span)
-            except Exception:
-                _log.debug("otelkit request hook failed", exc_info=True)
-                continue
-            if added:
-                extra_headers.extend(added)
 
         status = 0
         sent = 0
@@ -436,10 +425,6 @@ def uninstrument_fastapi() -> None:
     original = state.clear_http_instrumentation()
     if original is not None:
         fastapi.FastAPI.__call__ = original  # type: ignore[method-assign]
-
-
-def current() -> HTTPInstrumentation | None:
-    return state.http_instrumentation()
 
 
 def _flush_on_shutdown(send: Any) -> Any:
