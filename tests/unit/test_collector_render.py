@@ -279,3 +279,23 @@ def test_render_builder_older_version_pins_matching_providers() -> None:
     text = render_builder(CollectorSpec(collector_version="0.144.0"))
     assert "otlpreceiver v0.144.0" in text
     assert "envprovider v1.50.0" in text
+
+
+def test_render_builder_all_covers_every_backend_of_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A backend added to the table is part of the --all manifest without a second list to update.
+    from otelkit.ops.collector import backends, builder
+
+    extra = backends.Backend("newtraces", "traces", "otlp_http", "http://new:4318", "a new backend")
+    monkeypatch.setitem(backends.BACKENDS, "traces", {**backends.BACKENDS["traces"], "newtraces": extra})
+    seen: set[tuple[str, str]] = set()
+    real = builder._modules_of
+
+    def spy(spec: CollectorSpec) -> set[str]:
+        seen.update((signal, name) for signal in ("traces", "metrics", "logs") for name in getattr(spec, signal))
+        return real(spec)
+
+    monkeypatch.setattr(builder, "_modules_of", spy)
+    render_builder(all_components=True)
+    expected = {(s, n) for s, table in backends.BACKENDS.items() for n, b in table.items() if b.exporter is not None}
+    assert ("traces", "newtraces") in expected
+    assert seen == expected

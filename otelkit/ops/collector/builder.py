@@ -20,6 +20,7 @@ import dataclasses
 
 import otelkit
 from otelkit.ops import templates
+from otelkit.ops.collector.backends import BACKENDS
 from otelkit.ops.collector.model import Kind
 from otelkit.ops.collector.render import build_model
 from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile, Role
@@ -97,6 +98,10 @@ def _modules_of(spec: CollectorSpec) -> set[str]:
     return {c.module for c in model.components()}
 
 
+def _every_backend(signal: str) -> tuple[str, ...]:
+    return tuple(name for name, backend in BACKENDS[signal].items() if backend.exporter is not None)
+
+
 def _all_modules(spec: CollectorSpec) -> set[str]:
     """Union of the modules of every backend, both profiles and every option, for spec's version."""
     v = version_info(spec.collector_version)
@@ -104,9 +109,10 @@ def _all_modules(spec: CollectorSpec) -> set[str]:
     everything = dataclasses.replace(
         CollectorSpec(),
         collector_version=v.version,
-        traces=("jaeger", "tempo", "zipkin", "otlp", "debug"),
-        metrics=("prometheus", "prometheusremotewrite", "otlp", "debug"),
-        logs=("loki", "otlp", "debug"),
+        # Every backend of the table (all but "none"): a backend added there is built in too.
+        traces=_every_backend("traces"),
+        metrics=_every_backend("metrics"),
+        logs=_every_backend("logs"),
         persistent_queue="/var/lib/otelcol/queue",
         span_metrics=True,
         tail_sampling=10,
