@@ -53,7 +53,9 @@ Kind = Literal["job", "external_call"]
 _KINDS: dict[str, SpanKind] = {"job": SpanKind.INTERNAL, "external_call": SpanKind.CLIENT}
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-"""Bucket boundaries (seconds) advised for ``app.operation.duration``: 5 ms to 10 min."""
+"""Bucket boundaries (seconds) advised for ``app.operation.duration`` and for the Celery task
+histograms (:mod:`otelkit.celery`): 5 ms to 10 min, with 60 s and 300 s as exact boundaries for
+queue-wait and processing SLOs."""
 
 _SCOPE = "otelkit.monitor"
 

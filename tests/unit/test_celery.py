@@ -621,3 +621,11 @@ def test_api_instrument_all_logs_a_celery_failure_and_continues(
     with caplog.at_level(logging.ERROR, logger="otelkit"):
         instrument.instrument_all(instrument.Settings())
     assert "otelkit: setting up celery after its import failed: celery exploded" in caplog.text
+
+
+def test_celery_task_histograms_share_monitors_duration_buckets() -> None:
+    # One definition of the 5 ms - 10 min boundaries (their 60 s and 300 s feed the SLO rules).
+    from otelkit import celery
+    from otelkit._runtime import monitor
+
+    assert celery.DURATION_BUCKETS is monitor.DURATION_BUCKETS

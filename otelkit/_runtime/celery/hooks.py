@@ -22,6 +22,7 @@ from otelkit._runtime import shutdown, state
 from otelkit._runtime.celery import patches
 from otelkit._runtime.celery.broker import BrokerObserver
 from otelkit._runtime.logs import handler as log_handler
+from otelkit._runtime.monitor import DURATION_BUCKETS
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -37,9 +38,6 @@ _log = logging.getLogger("otelkit")
 ENQUEUED_AT_HEADER = "otelkit_enqueued_at"
 """Message header carrying the publish time (Unix seconds, float), for ``celery.task.wait.duration``."""
 
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-"""Bucket boundaries (seconds) advised for both task histograms: 5 ms to 10 min, with 60 s and
-300 s as exact boundaries for queue-wait and processing SLOs."""
 
 TASK_NAME_KEY = "celery.task.name"
 TASK_ID_KEY = "celery.task.id"
