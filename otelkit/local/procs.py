@@ -51,6 +51,7 @@ __all__ = [
     "free_port",
     "http_get",
     "prometheus_query",
+    "redis_argv",
     "start_prometheus",
     "start_redis",
     "wait_http_ready",
@@ -433,6 +434,11 @@ class RedisServer:
         return f"redis://{LOOPBACK}:{self.port}/0"
 
 
+def redis_argv(binary: str | os.PathLike[str], port: int) -> list[str]:
+    """The ``redis-server`` command line otelkit runs: loopback only, no persistence."""
+    return [str(binary), "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
+
+
 def start_redis(
     group: ProcessGroup,
     *,
@@ -453,8 +459,7 @@ def start_redis(
             " ./scripts/test does this)"
         )
     port = port or free_port()
-    argv = [exe, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
-    proc = group.start(name, argv, cwd=group.workdir)
+    proc = group.start(name, redis_argv(exe, port), cwd=group.workdir)
     deadline = time.monotonic() + timeout
     while not _redis_ping(port):
         proc.check_running()

@@ -212,3 +212,15 @@ def test_start_redis_without_binary_says_how_to_install(tmp_path: Path, monkeypa
         "redis-server not found on PATH; install it (Debian: `apt-get install -y redis-server`;"
         " ./scripts/test does this)"
     )
+
+
+def test_redis_command_line_is_written_once_for_the_stack_and_the_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otelkit.local.stack import LocalStack, StackPorts
+
+    monkeypatch.setattr(_procs, "redis_argv", lambda binary, port: ["redis-from-procs", str(port)])
+    stack = LocalStack(tmp_path / "w", ports=StackPorts(), app=True, worker=True)
+    names = ("loki", "jaeger", "prometheus", "collector", "redis", "launcher")
+    stack._define({name: Path(f"/bin/{name}") for name in names})
+    assert stack._argv["redis"][0] == ["redis-from-procs", "6379"]

@@ -210,7 +210,7 @@ class StackProcesses:
         }
         if self.worker:
             self._argv["redis"] = (
-                [str(bins["redis"]), "--port", str(p.redis), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"],
+                procs.redis_argv(bins["redis"], p.redis),
                 None,
                 "",
             )
