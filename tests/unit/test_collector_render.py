@@ -299,3 +299,15 @@ def test_render_builder_all_covers_every_backend_of_the_table(monkeypatch: pytes
     expected = {(s, n) for s, table in backends.BACKENDS.items() for n, b in table.items() if b.exporter is not None}
     assert ("traces", "newtraces") in expected
     assert seen == expected
+
+
+def test_render_collector_prometheus_label_block_is_shared_by_both_prometheus_exporters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from otelkit.ops.collector import exporters
+
+    monkeypatch.setattr(exporters.ExporterParts, "_resource_labels", lambda self: {"marker": {"from": "one place"}})
+    config = load(CollectorSpec(metrics=("prometheus", "prometheusremotewrite")))
+    prometheus = config["exporters"]["prometheus"]
+    (remote_write,) = (c for name, c in config["exporters"].items() if name.startswith("prometheus_remote"))
+    assert prometheus["marker"] == remote_write["marker"] == {"from": "one place"}

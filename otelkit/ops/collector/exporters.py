@@ -164,13 +164,7 @@ class ExporterParts:
                 f"malformed --prometheus-endpoint {endpoint!r}; expected host:port to serve /metrics on "
                 "(e.g. 0.0.0.0:8889)"
             )
-        config: dict[str, Any] = {"endpoint": endpoint, "enable_open_metrics": True}
-        if self.v.resource_constant_labels:
-            config["resource_constant_labels"] = {
-                "included": ["service.name", "service.namespace", "service.version", "deployment.environment.name"]
-            }
-        else:
-            config["resource_to_telemetry_conversion"] = {"enabled": True}
+        config: dict[str, Any] = {"endpoint": endpoint, "enable_open_metrics": True, **self._resource_labels()}
         return Component(
             Kind.EXPORTER,
             "prometheus",
@@ -180,6 +174,16 @@ class ExporterParts:
             listens=(Listener(host.strip("[]"), int(port), "prometheus exporter", "--prometheus-endpoint"),),
             comment="Scraped by Prometheus at /metrics; OpenMetrics carries exemplars; service_* resource labels.",
         )
+
+    def _resource_labels(self) -> dict[str, Any]:
+        """The resource attributes both Prometheus exporters turn into labels, as the version spells it."""
+        if self.v.resource_constant_labels:
+            return {
+                "resource_constant_labels": {
+                    "included": ["service.name", "service.namespace", "service.version", "deployment.environment.name"]
+                }
+            }
+        return {"resource_to_telemetry_conversion": {"enabled": True}}
 
     def _tls(self, endpoint: str, grpc: bool) -> dict[str, Any] | None:
         spec = self.spec
@@ -224,12 +228,7 @@ class ExporterParts:
         uses: tuple[str, ...] = ()
         if b.exporter == "prometheus_remote_write":
             config = {"http": client} if v.remote_write_http_block else dict(client)
-            if v.resource_constant_labels:
-                config["resource_constant_labels"] = {
-                    "included": ["service.name", "service.namespace", "service.version", "deployment.environment.name"]
-                }
-            else:
-                config["resource_to_telemetry_conversion"] = {"enabled": True}
+            config.update(self._resource_labels())
             if self.production:
                 config["retry_on_failure"] = self._retry()
             # It queues and batches in remote_write_queue, not sending_queue: no persistent queue.
