@@ -21,6 +21,8 @@ import os
 import shutil
 import sys
 
+from otelkit.errors import UsageError  # a bad command line; printed as one line
+
 __all__ = ["main"]
 
 PROG = "otelkit-instrument"
@@ -38,10 +40,6 @@ is configured with the OTEL_* and OTELKIT_* environment variables (README: Confi
 
 Example:  {PROG} uvicorn shop.main:app --port 8000
 """
-
-
-class UsageError(Exception):
-    """A bad command line; the message is printed as one line."""
 
 
 def _boot_dir() -> str:

@@ -302,3 +302,15 @@ def _private_reads(module: str) -> Iterator[str]:
 def test_layering_no_module_reads_another_modules_private_names() -> None:
     bad = [line for m in MODULES for line in _private_reads(m)]
     assert not bad, "private names read from another module:\n" + "\n".join(bad)
+
+
+def test_layering_public_class_names_are_unique() -> None:
+    """Two unrelated classes under one name (the collector's Backend and the Go build's) confuse
+    readers and imports; each public class name is defined once in the package."""
+    seen: dict[str, list[str]] = {}
+    for m, path in MODULES.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                seen.setdefault(node.name, []).append(m)
+    twice = {name: where for name, where in seen.items() if len(where) > 1}
+    assert not twice, f"public class names defined more than once: {twice}"

@@ -11,7 +11,7 @@ from otelkit.local.gobuild.build import ensure_backend, ensure_collector
 from otelkit.local.gobuild.cache import (
     BACKENDS,
     OTELKIT_CACHE_DIR,
-    Backend,
+    BackendRecipe,
     cache_root,
     cached_backend_path,
     cached_collector_path,
@@ -22,7 +22,7 @@ from otelkit.local.gobuild.cache import (
 __all__ = [
     "BACKENDS",
     "OTELKIT_CACHE_DIR",
-    "Backend",
+    "BackendRecipe",
     "cache_root",
     "cached_backend_path",
     "cached_collector_path",

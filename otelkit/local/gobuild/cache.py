@@ -23,7 +23,7 @@ from otelkit.errors import UsageError
 __all__ = [
     "BACKENDS",
     "OTELKIT_CACHE_DIR",
-    "Backend",
+    "BackendRecipe",
     "Manifest",
     "backend_target",
     "cache_root",
@@ -43,7 +43,7 @@ OTELKIT_CACHE_DIR = "OTELKIT_CACHE_DIR"
 
 
 @dataclass(frozen=True)
-class Backend:
+class BackendRecipe:
     """A backend built from one Go module at a pinned version."""
 
     name: str
@@ -58,8 +58,8 @@ class Backend:
     """``go build -ldflags`` (version stamping, as upstream's Makefile does)."""
 
 
-BACKENDS: dict[str, Backend] = {
-    "jaeger": Backend(
+BACKENDS: dict[str, BackendRecipe] = {
+    "jaeger": BackendRecipe(
         name="jaeger",
         module="github.com/jaegertracing/jaeger",
         # The v1.x tags carry the Jaeger v2 binary (cmd/jaeger).
@@ -68,7 +68,7 @@ BACKENDS: dict[str, Backend] = {
         minutes=6.5,
         check_args=("--help",),
     ),
-    "loki": Backend(
+    "loki": BackendRecipe(
         name="loki",
         module="github.com/grafana/loki/v3",
         version="v3.7.8",
@@ -160,7 +160,7 @@ def collector_target(m: Manifest) -> Path:
     return cache_root() / "otelcol" / m.key / m.name
 
 
-def find_backend(name: str) -> Backend:
+def find_backend(name: str) -> BackendRecipe:
     try:
         return BACKENDS[name]
     except KeyError:
@@ -170,7 +170,7 @@ def find_backend(name: str) -> Backend:
         raise UsageError(f"unknown backend {name!r}; expected one of: {', '.join(accepted)}{suggestion}") from None
 
 
-def backend_target(b: Backend) -> Path:
+def backend_target(b: BackendRecipe) -> Path:
     return cache_root() / b.name / b.version / b.name
 
 
