@@ -11,6 +11,7 @@ Hierarchy::
     ├── UsageError               a bad CLI argument or combination of arguments            (exit 2)
     ├── RenderError              a collector pipeline that does not hold together          (exit 2)
     ├── OutputError              an output file that cannot be written                     (exit 2)
+    ├── TemplateError            a template is missing or fails to render (install or bug) (exit 1)
     └── ExternalToolError        a binary (go, ocb, otelcol, prometheus…) failed or is missing (exit 1)
 
 Messages follow one shape: what was wrong, the bad value, what is accepted, how to fix it.
@@ -24,6 +25,7 @@ __all__ = [
     "OtelkitError",
     "OutputError",
     "RenderError",
+    "TemplateError",
     "UsageError",
 ]
 
@@ -58,6 +60,10 @@ class OutputError(OtelkitError, OSError):
     """An output file cannot be written."""
 
     exit_code = 2
+
+
+class TemplateError(OtelkitError, RuntimeError):
+    """One of otelkit's templates is missing (a broken install) or failed to render (a bug)."""
 
 
 class ExternalToolError(OtelkitError, RuntimeError):

@@ -2,13 +2,15 @@
 
 ``StrictUndefined`` turns a missing variable into an error instead of an empty string, and the
 ``yaml`` filters dump data with a fixed key order, so the same input always gives the same bytes.
-Templates live in the repository's top-level ``templates/`` directory (``otelkit/templates`` when
-installed as a package that ships them).
+Templates ship inside the package as ``otelkit/templates`` (a wheel install), found with
+:mod:`importlib.resources`; in a checkout they are the repository's top-level ``templates/``. A
+template that is missing or fails to render is one :class:`~otelkit.errors.TemplateError`.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.resources
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,17 +19,17 @@ import jinja2
 import yaml
 
 import otelkit
+from otelkit.errors import TemplateError
 
 __all__ = ["UserText", "dump_documents", "environment", "render", "templates_dir"]
 
 
 def templates_dir() -> Path:
-    """Return the directory templates are loaded from."""
-    package = Path(otelkit.__file__).resolve().parent
-    repo = package.parent / "templates"
-    if repo.is_dir():
-        return repo
-    return package / "templates"
+    """Return the directory templates are loaded from: the package's own, else the repository's."""
+    shipped = importlib.resources.files("otelkit") / "templates"
+    if isinstance(shipped, Path) and shipped.is_dir():
+        return shipped
+    return Path(otelkit.__file__).resolve().parent.parent / "templates"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -119,5 +121,22 @@ def environment() -> jinja2.Environment:
 
 
 def render(template: str, /, **context: Any) -> str:
-    """Render ``template`` (a path relative to :func:`templates_dir`) with ``context``."""
-    return environment().get_template(template).render(**context)
+    """Render ``template`` (a path relative to :func:`templates_dir`) with ``context``.
+
+    Raises:
+        TemplateError: the template is missing or fails to render.
+    """
+    try:
+        return environment().get_template(template).render(**context)
+    except jinja2.TemplateNotFound:
+        raise TemplateError(
+            f"template {template!r} not found in {templates_dir()}: otelkit's templates are missing from this"
+            " installation; reinstall otelkit (pip install --force-reinstall otelkit)"
+        ) from None
+    except jinja2.TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" at line {line}" if line else ""
+        raise TemplateError(
+            f"rendering template {template!r} failed ({type(exc).__name__}: {exc}{where}); this is a bug in"
+            " otelkit, please report it"
+        ) from None
