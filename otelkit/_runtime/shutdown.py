@@ -32,6 +32,8 @@ import threading
 import time
 from typing import Any
 
+from otelkit._runtime import failures
+
 __all__ = ["finish", "flush_all", "install_signal_handlers", "register", "shutdown_all"]
 
 _log = logging.getLogger("otelkit")
@@ -93,7 +95,7 @@ def _run_bounded_now(method: str, timeout: float, final_metrics: bool = False) -
             args: tuple[Any, ...] = (max(1, int(timeout * 1000)),)
         else:
             args = ()
-        thread = threading.Thread(target=_call_quietly, args=(fn, args), name=f"otelkit-{method}", daemon=True)
+        thread = threading.Thread(target=_call_quietly, args=(fn, args, method), name=f"otelkit-{method}", daemon=True)
         thread.start()
         threads.append(thread)
     done = True
@@ -110,11 +112,11 @@ def _run_bounded_now(method: str, timeout: float, final_metrics: bool = False) -
     return done
 
 
-def _call_quietly(fn: Any, args: tuple[Any, ...]) -> None:
+def _call_quietly(fn: Any, args: tuple[Any, ...], method: str) -> None:
     try:
         fn(*args)
     except Exception:
-        _log.debug("otelkit: %r failed", fn, exc_info=True)
+        failures.report(f"{method} of a telemetry provider failed")
 
 
 def flush_all(timeout: float | None = None) -> bool:

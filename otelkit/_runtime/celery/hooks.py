@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from otelkit._runtime import shutdown, state
+from otelkit._runtime import failures, shutdown, state
 from otelkit._runtime.celery import patches
 from otelkit._runtime.celery.broker import BrokerObserver
 from otelkit._runtime.logs import handler as log_handler
@@ -168,7 +168,7 @@ class _Hooks:
             if self.broker is not None and isinstance(sender, str):
                 self.broker.watch_publisher(sender)
         except Exception:
-            _log.debug("otelkit: before_task_publish hook failed", exc_info=True)
+            failures.report("the Celery before_task_publish hook failed; the task has no wait time")
 
     # -- worker: one task
 
@@ -190,7 +190,7 @@ class _Hooks:
             # eager tasks run where no worker hook ever fires) get the task fields too.
             _attach_log_filter()
         except Exception:
-            _log.debug("otelkit: task_prerun hook failed", exc_info=True)
+            failures.report("the Celery task_prerun hook failed; continuing without it for this task")
 
     def _record_wait(self, request: Any, attributes: dict[str, str]) -> None:
         enqueued = _timestamp(getattr(request, ENQUEUED_AT_HEADER, None))
@@ -215,7 +215,7 @@ class _Hooks:
             self.completed.add(1, done, context=context)
             self.duration.record(elapsed, done, context=context)
         except Exception:
-            _log.debug("otelkit: task_postrun hook failed", exc_info=True)
+            failures.report("the Celery task_postrun hook failed; this run is not recorded")
 
     def revoked(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         try:
@@ -225,7 +225,7 @@ class _Hooks:
             attributes = _attributes(str(name), getattr(request, "delivery_info", None))
             self.completed.add(1, {**attributes, TASK_STATE_KEY: "revoked"})
         except Exception:
-            _log.debug("otelkit: task_revoked hook failed", exc_info=True)
+            failures.report("the Celery task_revoked hook failed; this revocation is not counted")
 
     # -- worker: process lifecycle and logging
 

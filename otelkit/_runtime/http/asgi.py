@@ -57,7 +57,7 @@ from opentelemetry.metrics import Observation
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Status, StatusCode
 
-from otelkit._runtime import fasthist, state
+from otelkit._runtime import failures, fasthist, state
 from otelkit._runtime.env import DEFAULT_EXCLUDED_URLS
 from otelkit._runtime.http import routes
 from otelkit._runtime.http.headers import (
@@ -443,7 +443,7 @@ def _flush_on_shutdown(send: Any) -> Any:
             try:
                 await anyio.to_thread.run_sync(shutdown.finish)
             except Exception:
-                _log.debug("otelkit: flush at lifespan shutdown failed", exc_info=True)
+                failures.report("flushing telemetry at lifespan shutdown failed")
         await send(message)
 
     return wrapped

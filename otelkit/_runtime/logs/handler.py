@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from otelkit._runtime import state
+from otelkit._runtime import failures, state
 from otelkit._runtime.logs.console import OTEL_INTERNAL_PREFIX, console_handler, is_console_handler, is_otel_handler
 from otelkit.context import REQUEST_ID_KEY, exception_context, get_request_id
 
@@ -213,7 +213,7 @@ def _wrap_config_functions() -> None:
                 try:
                     after_app_config(before, enabled)
                 except Exception:  # never break the app's logging setup
-                    logging.getLogger("otelkit").debug("re-attaching the OTel log handler failed", exc_info=True)
+                    failures.report("re-attaching the OTel log handler after a logging config call failed")
 
         setattr(configured, _wrapped_marker, True)
         configured.__wrapped__ = fn  # type: ignore[attr-defined]
