@@ -221,6 +221,6 @@ def test_redis_command_line_is_written_once_for_the_stack_and_the_tests(
 
     monkeypatch.setattr(_procs, "redis_argv", lambda binary, port: ["redis-from-procs", str(port)])
     stack = LocalStack(tmp_path / "w", ports=StackPorts(), app=True, worker=True)
-    names = ("loki", "jaeger", "prometheus", "collector", "redis", "launcher")
+    names = ("loki", "jaeger", "prometheus", "alertmanager", "collector", "redis", "launcher")
     stack._define({name: Path(f"/bin/{name}") for name in names})
     assert stack._argv["redis"][0] == ["redis-from-procs", "6379"]
