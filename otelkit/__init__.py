@@ -96,9 +96,9 @@ def _check_env() -> None:
 
         envcheck.check()
     except Exception:  # code running on its own in the user's process never raises
-        import logging
+        from otelkit._runtime import failures
 
-        logging.getLogger("otelkit").debug("otelkit: checking OTEL_* variables failed", exc_info=True)
+        failures.report("checking the OTEL_* variables failed")
 
 
 _check_env()

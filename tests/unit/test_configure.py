@@ -57,6 +57,11 @@ def test_configure_without_argument_uses_the_environment() -> None:
 
 
 def test_configure_without_argument_nor_environment_derives_the_default() -> None:
-    # Derived from the command line (otelkit._runtime.env.default_service_name: "c" for `python -c`)
-    # and, as under the launcher, set as the OTEL_SERVICE_NAME default for child processes too.
-    assert _run({}, env_name=None) == {"resource": "c", "environ": "c", "child": "c"}
+    # Derived from the command line (otelkit._runtime.env.default_service_name: the project folder
+    # for `python -c`) and, as under the launcher, set as the OTEL_SERVICE_NAME default for child
+    # processes too.
+    from otelkit._runtime.env import default_service_name
+
+    derived = default_service_name([sys.executable, "-c", "pass"], cwd=os.getcwd())
+    assert derived not in ("c", "python-service")
+    assert _run({}, env_name=None) == {"resource": derived, "environ": derived, "child": derived}
