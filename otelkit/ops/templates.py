@@ -5,23 +5,43 @@
 Templates ship inside the package as ``otelkit/templates`` (a wheel install), found with
 :mod:`importlib.resources`; in a checkout they are the repository's top-level ``templates/``. A
 template that is missing or fails to render is one :class:`~otelkit.errors.TemplateError`.
+
+Nothing reaches a file raw (see :mod:`otelkit.ops.yamltext` for the rules): every ``{{ value }}``
+is written as one YAML scalar on one line (quoted when needed) unless a filter below laid it out:
+
+- ``yaml_block(indent)``: data as the block that follows ``key:``;
+- ``flow_list``: ``[a, b]``;
+- ``key``: a mapping key (keys are never ``$``-escaped: the collector does not expand them);
+- ``comment``: the text of one comment line, non-printable characters escaped;
+- ``literal(indent)``: a ``|-`` block scalar (or a quoted scalar when it cannot hold the text).
+
+Whole documents built as data (Kubernetes manifests) go through :func:`dump_documents`, with the same
+scalar rules; :class:`UserText` is always double-quoted, multi-line strings (an embedded config file)
+are ``|`` blocks when a block can hold them exactly.
+
+``render(..., confmap=True)`` marks a collector config: ``$`` in values is written ``$$`` except in
+the ``${env:VAR}`` references otelkit makes (:class:`~otelkit.ops.yamltext.EnvRef`). With
+``document=``, the rendered text is parsed back and must be exactly that one document.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 import otelkit
 from otelkit.errors import TemplateError
+from otelkit.ops import yamltext
+from otelkit.ops.yamltext import UserText, YAMLText
 
 __all__ = ["UserText", "dump_documents", "environment", "render", "templates_dir"]
+
+_CONFMAP = "_otelkit_confmap"
 
 
 def templates_dir() -> Path:
@@ -32,76 +52,34 @@ def templates_dir() -> Path:
     return Path(otelkit.__file__).resolve().parent.parent / "templates"
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block-style YAML whose nested lists are indented under their key."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
+def _confmap(context: jinja2.runtime.Context) -> bool:
+    return bool(context.get(_CONFMAP, False))
 
 
-def _dump(value: Any) -> str:
-    return yaml.dump(
-        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100_000
-    )
+@jinja2.pass_context
+def _finalize(context: jinja2.runtime.Context, value: Any) -> str:
+    if isinstance(value, YAMLText):
+        return value
+    return yamltext.scalar(value, confmap=_confmap(context))
 
 
-class UserText(str):
-    """A string that came from the user (a flag, a name, an image): always written as a quoted scalar."""
-
-    __slots__ = ()
-
-
-class _DocumentDumper(_Dumper):
-    """Whole YAML documents: user text double-quoted, multi-line strings (embedded files) as ``|`` blocks."""
+@jinja2.pass_context
+def _yaml_block(context: jinja2.runtime.Context, value: Any, indent: int) -> YAMLText:
+    return yamltext.dump_block(value, indent, confmap=_confmap(context))
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    if isinstance(value, UserText):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style='"')
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+@jinja2.pass_context
+def _flow_list(context: jinja2.runtime.Context, items: Iterable[Any]) -> YAMLText:
+    return yamltext.flow_list(items, confmap=_confmap(context))
 
 
-_DocumentDumper.add_representer(str, _represent_str)
-_DocumentDumper.add_representer(UserText, _represent_str)
-_Dumper.add_representer(UserText, _represent_str)
+def _key(value: Any) -> YAMLText:
+    return yamltext.scalar(value)
 
 
 def dump_documents(documents: Iterable[Any]) -> str:
     """Dump ``documents`` as a multi-document YAML stream (each starts with ``---``), keys in given order."""
-    return yaml.dump_all(
-        [_plain(d) for d in documents],
-        Dumper=_DocumentDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=100_000,
-        explicit_start=True,
-    )
-
-
-def _yaml_block(value: Any, indent: int) -> str:
-    """Render ``value`` as the YAML that follows ``key:``: inline for empty maps, else an indented block."""
-    if value is None or (isinstance(value, Mapping) and not value):
-        return " {}"
-    pad = " " * indent
-    lines = _dump(_plain(value)).rstrip("\n").splitlines()
-    return "\n" + "\n".join(pad + line for line in lines)
-
-
-def _flow_list(items: Iterable[str]) -> str:
-    """Render plain identifiers as ``[a, b]``."""
-    return "[" + ", ".join(items) + "]"
-
-
-def _plain(value: Any) -> Any:
-    # Mappings may be read-only views and sequences tuples; the dumper wants plain dicts and lists.
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value  # str subclasses (UserText) are kept: the document dumper quotes them
+    return yamltext.dump_stream(documents)
 
 
 @functools.cache
@@ -114,20 +92,30 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=_finalize,
     )
     env.filters["yaml_block"] = _yaml_block
     env.filters["flow_list"] = _flow_list
+    env.filters["key"] = _key
+    env.filters["comment"] = yamltext.comment
+    env.filters["literal"] = yamltext.literal_block
     return env
 
 
-def render(template: str, /, **context: Any) -> str:
+def render(template: str, /, *, confmap: bool = False, document: Any = None, **context: Any) -> str:
     """Render ``template`` (a path relative to :func:`templates_dir`) with ``context``.
+
+    Args:
+        confmap: the file is a collector config (``$`` in values is escaped as ``$$``).
+        document: when given, the model as data: the text must parse back to exactly this one document.
 
     Raises:
         TemplateError: the template is missing or fails to render.
+        RenderError: the text does not match ``document`` (a bug in a template or filter).
+        UsageError: a value is not UTF-8 text.
     """
     try:
-        return environment().get_template(template).render(**context)
+        text = environment().get_template(template).render(**context, **{_CONFMAP: confmap})
     except jinja2.TemplateNotFound:
         raise TemplateError(
             f"template {template!r} not found in {templates_dir()}: otelkit's templates are missing from this"
@@ -140,3 +128,6 @@ def render(template: str, /, **context: Any) -> str:
             f"rendering template {template!r} failed ({type(exc).__name__}: {exc}{where}); this is a bug in"
             " otelkit, please report it"
         ) from None
+    if document is not None:
+        yamltext.check_document(text, document, confmap=confmap)
+    return text

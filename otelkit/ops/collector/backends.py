@@ -143,12 +143,16 @@ def parse_backends(signal: str, values: tuple[str, ...] | list[str] | str) -> tu
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])"
-_HOST_PORT = re.compile(rf"^{_HOST}:(?P<port>[0-9]{{1,5}})$")
-_HOST_ONLY = re.compile(rf"^{_HOST}$")
+_HOST_PORT = re.compile(rf"{_HOST}:(?P<port>[0-9]{{1,5}})")
+_HOST_ONLY = re.compile(_HOST)
+# What Go's url.Parse (the collector's) refuses besides what urlsplit does: control characters and
+# a '%' not followed by two hex digits. Other non-printable characters are refused too.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def valid_host(host: str) -> bool:
-    return bool(_HOST_ONLY.match(host)) or _is_ipv6(host)
+    # fullmatch: a trailing newline must not pass as the end of the host name.
+    return bool(_HOST_ONLY.fullmatch(host)) or _is_ipv6(host)
 
 
 def _is_ipv6(host: str) -> bool:
@@ -177,10 +181,10 @@ def validate_endpoint(signal: str, backend: Backend, endpoint: str) -> str:
         f"malformed {signal} endpoint {endpoint!r} for backend {backend.name!r}; expected {expected}; "
         f"fix --{signal}-endpoint"
     )
-    if not endpoint or any(ch.isspace() for ch in endpoint):
+    if not endpoint or any(ch.isspace() or not ch.isprintable() for ch in endpoint) or _BAD_ESCAPE.search(endpoint):
         raise bad
     if grpc and "://" not in endpoint:
-        m = _HOST_PORT.match(endpoint)
+        m = _HOST_PORT.fullmatch(endpoint)
         if not m or not _port_ok(m["port"]):
             raise bad
         return endpoint

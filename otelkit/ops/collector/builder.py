@@ -17,6 +17,7 @@ for ``pkg/semconvtest``, at a stub that ``otelkit build-collector`` writes next 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import otelkit
 from otelkit.ops import templates
@@ -26,7 +27,7 @@ from otelkit.ops.collector.render import build_model
 from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile, Role
 from otelkit.ops.collector.versions import version_info
 
-__all__ = ["render_builder"]
+__all__ = ["manifest", "render_builder"]
 
 _CORE = "go.opentelemetry.io/collector"
 _CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
@@ -150,6 +151,46 @@ def dist_version(collector_version: str) -> str:
     return f"{collector_version}-otelkit{otelkit.__version__}"
 
 
+def _parts(spec: CollectorSpec, all_components: bool) -> tuple[dict[str, Any], list[tuple[str, tuple[str, ...]]]]:
+    """The manifest as data, and its ``replaces`` with the reason for each group."""
+    v = version_info(spec.collector_version)
+    modules = _all_modules(spec) if all_components else _modules_of(spec)
+    description = (
+        "otelkit collector (the components otelkit renders)"
+        if all_components
+        else "otelkit collector (the components of one rendered config)"
+    )
+    data: dict[str, Any] = {
+        "dist": {
+            "name": "otelcol-otelkit",
+            "description": description,
+            "version": dist_version(v.version),
+            "output_path": "./build",
+        }
+    }
+    replaces: list[tuple[str, tuple[str, ...]]] = []
+    for kind, key, path in _MODULES:
+        if key in modules:
+            version = _OWN_VERSION.get(key, {}).get(v.version, v.gomod_version)
+            data.setdefault(kind.value, []).append({"gomod": f"{path} {version}"})
+            if key in _REPLACES:
+                replaces.append(_REPLACES[key])
+    data["providers"] = [{"gomod": f"{_CORE}/confmap/provider/{p} {v.providers_version}"} for p in _PROVIDERS]
+    if replaces:
+        data["replaces"] = [line for _, lines in replaces for line in lines]
+    return data, replaces
+
+
+def manifest(spec: CollectorSpec | None = None, *, all_components: bool = False) -> dict[str, Any]:
+    """The ocb manifest :func:`render_builder` writes, as data.
+
+    Raises:
+        UsageError: ``spec`` is invalid (same errors as :func:`render_collector`).
+        RenderError: ``spec``'s pipelines do not hold together.
+    """
+    return _parts(spec or CollectorSpec(), all_components)[0]
+
+
 def render_builder(spec: CollectorSpec | None = None, *, all_components: bool = False) -> str:
     """Render the ocb manifest for ``spec`` (defaults when ``None``).
 
@@ -162,35 +203,23 @@ def render_builder(spec: CollectorSpec | None = None, *, all_components: bool = 
         RenderError: ``spec``'s pipelines do not hold together.
     """
     spec = spec or CollectorSpec()
-    v = version_info(spec.collector_version)
-    modules = _all_modules(spec) if all_components else _modules_of(spec)
-    sections: dict[str, list[str]] = {}
-    replaces: list[tuple[str, tuple[str, ...]]] = []
-    for kind, key, path in _MODULES:
-        if key in modules:
-            version = _OWN_VERSION.get(key, {}).get(v.version, v.gomod_version)
-            sections.setdefault(kind.value, []).append(f"{path} {version}")
-            if key in _REPLACES:
-                replaces.append(_REPLACES[key])
+    data, replaces = _parts(spec, all_components)
     if all_components:
+        v = version_info(spec.collector_version)
         command = "otelkit render-builder --all" + (
             f" --collector-version {v.version}" if v.version != CollectorSpec().collector_version else ""
         )
         headline = "ocb (OpenTelemetry Collector Builder) manifest for the otelkit test/stack collector."
-        description = "otelkit collector (the components otelkit renders)"
     else:
         command = spec.command_line("render-builder")
         headline = "ocb (OpenTelemetry Collector Builder) manifest with the components of one otelkit config."
-        description = "otelkit collector (the components of one rendered config)"
     return templates.render(
         "collector/builder-manifest.yaml.j2",
+        document=data,
         headline=headline,
         command=command,
-        name="otelcol-otelkit",
-        description=description,
-        version=dist_version(v.version),
-        output_path="./build",
-        sections=[(kind.value, sections[kind.value]) for kind in Kind if kind.value in sections],
-        providers=[f"{_CORE}/confmap/provider/{p} {v.providers_version}" for p in _PROVIDERS],
+        sections=[(kind.value, [e["gomod"] for e in data[kind.value]]) for kind in Kind if kind.value in data],
+        providers=[e["gomod"] for e in data["providers"]],
         replaces=replaces,
+        **data["dist"],
     )

@@ -15,11 +15,11 @@ from otelkit.ops.collector.backends import BACKENDS, Backend, valid_host, valida
 from otelkit.ops.collector.model import SIGNALS, Component, Kind, Listener
 from otelkit.ops.collector.spec import Batching, CollectorSpec
 from otelkit.ops.collector.versions import VersionInfo
+from otelkit.ops.yamltext import env_ref
 
 __all__ = ["ExporterParts", "hostport"]
 
-_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
 
 def hostport(host: str, port: int) -> str:
@@ -27,12 +27,8 @@ def hostport(host: str, port: int) -> str:
 
 
 def _env(var: str, what: str) -> str:
-    if not _ENV_VAR.match(var):
-        raise UsageError(
-            f"invalid environment variable name {var!r} for {what}; expected letters, digits and '_' "
-            "(e.g. OTLP_TOKEN); pass the variable's name, never its value"
-        )
-    return "${env:" + var + "}"
+    # The one place a collector config gets a `${…}` on purpose; every other `$` is escaped as `$$`.
+    return env_ref(var, what)
 
 
 def _per_backend(signal: str, option: str, values: tuple[str, ...], push: list[Backend]) -> dict[str, list[str]]:
@@ -132,7 +128,7 @@ class ExporterParts:
                 )
             if m["sig"] != signal:
                 continue
-            if not _HEADER.match(m["name"]):
+            if not _HEADER.fullmatch(m["name"]):
                 raise UsageError(
                     f"invalid header name {m['name']!r} in --header-env {entry!r}; expected a token like X-Scope-OrgID"
                 )
@@ -159,7 +155,7 @@ class ExporterParts:
         spec = self.spec
         endpoint = spec.prometheus_endpoint or hostport(spec.bind, 8889)
         host, _, port = endpoint.rpartition(":")
-        if not host or not port.isdigit() or not valid_host(host.strip("[]")):
+        if not host or not (port.isascii() and port.isdigit()) or not valid_host(host.strip("[]")):
             raise UsageError(
                 f"malformed --prometheus-endpoint {endpoint!r}; expected host:port to serve /metrics on "
                 "(e.g. 0.0.0.0:8889)"

@@ -17,7 +17,7 @@ from otelkit.ops.collector.model import SIGNALS, CollectorModel, Component, Kind
 from otelkit.ops.collector.spec import Batching, CollectorSpec, Profile, Role
 from otelkit.ops.collector.versions import VersionInfo, version_info
 
-__all__ = ["build_model", "graph", "render_collector"]
+__all__ = ["build_model", "document", "graph", "render_collector"]
 
 # Attribute keys that carry credentials; the production profile deletes them from spans and logs
 # because instrumentations capture request headers when asked to, and a token in a trace store
@@ -374,6 +374,28 @@ def build_model(spec: CollectorSpec) -> tuple[CollectorModel, VersionInfo]:
     return builder.build(), builder.v
 
 
+def document(model: CollectorModel) -> dict[str, Any]:
+    """The collector config ``model`` describes, as data: what the rendered YAML must parse back to."""
+    doc: dict[str, Any] = {}
+    for kind, group in model.sections():
+        if group:
+            doc[kind.value] = {c.id: dict(c.config) for c in group}
+    service: dict[str, Any] = {}
+    if model.extensions:
+        service["extensions"] = [e.id for e in model.extensions]
+    service["telemetry"] = dict(model.telemetry)
+    pipelines: dict[str, Any] = {}
+    for p in model.pipelines:
+        pipeline: dict[str, Any] = {"receivers": list(p.receivers)}
+        if p.processors:
+            pipeline["processors"] = list(p.processors)
+        pipeline["exporters"] = list(p.exporters)
+        pipelines[p.name] = pipeline
+    service["pipelines"] = pipelines
+    doc["service"] = service
+    return doc
+
+
 def render_collector(spec: CollectorSpec | None = None) -> str:
     """Render the collector config YAML for ``spec`` (the defaults when ``None``).
 
@@ -385,6 +407,8 @@ def render_collector(spec: CollectorSpec | None = None) -> str:
     model, v = build_model(spec)
     return templates.render(
         "collector/otelcol.yaml.j2",
+        confmap=True,
+        document=document(model),
         command=spec.command_line(),
         version=v.version,
         profile=spec.profile.value,

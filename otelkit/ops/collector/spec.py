@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import TypeVar
 
 from otelkit.errors import UsageError
 from otelkit.ops.collector.versions import DEFAULT_VERSION
+from otelkit.ops.yamltext import shell_quote
 
 __all__ = ["Batching", "CollectorSpec", "Profile", "Role"]
 
@@ -164,4 +164,5 @@ def _num(value: object) -> str:
 
 
 def _quote(value: str) -> str:
-    return value if re.fullmatch(r"[A-Za-z0-9_./:=,@%+-]+", value) else "'" + value.replace("'", "'\\''") + "'"
+    # Shown in the header comment of the rendered file: ANSI-C quoting keeps a newline on one line.
+    return shell_quote(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from textwrap import indent
+from typing import Any
 
 from otelkit.ops import templates
 from otelkit.ops.slo.links import links
@@ -23,7 +24,7 @@ from otelkit.ops.slo.spec import (
     parse_duration,
 )
 
-__all__ = ["Rule", "RuleGroup", "alert_names", "render_alerts", "rule_groups"]
+__all__ = ["Rule", "RuleGroup", "alert_names", "document", "render_alerts", "rule_groups"]
 
 TEMPLATE = "prometheus/alerts.yaml.j2"
 
@@ -458,6 +459,25 @@ def alert_names(spec: SLOSpec) -> set[str]:
     return {rule.name for group in rule_groups(spec) for rule in group.rules if rule.kind == "alert"}
 
 
+def document(groups: list[RuleGroup]) -> dict[str, Any]:
+    """The rules file for ``groups`` as data: what the rendered YAML must parse back to."""
+    out = []
+    for group in groups:
+        rules = []
+        for rule in group.rules:
+            entry: dict[str, Any] = {rule.kind: rule.name, "expr": rule.expr}
+            if rule.for_:
+                entry["for"] = rule.for_
+            if rule.labels:
+                entry["labels"] = dict(rule.labels)
+            if rule.annotations:
+                entry["annotations"] = dict(rule.annotations)
+            rules.append(entry)
+        out.append({"name": group.name, "rules": rules})
+    return {"groups": out}
+
+
 def render_alerts(spec: SLOSpec, *, command: str = "otelkit render-alerts") -> str:
     """The Prometheus rules file for ``spec``; ``command`` is the one shown in its header."""
-    return templates.render(TEMPLATE, command=command, groups=rule_groups(spec))
+    groups = rule_groups(spec)
+    return templates.render(TEMPLATE, document=document(groups), command=command, groups=groups)
