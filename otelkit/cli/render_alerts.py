@@ -3,15 +3,16 @@ them, from a small SLO spec (see :mod:`otelkit.ops.slo`)."""
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from otelkit.cli._output import emit, is_stdout
+from otelkit.errors import UsageError
 from otelkit.ops import slo
-from otelkit.ops.files import write_atomic
+from otelkit.ops.files import check_target
+from otelkit.ops.yamltext import shell_join
 
 EPILOG = """\
 \b
@@ -30,7 +31,13 @@ def render_alerts(
         typer.Option("--spec", metavar="FILE", help="SLO spec (YAML); without it the default SLOs are rendered."),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write here (atomically; through a symlink to its target) instead of stdout; - is stdout.",
+        ),
     ] = None,
     alertmanager: Annotated[
         Path | None,
@@ -52,21 +59,18 @@ def render_alerts(
         command += ["-o", str(output)]
     if alertmanager is not None:
         command += ["--alertmanager", str(alertmanager)]
-    shown = shlex.join(command)
+    if alertmanager is not None and is_stdout(alertmanager) and is_stdout(output):
+        raise UsageError("the rules and --alertmanager would both go to stdout; give -o or --alertmanager a file")
+    shown = shell_join(command)
     rules = slo.render_alerts(parsed, command=shown)
     routing = slo.render_alertmanager(parsed, command=shown) if alertmanager is not None else None
-    # Both files or neither: check every target directory before writing the first one.
+    # Both files or neither: check every target before writing the first one.
     for target in (output, alertmanager):
-        if target is not None and not (target.parent if str(target.parent) else Path(".")).is_dir():
-            write_atomic(target, "")  # raises the one-line OutputError naming the missing directory
-    if output is None:
-        sys.stdout.write(rules)
-    else:
-        write_atomic(output, rules)
-        print(f"wrote {output}", file=sys.stderr)
-    if alertmanager is not None and routing is not None:
-        write_atomic(alertmanager, routing)
-        print(f"wrote {alertmanager}", file=sys.stderr)
+        if target is not None and not is_stdout(target):
+            check_target(target)
+    emit(output, rules)
+    if routing is not None:
+        emit(alertmanager, routing)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
+from otelkit.cli._output import emit
 from otelkit.cli.render_collector import (
     BatchingOpt,
     Bind,
@@ -49,7 +49,6 @@ from otelkit.cli.render_collector import (
 )
 from otelkit.ops.collector import DEFAULT_VERSION, Profile
 from otelkit.ops.collector import render_builder as render_manifest
-from otelkit.ops.files import write_atomic
 
 EPILOG = """\
 \b
@@ -111,11 +110,7 @@ def render_builder(
     options = dict(locals())
     all_components, output = options.pop("all_components"), options.pop("output")
     text = render_manifest(build_spec(**options), all_components=all_components)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomic(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+    emit(output, text)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
+from otelkit.cli._output import emit, is_stdout
+from otelkit.errors import UsageError
 from otelkit.ops.collector import DEFAULT_VERSION, SUPPORTED_VERSIONS, CollectorSpec, Profile
 from otelkit.ops.collector import graph as render_graph
 from otelkit.ops.collector import render_collector as render_config
 from otelkit.ops.collector.backends import backend_names
-from otelkit.ops.files import write_atomic
 
 _B = "Backends"
 _N = "Network"
@@ -61,7 +62,13 @@ Version = Annotated[
     ),
 ]
 Output = Annotated[
-    Path | None, typer.Option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="Write here (atomically; through a symlink to its target) instead of stdout; - is stdout.",
+    ),
 ]
 Bind = Annotated[
     str,
@@ -251,7 +258,7 @@ SlowThreshold = Annotated[
 
 def build_spec(**options: Any) -> CollectorSpec:
     """Turn parsed options into a :class:`CollectorSpec`; ``None`` means "the spec's default"."""
-    return CollectorSpec(**{k: v for k, v in options.items() if v is not None and v != []})
+    return CollectorSpec(**{k: v for k, v in options.items() if v is not None and v != [] and v != ()})
 
 
 EPILOG = """\
@@ -318,15 +325,16 @@ def render_collector(
     Jaeger by default; any backend swapped without touching the app. Secrets stay ${env:VAR} references."""
     options = dict(locals())
     output, graph = options.pop("output"), options.pop("graph")
+    if graph and output is not None and is_stdout(output):
+        raise UsageError("--graph and '-o -' both write to stdout; give -o a file or drop --graph")
     spec = build_spec(**options)
     text = render_config(spec)
     if output is not None:
-        write_atomic(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+        emit(output, text)
     if graph:
         sys.stdout.write(render_graph(spec))
     elif output is None:
-        sys.stdout.write(text)
+        emit(None, text)
 
 
 def register(app: typer.Typer) -> None:

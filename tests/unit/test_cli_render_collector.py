@@ -219,6 +219,9 @@ def test_render_collector_unwritable_output_leaves_existing_target(
     (target / "keep").write_text("previous\n")
     code, out, err = run(capsys, "-o", str(target))
     assert (code, out) == (2, "")
-    assert err == f"error: cannot write '{target}': Is a directory; choose a writable -o path\n"
+    assert err == (
+        f"error: cannot write '{target}': it is a directory, not a regular file; give -o a file path"
+        " (or '-o -' for stdout)\n"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["otelcol.yaml"]
     assert (target / "keep").read_text() == "previous\n"
