@@ -21,6 +21,7 @@ from otelkit.errors import ConfigError
 __all__ = [
     "OTELKIT_CELERY_BROKER_METRICS",
     "OTELKIT_CELERY_PING_INTERVAL",
+    "OTELKIT_DEBUG",
     "OTELKIT_ENVIRONMENT",
     "OTELKIT_EXPORT_ERROR_INTERVAL",
     "OTELKIT_FAST_EXPORT",
@@ -36,6 +37,7 @@ __all__ = [
     "OTELKIT_SHUTDOWN_TIMEOUT",
     "OTELKIT_SYSTEM_METRICS",
     "Settings",
+    "cli_debug",
 ]
 
 OTELKIT_ENVIRONMENT = "OTELKIT_ENVIRONMENT"
@@ -111,6 +113,10 @@ OTELKIT_HEALTH_TOKEN = "OTELKIT_HEALTH_TOKEN"
 """A secret (16 to 256 characters of ``A-Z a-z 0-9 - . _ ~ + / =``); requests carrying it as
 ``Authorization: Bearer <token>`` see the details of ``GET /health``. Unset (default): nobody does
 unless ``OTELKIT_HEALTH_DETAILS=always``."""
+
+OTELKIT_DEBUG = "OTELKIT_DEBUG"
+"""``1`` (or ``true``): the ``otelkit`` command prints the traceback of an internal error instead of
+the one ``otelkit: internal error: … (please report)`` line. Read by the CLI only."""
 
 
 def _error(var: str, message: str) -> ConfigError:
@@ -278,3 +284,9 @@ class Settings:
             elif env.get(var, "").strip():
                 values[name] = parse(var, env[var])
         return cls(**values)
+
+
+def cli_debug(env: Mapping[str, str] | None = None) -> bool:
+    """Whether :data:`OTELKIT_DEBUG` asks the CLI for tracebacks (any value but empty/0/false/no/off)."""
+    raw = (os.environ if env is None else env).get(OTELKIT_DEBUG, "").strip().lower()
+    return raw not in ("", *_FALSE)

@@ -5,12 +5,17 @@ build and run processes, ``otelkit.testing`` for ``otelkit tail``), and nothing 
 ``otelkit`` console script. It is the only place that prints errors and sets exit codes: domain
 code raises :class:`otelkit.errors.OtelkitError`; this layer prints it as one ``error: …`` line on
 stderr and exits with its ``exit_code`` (2 for usage errors). Click's own usage errors (unknown
-flag, bad choice) are reduced to the same one-line form.
+flag, bad choice) are reduced to the same one-line form. Anything else is a bug: it ends as one
+``otelkit: internal error: <type>: <message> (please report)`` line with exit 1 (the traceback
+only with ``OTELKIT_DEBUG=1``), never as a traceback the user has to read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import traceback
 
 import typer
 
@@ -19,7 +24,10 @@ try:  # typer >= 0.29 vendors its own click; older typers use click itself
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
+
 from otelkit.errors import OtelkitError
+from otelkit.ops.yamltext import comment
+from otelkit.settings import cli_debug
 
 app = typer.Typer(
     name="otelkit",
@@ -31,6 +39,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+# typer.Abort/typer.Exit are click's own classes on typers that use click, and typer's on those that
+# vendor it (whose click has neither): catch both spellings that exist.
+_ABORT = tuple({typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort)})
+_EXIT = tuple({typer.Exit, getattr(_click_exceptions, "Exit", typer.Exit)})
+
+_MAX_DETAIL = 500
 
 _registered: list[bool] = []
 
@@ -45,16 +59,28 @@ def _register() -> None:
     _registered.append(True)
 
 
+def _line(text: str) -> str:
+    # One line whatever the message holds (a newline or an escape sequence from user input).
+    return comment(text)
+
+
+def _stdout_gone() -> None:
+    # The reader went away (`| head`): keep Python's final flush from failing too.
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``otelkit`` console script."""
-    _register()
     try:
+        _register()
         rc = app(args=argv, standalone_mode=False, prog_name="otelkit")
         # Outside standalone mode typer returns (not raises) the exit code of an aborted command.
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except OtelkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        message = str(exc) if exc.exit_code != 2 else _line(str(exc))
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except _click_exceptions.NoArgsIsHelpError as exc:
         # Outside click's standalone mode nobody prints the help for us.
@@ -63,12 +89,27 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except _click_exceptions.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx is not None else "otelkit"
-        print(f"error: {exc.format_message()} (see '{cmd} --help')", file=sys.stderr)
+        print(f"error: {_line(exc.format_message())} (see '{cmd} --help')", file=sys.stderr)
         sys.exit(2)
-    except typer.Abort:  # click's own Abort/Exit in older typers (the same classes), typer's in newer ones
+    except _click_exceptions.ClickException as exc:  # e.g. FileError
+        print(f"error: {_line(exc.format_message())}", file=sys.stderr)
+        sys.exit(exc.exit_code or 1)
+    except _ABORT:
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
-    except typer.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        _stdout_gone()
+        sys.exit(1)
+    except Exception as exc:
+        if cli_debug():
+            traceback.print_exc()
+        else:
+            detail = _line(f"{type(exc).__name__}: {exc}")
+            if len(detail) > _MAX_DETAIL:
+                detail = detail[: _MAX_DETAIL - 1] + "…"
+            print(f"otelkit: internal error: {detail} (please report)", file=sys.stderr)
+        sys.exit(1)
