@@ -226,13 +226,13 @@ def test_slo_memory_sizes(value: object, size: float) -> None:
         ),
         (
             {"http": {"latency": {"max": "2 seconds"}}},
-            "slo.yaml: http.latency.max: invalid duration '2 seconds'; expected a Prometheus duration such as"
-            " 30s, 5m, 1h or 1h30m",
+            "slo.yaml: http.latency.max: invalid duration '2 seconds'; expected a Prometheus duration from"
+            " 1ms to 10y such as 30s, 5m, 1h or 1h30m",
         ),
         (
             {"celery": {"queue_latency": {"for": "5m1h"}}},
-            "slo.yaml: celery.queue_latency.for: invalid duration '5m1h'; expected a Prometheus duration such as"
-            " 30s, 5m, 1h or 1h30m",
+            "slo.yaml: celery.queue_latency.for: invalid duration '5m1h'; expected a Prometheus duration from"
+            " 1ms to 10y such as 30s, 5m, 1h or 1h30m",
         ),
         (
             {"http": {"error_rate": {"max": 5}}},
@@ -240,8 +240,42 @@ def test_slo_memory_sizes(value: object, size: float) -> None:
         ),
         (
             {"celery": {"success_rate": {"min": "100%"}}},
-            "slo.yaml: celery.success_rate.min: percentage '100%' is out of range; expected more than 0% and less"
-            " than 100%",
+            "slo.yaml: celery.success_rate.min: percentage '100%' is out of range; expected from 0.000001% to"
+            " 99.999999%",
+        ),
+        (
+            {"http": {"error_rate": {"max": "1E-400%"}}},
+            "slo.yaml: http.error_rate.max: percentage '1E-400%' is out of range; expected from 0.000001% to"
+            " 99.999999%",
+        ),
+        (
+            {"http": {"availability": {"objective": "99.99999999999999999%"}}},
+            "slo.yaml: http.availability.objective: percentage '99.99999999999999999%' is out of range; expected"
+            " from 0.000001% to 99.999999%",
+        ),
+        (
+            {"process": {"memory": {"max": int("9" * 400)}}},
+            "slo.yaml: process.memory.max: size 999999999999999999...9999999999999999999 is out of range; expected"
+            " from 1B to 8PiB",
+        ),
+        (
+            {"process": {"memory": {"max": "9" * 40 + "GB"}}},
+            "slo.yaml: process.memory.max: size '9999999999999999999999999999999999999999GB' is out of range;"
+            " expected from 1B to 8PiB",
+        ),
+        (
+            {"process": {"memory": {"max": "0.5B"}}},
+            "slo.yaml: process.memory.max: size '0.5B' is out of range; expected from 1B to 8PiB",
+        ),
+        (
+            {"http": {"latency": {"max": "9" * 400 + "s"}}},
+            "slo.yaml: http.latency.max: invalid duration '999999999999999999999999999...999999999999999999999999999s';"
+            " expected a Prometheus duration from 1ms to 10y such as 30s, 5m, 1h or 1h30m",
+        ),
+        (
+            {"http": {"latency": {"for": "11y"}}},
+            "slo.yaml: http.latency.for: invalid duration '11y'; expected a Prometheus duration from 1ms to 10y such"
+            " as 30s, 5m, 1h or 1h30m",
         ),
         (
             {"http": {"availability": {"objective": "90%"}}},

@@ -23,6 +23,7 @@ from otelkit.ops.slo.values import SpecContext as _Spec
 from otelkit.ops.slo.values import did_you_mean as _did_you_mean
 from otelkit.ops.slo.values import duration as _duration
 from otelkit.ops.slo.values import mapping as _mapping
+from otelkit.ops.slo.values import show as _show
 
 __all__ = [
     "SEVERITIES",
@@ -52,6 +53,13 @@ SIZE_FACTOR = {
 FAST_BURN = ((0.02, "1h", "5m"), (0.05, "6h", "30m"))
 SLOW_BURN = ((0.10, "1d", "2h"), (0.10, "3d", "6h"))
 _MIN_PERIOD_SECONDS = 7 * 86400
+
+# Ranges every threshold must fall in, so that what is rendered is what the spec says: no float
+# underflow to 0 (1E-400%), no overflow to inf (a 400-digit size), no objective rounded to 100 %.
+MIN_PERCENT, MAX_PERCENT = Decimal("0.000001"), Decimal("99.999999")
+MIN_BYTES, MAX_BYTES = 1, 2**53  # 8 PiB: every integer up to it is exact as a float
+# The spec file is read whole; no SLO spec is anywhere near this (and /dev/zero never ends).
+MAX_SPEC_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -105,43 +113,53 @@ def _seconds(ctx: _Spec, path: str, value: Any) -> float:
 
 
 def _percent(ctx: _Spec, path: str, value: Any) -> float:
-    text = value.strip() if isinstance(value, str) else ""
+    text = value.strip() if isinstance(value, str) and len(value) <= 64 else ""
     try:
         amount = Decimal(text[:-1].strip()) if text.endswith("%") else None
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite():
-        raise ctx.error(path, f"invalid percentage {value!r}; expected a number followed by %, such as 99.9% or 5%")
-    if not 0 < amount < 100:
-        raise ctx.error(path, f"percentage {value!r} is out of range; expected more than 0% and less than 100%")
+        raise ctx.error(
+            path, f"invalid percentage {_show(value)}; expected a number followed by %, such as 99.9% or 5%"
+        )
+    if not MIN_PERCENT <= amount <= MAX_PERCENT:
+        raise ctx.error(
+            path, f"percentage {_show(value)} is out of range; expected from {MIN_PERCENT}% to {MAX_PERCENT}%"
+        )
     return float(amount / 100)
 
 
 def _bytes(ctx: _Spec, path: str, value: Any) -> float:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    match = _SIZE.match(value.strip()) if isinstance(value, str) else None
-    if match is None or float(match.group(1)) <= 0:
-        raise ctx.error(path, f"invalid size {value!r}; expected bytes or a size such as 512MB, 1GB or 2GiB")
-    return float(Decimal(match.group(1)) * SIZE_FACTOR[match.group(2)])
+    size: Decimal | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = Decimal(value)
+    elif isinstance(value, str) and len(value) <= 64 and (match := _SIZE.fullmatch(value.strip())) is not None:
+        size = Decimal(match.group(1)) * SIZE_FACTOR[match.group(2)]
+    if size is None:
+        raise ctx.error(path, f"invalid size {_show(value)}; expected bytes or a size such as 512MB, 1GB or 2GiB")
+    if not MIN_BYTES <= size <= MAX_BYTES:
+        raise ctx.error(path, f"size {_show(value)} is out of range; expected from {MIN_BYTES}B to 8PiB")
+    return float(size)
 
 
 def _count(ctx: _Spec, path: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ctx.error(path, f"invalid count {value!r}; expected a whole number of at least 1, such as 1 or 100")
+        raise ctx.error(path, f"invalid count {_show(value)}; expected a whole number of at least 1, such as 1 or 100")
     return float(value)
 
 
 def _quantile(ctx: _Spec, path: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ctx.error(path, f"invalid quantile {value!r}; expected a number between 0 and 1, such as 0.95 or 0.99")
+        raise ctx.error(
+            path, f"invalid quantile {_show(value)}; expected a number between 0 and 1, such as 0.95 or 0.99"
+        )
     return float(value)
 
 
 def _severity(ctx: _Spec, path: str, value: Any) -> str:
     if value not in SEVERITIES:
         hint = _did_you_mean(value, list(SEVERITIES)) if isinstance(value, str) else ""
-        raise ctx.error(path, f"invalid severity {value!r}; expected one of: {', '.join(SEVERITIES)}{hint}")
+        raise ctx.error(path, f"invalid severity {_show(value)}; expected one of: {', '.join(SEVERITIES)}{hint}")
     return str(value)
 
 
@@ -246,7 +264,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> SLOSpec:
         data = {}
     data = _mapping(ctx, "", data, ["version", *_SECTIONS, "alerting"])
     if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):
-        raise ctx.error("version", f"unsupported spec version {data['version']!r}; expected 1")
+        raise ctx.error("version", f"unsupported spec version {_show(data['version'])}; expected 1")
     spec = default_spec()
     values: dict[str, Any] = {}
     for section, keys in _SECTIONS.items():
@@ -284,11 +302,20 @@ def load_spec(path: str | Path) -> SLOSpec:
     """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise UsageError(
             f"cannot read SLO spec {source!r}: {exc.strerror or exc}; pass an existing file to --spec"
         ) from None
+    except (ValueError, UnicodeEncodeError):  # a NUL or an unencodable character in the path
+        raise UsageError(
+            f"cannot read SLO spec {source!r}: not a valid path; pass an existing file to --spec"
+        ) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_SPEC_BYTES // 1024} KiB; an SLO spec is a few lines of YAML")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: not UTF-8 text; save the spec as UTF-8 YAML") from None
     try:
@@ -298,6 +325,10 @@ def load_spec(path: str | Path) -> SLOSpec:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "not YAML"
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply; an SLO spec is a few levels deep") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
     return parse_spec(data, source)
 
 

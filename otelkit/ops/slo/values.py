@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import difflib
 import re
+import reprlib
 from typing import Any
 
 from otelkit.errors import ConfigError
 
-__all__ = ["SEVERITIES", "SpecContext", "did_you_mean", "duration", "mapping", "parse_duration"]
+__all__ = ["MAX_DURATION", "SEVERITIES", "SpecContext", "did_you_mean", "duration", "mapping", "parse_duration", "show"]
 
 SEVERITIES = ("critical", "warning", "info")
 """Severities an alert can have: ``critical`` pages, ``warning`` and ``info`` open a ticket."""
 
 _DURATION = re.compile(r"^(?=\d)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
 _DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000}
+MAX_DURATION = "10y"
+"""The longest duration a spec may give (a 400-digit one overflowed float arithmetic)."""
+_MAX_DURATION_MS = 10 * _UNIT_MS["y"]
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlong = 40
+_REPR.maxlevel = 2
+
+
+def show(value: Any) -> str:
+    """``repr(value)``, shortened: a spec value may be a huge string, number or alias-bomb structure."""
+    return _REPR.repr(value)
 
 
 class SpecContext:
@@ -43,7 +57,7 @@ def did_you_mean(word: str, choices: list[str]) -> str:
 def mapping(ctx: SpecContext, path: str, value: Any, allowed: list[str]) -> dict[str, Any]:
     """``value`` if it is a mapping whose keys are all in ``allowed``; else the error naming the key."""
     if not isinstance(value, dict):
-        raise ctx.error(path, f"expected a mapping with keys {', '.join(allowed)}; got {value!r}")
+        raise ctx.error(path, f"expected a mapping with keys {', '.join(allowed)}; got {show(value)}")
     for key in value:
         if key not in allowed:
             where = f"{path}.{key}" if path else str(key)
@@ -54,13 +68,15 @@ def mapping(ctx: SpecContext, path: str, value: Any, allowed: list[str]) -> dict
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``90s``, ``1h30m`` or ``500ms``; ``ValueError`` if it is none."""
-    if not isinstance(text, str) or not _DURATION.match(text):
+    """Seconds in a Prometheus duration such as ``90s``, ``1h30m`` or ``500ms``, at most 10 years;
+    ``ValueError`` if it is none."""
+    if not isinstance(text, str) or len(text) > 64 or not _DURATION.fullmatch(text):
         raise ValueError(text)
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-    if seconds <= 0:
+    # Integer milliseconds: a 400-digit count times a float unit raised OverflowError.
+    ms = sum(int(n) * _UNIT_MS[u] for n, u in _DURATION_PART.findall(text))
+    if not 0 < ms <= _MAX_DURATION_MS:
         raise ValueError(text)
-    return seconds
+    return ms / 1000
 
 
 def duration(ctx: SpecContext, path: str, value: Any) -> str:
@@ -69,6 +85,8 @@ def duration(ctx: SpecContext, path: str, value: Any) -> str:
         parse_duration(value)
     except ValueError:
         raise ctx.error(
-            path, f"invalid duration {value!r}; expected a Prometheus duration such as 30s, 5m, 1h or 1h30m"
+            path,
+            f"invalid duration {show(value)}; expected a Prometheus duration from 1ms to {MAX_DURATION}"
+            " such as 30s, 5m, 1h or 1h30m",
         ) from None
     return str(value)
