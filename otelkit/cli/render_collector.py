@@ -58,7 +58,8 @@ Version = Annotated[
     typer.Option(
         "--collector-version",
         metavar="V",
-        help=f"Target collector version: {', '.join(SUPPORTED_VERSIONS)}.",
+        help=f"Target collector version, from {SUPPORTED_VERSIONS[0]} to {SUPPORTED_VERSIONS[-1]} (names checked at "
+        f"{', '.join(SUPPORTED_VERSIONS)}; others use the nearest one below).",
     ),
 ]
 Output = Annotated[

@@ -45,6 +45,6 @@ def test_render_builder_error_message(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, err = run(capsys, "--all", "--collector-version", "1.0")
     assert (code, out) == (2, "")
     assert err == (
-        "error: unsupported collector version '1.0'; expected one of: 0.130.0, 0.138.0, 0.144.0, 0.150.0, "
-        "0.155.0, 0.160.0, 0.161.0 (otelkit checks component names per version; use --collector-version 0.161.0)\n"
+        "error: malformed collector version '1.0'; expected MAJOR.MINOR.PATCH from 0.130.0 to 0.161.0 "
+        "(e.g. --collector-version 0.161.0)\n"
     )

@@ -113,8 +113,8 @@ ERRORS = [
     ),
     (
         ["--collector-version", "0.99.0"],
-        "unsupported collector version '0.99.0'; expected one of: 0.130.0, 0.138.0, 0.144.0, 0.150.0, 0.155.0, "
-        "0.160.0, 0.161.0 (otelkit checks component names per version; use --collector-version 0.161.0)",
+        "unsupported collector version '0.99.0'; expected a version from 0.130.0 to 0.161.0 (otelkit checks "
+        "component names per version; use --collector-version 0.161.0 or another version in that range)",
     ),
     (
         ["--profile", "prod"],

@@ -215,9 +215,9 @@ def test_version_info_rejects_unknown_version() -> None:
     with pytest.raises(UsageError) as info:
         version_info("0.100.0")
     assert str(info.value) == (
-        "unsupported collector version '0.100.0'; expected one of: "
-        + ", ".join(SUPPORTED_VERSIONS)
-        + f" (otelkit checks component names per version; use --collector-version {DEFAULT_VERSION})"
+        f"unsupported collector version '0.100.0'; expected a version from {SUPPORTED_VERSIONS[0]} to "
+        f"{SUPPORTED_VERSIONS[-1]} (otelkit checks component names per version; use --collector-version "
+        f"{DEFAULT_VERSION} or another version in that range)"
     )
 
 

@@ -29,16 +29,22 @@ names over the whole range. The ``batch`` processor is still ``beta`` at 0.161.0
 ``queuebatch`` to replace it, and exporters batch themselves since 0.138.0, so otelkit does not use
 it unless ``batching=processor`` (or the version predates exporter batching).
 
-confmap providers are versioned v1.x alongside core v0.x (core CHANGELOG headings ``v1.N/v0.M``).
+confmap providers are versioned v1.x alongside core v0.x (core CHANGELOG headings ``v1.N/v0.M``,
+N = M - 94 over the whole range).
+
+Any version from the oldest to the newest entry renders, with the names and settings of the nearest
+entry at or below it (0.135.0 renders like 0.130.0, its components at v0.135.0, its providers at
+v1.41.0): a rename is only trusted from the version where it was checked.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from otelkit.errors import UsageError
 
-__all__ = ["DEFAULT_VERSION", "SUPPORTED_VERSIONS", "VersionInfo", "version_info"]
+__all__ = ["DEFAULT_VERSION", "NEWEST_VERSION", "OLDEST_VERSION", "SUPPORTED_VERSIONS", "VersionInfo", "version_info"]
 
 #: The collector version the project pins, builds and tests with.
 DEFAULT_VERSION = "0.161.0"
@@ -54,8 +60,15 @@ _PROVIDERS = {
     "0.161.0": "v1.67.0",
 }
 
-#: Versions otelkit renders for: each one checked against its upstream sources (see module docstring).
+#: Versions whose names and settings were checked against their upstream sources (see module docstring).
+#: Every version from the first to the last renders, with the rules of the nearest one at or below it.
 SUPPORTED_VERSIONS: tuple[str, ...] = tuple(_PROVIDERS)
+OLDEST_VERSION, NEWEST_VERSION = SUPPORTED_VERSIONS[0], SUPPORTED_VERSIONS[-1]
+
+# MAJOR.MINOR.PATCH as Go modules spell them (no leading zeros), an optional leading "v".
+_SEMVER = re.compile(r"v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+# confmap providers v1.N are released with core v0.(N + 94) (see the table above).
+_PROVIDERS_OFFSET = 94
 
 
 def _key(version: str) -> tuple[int, ...]:
@@ -64,7 +77,10 @@ def _key(version: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """Component type names and settings styles one collector version accepts."""
+    """Component type names and settings styles one collector version accepts.
+
+    ``version`` is the requested version (normalized, no "v"); the names follow the nearest
+    checked version at or below it."""
 
     version: str
     providers_version: str
@@ -85,28 +101,39 @@ class VersionInfo:
 
 
 def version_info(version: str) -> VersionInfo:
-    """Return the naming table of ``version``.
+    """Return the naming table for ``version``: that of the nearest checked version at or below it.
 
     Raises:
-        UsageError: ``version`` is not one of :data:`SUPPORTED_VERSIONS`.
+        UsageError: ``version`` is not MAJOR.MINOR.PATCH, or lies outside
+            :data:`OLDEST_VERSION`..:data:`NEWEST_VERSION`.
     """
-    normalized = version[1:] if version.startswith("v") else version
-    if normalized not in _PROVIDERS:
+    m = _SEMVER.fullmatch(version) if isinstance(version, str) else None
+    if m is None:
         raise UsageError(
-            f"unsupported collector version {version!r}; expected one of: {', '.join(SUPPORTED_VERSIONS)} "
-            f"(otelkit checks component names per version; use --collector-version {DEFAULT_VERSION})"
+            f"malformed collector version {version!r}; expected MAJOR.MINOR.PATCH from {OLDEST_VERSION} to "
+            f"{NEWEST_VERSION} (e.g. --collector-version {DEFAULT_VERSION})"
         )
-    k = _key(normalized)
+    k = (int(m[1]), int(m[2]), int(m[3]))
+    normalized = ".".join(map(str, k))
+    if not _key(OLDEST_VERSION) <= k <= _key(NEWEST_VERSION):
+        raise UsageError(
+            f"unsupported collector version {version!r}; expected a version from {OLDEST_VERSION} to "
+            f"{NEWEST_VERSION} (otelkit checks component names per version; use --collector-version "
+            f"{DEFAULT_VERSION} or another version in that range)"
+        )
+    checked = max((v for v in SUPPORTED_VERSIONS if _key(v) <= k), key=_key)
+    rules = _key(checked)
+    providers = _PROVIDERS.get(normalized) or f"v1.{k[1] - _PROVIDERS_OFFSET}.0"
     return VersionInfo(
         version=normalized,
-        providers_version=_PROVIDERS[normalized],
-        otlp_grpc_exporter="otlp_grpc" if k >= (0, 144) else "otlp",
-        otlp_http_exporter="otlp_http" if k >= (0, 144) else "otlphttp",
-        prometheus_remote_write_exporter="prometheus_remote_write" if k >= (0, 154) else "prometheusremotewrite",
-        span_metrics_connector="span_metrics" if k >= (0, 155) else "spanmetrics",
-        exporter_batching=k >= (0, 138),
-        filter_trace_conditions=k >= (0, 150),
-        remote_write_http_block=k >= (0, 158),
-        resource_constant_labels=k >= (0, 160),
-        agent_components=k >= (0, 161),
+        providers_version=providers,
+        otlp_grpc_exporter="otlp_grpc" if rules >= (0, 144) else "otlp",
+        otlp_http_exporter="otlp_http" if rules >= (0, 144) else "otlphttp",
+        prometheus_remote_write_exporter="prometheus_remote_write" if rules >= (0, 154) else "prometheusremotewrite",
+        span_metrics_connector="span_metrics" if rules >= (0, 155) else "spanmetrics",
+        exporter_batching=rules >= (0, 138),
+        filter_trace_conditions=rules >= (0, 150),
+        remote_write_http_block=rules >= (0, 158),
+        resource_constant_labels=rules >= (0, 160),
+        agent_components=rules >= (0, 161),
     )
