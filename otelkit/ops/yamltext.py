@@ -13,7 +13,8 @@ in a file as a quoted scalar, or in a comment as one escaped line:
   string value at start-up and turns ``$$`` into ``$``. In a collector config every ``$`` of a
   value is therefore written ``$$``, except in an :class:`EnvRef`: the reference otelkit itself
   writes (``--traces-auth-env`` and friends). Mapping keys are not expanded by the collector and
-  are written as they are.
+  are written as they are. (confmap's ``Resolver.Resolve`` → ``escapeDollarSigns``, read at
+  confmap v1.36.0 = collector 0.130.0 and v1.67.0 = 0.161.0; ``print-config`` shows the result.)
 - **Comments.** :func:`comment` escapes every character that is not printable (line breaks,
   ``\\x85``, ``\\u2028``, ESC, NUL…) as ``\\n``/``\\xHH``/``\\uHHHH``, so a comment stays one line.
 - **Commands shown in headers.** :func:`shell_join` quotes each argument for a POSIX shell, with
