@@ -10,6 +10,12 @@ empty, ``TERM`` not ``dumb``). Shapes::
 
 Times are local unless ``tz`` is given. Values that contain spaces or quotes are JSON-quoted
 so a line stays one line and splits on whitespace predictably.
+
+Whatever arrives is printed escaped: a character that is not printable (ESC, BEL, CR, newline, the
+C1 controls, U+2028, bidi overrides…) in a span name, attribute key or value, log body, severity or
+metric name is written as ``\x1b``/``\n``/``\u2028``, so telemetry can neither forge a line (a
+newline followed by ``LOG …``) nor drive the terminal (retitle the window, erase lines). ``--json``
+escapes the same characters as ``\u001b``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,32 @@ _CYAN = "\x1b[36m"
 # Severity number ranges from the OTel logs data model, 4 numbers per name.
 _SEVERITY_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 _SEVERITY_COLORS = {"TRACE": _DIM, "DEBUG": _DIM, "INFO": _GREEN, "WARN": _YELLOW, "ERROR": _RED, "FATAL": _RED}
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escape(text: str) -> str:
+    """``text`` with every character :meth:`str.isprintable` refuses escaped (``\x1b``, ``\n``, ``\u2028``…)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in text)
+
+
+def _json_safe(text: str) -> str:
+    # json.dumps(ensure_ascii=False) leaves DEL, the C1 controls, U+2028, bidi overrides… raw.
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in text)
 
 
 def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -112,7 +144,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         if value and not any(c.isspace() or c in "\"'\\" for c in value) and value.isprintable():
             return value
-        return json.dumps(value, ensure_ascii=False)
+        return _json_safe(json.dumps(value, ensure_ascii=False))
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -124,7 +156,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return "[" + ",".join(format_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{" + ",".join(f"{k}={format_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{escape(str(k))}={format_value(v)}" for k, v in value.items()) + "}"
     return format_value(str(value))
 
 
@@ -137,7 +169,9 @@ def _short(text: str) -> str:
 
 
 def _attrs(attributes: Mapping[str, Any], color: bool, sep: str = " ") -> str:
-    return sep.join(f"{_paint(key, _DIM, color)}={_short(format_value(value))}" for key, value in attributes.items())
+    return sep.join(
+        f"{_paint(escape(key), _DIM, color)}={_short(format_value(value))}" for key, value in attributes.items()
+    )
 
 
 def _service(record: ReceivedSpan | ReceivedLog | ReceivedMetricPoint) -> str:
@@ -153,8 +187,8 @@ def format_span(span: ReceivedSpan, *, color: bool = False, tz: tzinfo | None = 
     parts = [
         _paint(_clock(span.start_time_ns, tz, millis=True), _DIM, color),
         _service(span),
-        _paint(span.name, _BOLD, color),
-        span.kind,
+        _paint(escape(span.name), _BOLD, color),
+        escape(span.kind),
         format_duration(span.duration_ns),
     ]
     if span.status_code == "ERROR":
@@ -169,21 +203,23 @@ def format_span(span: ReceivedSpan, *, color: bool = False, tz: tzinfo | None = 
 
 def _severity(log: ReceivedLog) -> str:
     if log.severity_text:
-        return log.severity_text
+        return escape(log.severity_text)
     if 1 <= log.severity_number <= 24:
         return _SEVERITY_NAMES[(log.severity_number - 1) // 4]
     return "-"
 
 
+def _body_text(body: Any) -> str:
+    if not isinstance(body, str):
+        return format_value(body)  # rendered (and quoted) like an attribute value
+    # One record, one line: backslashes doubled so an escape in the body cannot pass for ours.
+    return escape(body.replace("\\", "\\\\")) or '""'
+
+
 def format_log(log: ReceivedLog, *, color: bool = False, tz: tzinfo | None = None) -> str:
     """``LOG    12:00:01.124  checkout  INFO  fetched item  trace=4bf92f…  k=v …``."""
     severity = _severity(log)
-    body = log.body
-    if isinstance(body, str):
-        # Keep one record on one line; other values are rendered (and quoted) like attributes.
-        body_text = body.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n") or '""'
-    else:
-        body_text = format_value(body)
+    body_text = _body_text(log.body)
     parts = [
         _paint(_clock(log.time_ns, tz, millis=True), _DIM, color),
         _service(log),
@@ -205,7 +241,7 @@ def format_metric_point(point: ReceivedMetricPoint, *, color: bool = False, tz: 
         values = f"value={_number(point.value)}"
     else:
         values = f"count={_number(point.count)} sum={_number(point.sum)}"
-    line = " ".join([_paint(point.name, _BOLD, color), point.type, values])
+    line = " ".join([_paint(escape(point.name), _BOLD, color), escape(point.type), values])
     if point.attributes:
         line += " {" + _attrs(point.attributes, color, sep=", ") + "}"
     parts = [_paint(_clock(point.time_ns, tz, millis=False), _DIM, color), _service(point), line]
@@ -235,4 +271,4 @@ def record_to_json(record: ReceivedRecord) -> str:
         data = {"signal": "log", **dataclasses.asdict(record)}
     else:
         data = {"signal": "metric", **dataclasses.asdict(record)}
-    return json.dumps(data, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+    return _json_safe(json.dumps(data, ensure_ascii=False, default=_json_default, separators=(",", ":")))

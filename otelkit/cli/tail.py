@@ -7,20 +7,24 @@ record and metric point is printed as one line (see :mod:`otelkit.cli._tailfmt`)
 object per line with ``--json``. The banner and the final count go to stderr, records to stdout,
 flushed line by line so ``| grep`` and ``| jq`` see them at once.
 
-Requests are decoded on the receiver's threads and handed to the main thread through a queue, so
+Requests are decoded on the receiver's threads and handed to the main thread through a backlog, so
 printing, ``--max-items`` and Ctrl-C all happen in one place. Filtered-out signals are still
 answered 200: an app must not log export errors because someone is only watching its traces.
-Nothing is stored, so it can run for days.
+Nothing is stored, so it can run for days. When stdout is not read (a paused pager, a stuck
+terminal) the backlog holds at most :data:`MAX_BACKLOG` items: later ones are dropped, counted, and
+the count is shown on stderr when printing resumes and in the final line; the app's exports keep
+getting 200 at once.
 """
 
 from __future__ import annotations
 
+import collections
 import difflib
 import errno
 import os
-import queue
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Annotated
@@ -73,6 +77,47 @@ def _banner(receiver: OTLPReceiver, wanted: Sequence[str]) -> str:
     )
 
 
+MAX_BACKLOG = 20_000
+"""Items received but not printed yet, at most; more are dropped (and counted) until stdout drains."""
+
+
+class _Backlog:
+    """Batches waiting to be printed, bounded in items; what does not fit is counted as dropped."""
+
+    def __init__(self, limit: int = MAX_BACKLOG) -> None:
+        self.limit = limit
+        self._batches: collections.deque[Sequence[ReceivedRecord]] = collections.deque()
+        self._items = 0
+        self._cond = threading.Condition()
+        self.dropped = 0
+        self._dropped_shown = 0
+
+    def offer(self, records: Sequence[ReceivedRecord]) -> None:
+        with self._cond:
+            if self._items + len(records) > self.limit:
+                self.dropped += len(records)
+                return
+            self._batches.append(records)
+            self._items += len(records)
+            self._cond.notify()
+
+    def take(self, timeout: float) -> Sequence[ReceivedRecord] | None:
+        with self._cond:
+            if not self._batches and not self._cond.wait(timeout):
+                return None
+            if not self._batches:
+                return None
+            records = self._batches.popleft()
+            self._items -= len(records)
+            return records
+
+    def newly_dropped(self) -> int:
+        """Items dropped since the last call."""
+        with self._cond:
+            new, self._dropped_shown = self.dropped - self._dropped_shown, self.dropped
+            return new
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -97,11 +142,11 @@ def tail(
 ) -> None:
     """Receive OTLP/HTTP and print spans, log records and metric points as they arrive."""
     wanted = _parse_signals(signals)
-    batches: queue.Queue[Sequence[ReceivedRecord]] = queue.Queue()
+    backlog = _Backlog()
 
     def on_batch(signal: str, records: Sequence[ReceivedRecord]) -> None:
         if signal in wanted:
-            batches.put(records)
+            backlog.offer(records)
 
     receiver = OTLPReceiver(host, port, on_batch=on_batch, keep=False)
     try:
@@ -126,10 +171,15 @@ def tail(
                 timeout = min(timeout, deadline - time.monotonic())
                 if timeout <= 0:
                     break
-            try:
-                records = batches.get(timeout=timeout)
-            except queue.Empty:
+            records = backlog.take(timeout)
+            if records is None:
                 continue
+            if dropped := backlog.newly_dropped():
+                print(
+                    f"otelkit tail: dropped {_plural(dropped, 'item')}: stdout was not read fast enough",
+                    file=sys.stderr,
+                    flush=True,
+                )
             for record in records:
                 line = record_to_json(record) if as_json else format_record(record, color=color)
                 sys.stdout.write(line + "\n")
@@ -147,9 +197,12 @@ def tail(
     finally:
         receiver.stop()
     items = receiver.items
+    dropped = (
+        f"; dropped {_plural(backlog.dropped, 'item')} (stdout was not read fast enough)" if backlog.dropped else ""
+    )
     print(
         f"otelkit tail: printed {_plural(printed, 'item')}; received {_plural(items['traces'], 'span')}, "
-        f"{_plural(items['logs'], 'log record')}, {_plural(items['metrics'], 'metric point')}",
+        f"{_plural(items['logs'], 'log record')}, {_plural(items['metrics'], 'metric point')}{dropped}",
         file=sys.stderr,
         flush=True,
     )
