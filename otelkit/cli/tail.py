@@ -197,12 +197,12 @@ def tail(
     finally:
         receiver.stop()
     items = receiver.items
-    dropped = (
+    drops = (
         f"; dropped {_plural(backlog.dropped, 'item')} (stdout was not read fast enough)" if backlog.dropped else ""
     )
     print(
         f"otelkit tail: printed {_plural(printed, 'item')}; received {_plural(items['traces'], 'span')}, "
-        f"{_plural(items['logs'], 'log record')}, {_plural(items['metrics'], 'metric point')}{dropped}",
+        f"{_plural(items['logs'], 'log record')}, {_plural(items['metrics'], 'metric point')}{drops}",
         file=sys.stderr,
         flush=True,
     )
