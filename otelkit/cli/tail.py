@@ -197,9 +197,7 @@ def tail(
     finally:
         receiver.stop()
     items = receiver.items
-    drops = (
-        f"; dropped {_plural(backlog.dropped, 'item')} (stdout was not read fast enough)" if backlog.dropped else ""
-    )
+    drops = f"; dropped {_plural(backlog.dropped, 'item')} (stdout was not read fast enough)" if backlog.dropped else ""
     print(
         f"otelkit tail: printed {_plural(printed, 'item')}; received {_plural(items['traces'], 'span')}, "
         f"{_plural(items['logs'], 'log record')}, {_plural(items['metrics'], 'metric point')}{drops}",

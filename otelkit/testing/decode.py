@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
-import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otelkit.testing.limits import BodyError, Limits, inflate
 from otelkit.testing.records import (
     ReceivedLink,
     ReceivedLog,
@@ -73,6 +72,11 @@ _METRIC_TYPES = {
 _HEX_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 
 
+def _enum_name(names: tuple[str, ...], number: int) -> str:
+    # proto3 enums are open: a sender may put any number there; show it rather than fail.
+    return names[number] if 0 <= number < len(names) else str(number)
+
+
 def _any_value(value: Any) -> Any:
     kind = value.WhichOneof("value")
     if kind is None:
@@ -102,11 +106,11 @@ def flatten_traces(request: Any) -> list[ReceivedSpan]:
                         trace_id=s.trace_id.hex(),
                         span_id=s.span_id.hex(),
                         parent_span_id=s.parent_span_id.hex(),
-                        kind=_SPAN_KINDS[s.kind] if s.kind < len(_SPAN_KINDS) else str(s.kind),
+                        kind=_enum_name(_SPAN_KINDS, s.kind),
                         start_time_ns=s.start_time_unix_nano,
                         end_time_ns=s.end_time_unix_nano,
                         attributes=_attributes(s.attributes),
-                        status_code=_STATUS_CODES[s.status.code] if s.status.code < 3 else str(s.status.code),
+                        status_code=_enum_name(_STATUS_CODES, s.status.code),
                         status_message=s.status.message,
                         events=tuple(
                             ReceivedSpanEvent(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in s.events
@@ -178,7 +182,7 @@ def flatten_metrics(request: Any) -> list[ReceivedMetricPoint]:
                     "scope_name": scope_name,
                 }
                 if data_kind in ("sum", "histogram", "exponential_histogram"):
-                    base["temporality"] = _TEMPORALITIES[data.aggregation_temporality]
+                    base["temporality"] = _enum_name(_TEMPORALITIES, data.aggregation_temporality)
                 if data_kind == "sum":
                     base["is_monotonic"] = data.is_monotonic
                 for p in data.data_points:
@@ -257,18 +261,18 @@ class BadRequest(Exception):
         self.status = status
 
 
-def decode(signal: str, body: bytes, content_type: str, content_encoding: str) -> tuple[Any, bool]:
-    """Return (request message, is_json) or raise BadRequest."""
+def decode(
+    signal: str, body: bytes, content_type: str, content_encoding: str, max_bytes: int = Limits.max_body_bytes
+) -> tuple[Any, bool]:
+    """Return (request message, is_json) or raise BadRequest; a compressed body inflates to at most ``max_bytes``."""
     encoding = content_encoding.strip().lower()
-    try:
-        if encoding == "gzip":
-            body = gzip.decompress(body)
-        elif encoding == "deflate":
-            body = zlib.decompress(body)
-        elif encoding not in ("", "identity"):
-            raise BadRequest(415, f"unsupported Content-Encoding {content_encoding!r}; expected gzip or deflate")
-    except (OSError, EOFError, zlib.error) as exc:
-        raise BadRequest(400, f"cannot decompress body ({encoding}): {exc}") from exc
+    if encoding in ("gzip", "deflate"):
+        try:
+            body = inflate(body, encoding, max_bytes)
+        except BodyError as exc:
+            raise BadRequest(exc.status, str(exc)) from None
+    elif encoding not in ("", "identity"):
+        raise BadRequest(415, f"unsupported Content-Encoding {content_encoding[:40]!r}; expected gzip or deflate")
     mime = content_type.split(";", 1)[0].strip().lower()
     message = _REQUEST_TYPES[signal]()
     if mime in ("application/x-protobuf", "application/protobuf"):
@@ -285,9 +289,11 @@ def decode(signal: str, body: bytes, content_type: str, content_encoding: str) -
             json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
         except (ValueError, json_format.ParseError, binascii.Error) as exc:
             raise BadRequest(400, f"cannot decode OTLP/JSON body: {exc}") from exc
+        except RecursionError:
+            raise BadRequest(400, "cannot decode OTLP/JSON body: nested too deeply") from None
         return message, True
     raise BadRequest(
-        415, f"unsupported Content-Type {content_type!r}; expected application/x-protobuf or application/json"
+        415, f"unsupported Content-Type {content_type[:60]!r}; expected application/x-protobuf or application/json"
     )
 
 

@@ -6,8 +6,10 @@ See :mod:`otelkit.testing` for how to use it; requests are decoded by :mod:`otel
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +19,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from otelkit.testing.decode import EMPTY_RESPONSES, FLATTEN, SIGNALS, BadRequest, count_items, decode, signal_of
+from otelkit.testing.limits import BodyError, DeadlineReader, Limits, content_length, is_disconnect, read_body
 from otelkit.testing.records import ReceivedLog, ReceivedMetricPoint, ReceivedRecord, ReceivedSpan, Signal
 
 __all__ = ["OTLPReceiver"]
@@ -33,37 +36,61 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.limits = self.server.receiver.limits
+        # Reads go through a deadline (slow clients), not the plain socket file.
+        self.rfile.close()
+        self._reader = DeadlineReader(self.connection, self.limits)
+        self.rfile = io.BufferedReader(self._reader, 65536)
         self.server.receiver._track(self.connection, add=True)
 
     def finish(self) -> None:
         try:
-            super().finish()
+            with contextlib.suppress(OSError):
+                super().finish()
         finally:
             self.server.receiver._track(self.connection, add=False)
 
-    def _reply(self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8") -> None:
+    def handle_one_request(self) -> None:
+        self._reader.expect_request()
+        super().handle_one_request()
+        if self._reader.timed_out:
+            self.close_connection = True
+            if self._reader.in_request:
+                with contextlib.suppress(OSError):
+                    self._reply(408, b"request not received in time\n", close=True)
+
+    def handle_expect_100(self) -> bool:
+        # Refuse a body that will be refused anyway before the client sends it.
+        try:
+            content_length(self.headers, self.limits.max_body_bytes)
+        except BodyError as exc:
+            self._refuse(exc)
+            return False
+        return super().handle_expect_100()
+
+    def _reply(
+        self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8", *, close: bool = False
+    ) -> None:
+        self.connection.settimeout(self.limits.write_timeout)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
-    def _read_body(self) -> bytes | None:
-        length = self.headers.get("Content-Length")
-        if length is None:
-            self._reply(411, b"Content-Length required\n")
-            self.close_connection = True
-            return None
-        try:
-            return self.rfile.read(int(length))
-        except ValueError:
-            self._reply(400, b"bad Content-Length\n")
-            self.close_connection = True
-            return None
+    def _refuse(self, exc: BodyError) -> None:
+        self.server.receiver._count_bad()
+        # The body (if any) is not read: the connection cannot carry another request.
+        self._reply(exc.status, f"{exc}\n".encode(), close=True)
 
     def do_POST(self) -> None:
-        body = self._read_body()
-        if body is None:
+        try:
+            body = read_body(self.rfile, self.headers, self.limits.max_body_bytes)
+        except BodyError as exc:
+            self._refuse(exc)
             return
         self.server.receiver._handle(self, body)
 
@@ -79,7 +106,21 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_port = False  # never share a port with another listener: "in use" must fail
+    request_queue_size = 128  # the stdlib's 5 drops the SYNs of a burst of exporters
     receiver: OTLPReceiver
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The stdlib prints a traceback for every client that hangs up mid-reply; that is normal.
+        exc = sys.exc_info()[1]
+        if is_disconnect(exc):
+            return
+        _logger.error(
+            "OTLPReceiver: unexpected error serving %s: %s: %s",
+            client_address[0],
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
 
 
 class OTLPReceiver:
@@ -91,6 +132,10 @@ class OTLPReceiver:
         on_batch: Called from a server thread with ``(signal, records)`` for every accepted
             request; exceptions it raises are logged and ignored.
         keep: Store the records (default). With ``False`` only the counters move.
+        max_body_bytes: Largest body accepted, as sent and once inflated (413 past it).
+        request_timeout: Seconds a request may take to arrive, from its first byte (slow clients
+            are cut off).
+        idle_timeout: Seconds a keep-alive connection may wait for its next request.
 
     Attributes:
         fail_with: When set (e.g. 503), every POST is answered with this status and dropped.
@@ -99,7 +144,8 @@ class OTLPReceiver:
         items: Items per signal (spans, metric data points, log records), counted even with
             ``keep=False``.
         bytes_received: Raw body bytes of accepted requests, as sent (compressed or not).
-        bad_requests: Requests answered 400/411/415.
+        bad_requests: Requests answered 400/411/413/415.
+        limits: The :class:`~otelkit.testing.limits.Limits` above.
         failed_requests: Requests answered with ``fail_with``.
         last_headers: The headers of the last accepted request (lower-case names).
     """
@@ -111,7 +157,16 @@ class OTLPReceiver:
         *,
         on_batch: Callable[[str, Sequence[ReceivedRecord]], object] | None = None,
         keep: bool = True,
+        max_body_bytes: int = Limits.max_body_bytes,
+        request_timeout: float = Limits.request_timeout,
+        idle_timeout: float = Limits.idle_timeout,
     ) -> None:
+        self.limits = Limits(
+            max_body_bytes=max_body_bytes,
+            request_timeout=request_timeout,
+            idle_timeout=idle_timeout,
+            write_timeout=max(request_timeout, 1.0),
+        )
         self.host = host
         self._requested_port = port
         self.on_batch = on_batch
@@ -198,9 +253,12 @@ class OTLPReceiver:
             pending, records = self._pending[signal], self._records[signal]
             if pending:
                 flatten = FLATTEN[signal]
-                for entry in pending:
-                    records.extend(entry if isinstance(entry, list) else flatten(entry))
-                pending.clear()
+                entries, self._pending[signal] = pending, []
+                for entry in entries:
+                    try:
+                        records.extend(entry if isinstance(entry, list) else flatten(entry))
+                    except Exception:  # one odd batch must not make every later read raise
+                        _logger.exception("OTLPReceiver: cannot flatten a %s batch; it is dropped", signal)
             return list(records)
 
     @property
@@ -284,6 +342,10 @@ class OTLPReceiver:
 
     # ---------------------------------------------------------------- server side
 
+    def _count_bad(self) -> None:
+        with self._lock:
+            self.bad_requests += 1
+
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
             if add:
@@ -309,11 +371,12 @@ class OTLPReceiver:
                 body,
                 handler.headers.get("Content-Type", ""),
                 handler.headers.get("Content-Encoding", ""),
+                self.limits.max_body_bytes,
             )
         except BadRequest as exc:
             with self._lock:
                 self.bad_requests += 1
-            handler._reply(exc.status, f"{exc}\n".encode())
+            handler._reply(exc.status, f"{exc}\n".encode(), close=exc.status == 413)
             return
         on_batch = self.on_batch
         records = FLATTEN[signal](message) if on_batch is not None else None

@@ -26,14 +26,14 @@ import yaml
 from cli_runner import run_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from otelkit import slo
 from otelkit._yamltext import unescape_dollars
-from otelkit.cli import _register, app
-from otelkit.cli.render_collector import build_spec
 from otelkit.collector import build_model
 from otelkit.collector._builder import manifest
 from otelkit.collector._render import document as collector_document
+
+from otelkit import slo
+from otelkit.cli import _register, app
+from otelkit.cli.render_collector import build_spec
 
 COMMANDS = ("render-collector", "render-builder", "render-alerts")
 

@@ -141,3 +141,38 @@ def test_tail_backlog_is_bounded_when_stdout_is_not_read() -> None:
     assert received == 60_000
     assert dropped > 0 and printed + dropped <= received
     assert rss_kib < 200_000, f"tail held {rss_kib} KiB while its stdout was not read"
+
+
+def test_tail_survives_malformed_requests_without_a_traceback() -> None:
+    import gzip
+    import socket
+    import struct
+
+    def raw(port: int, data: bytes, *, reset: bool = False) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(data)
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return b""
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    bomb = gzip.compress(bytes(128 << 20), compresslevel=9)
+    head = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+    with _tail("--exit-after", "60") as (proc, endpoint):
+        port = int(endpoint.rsplit(":", 1)[1])
+        assert raw(port, f"{head}Content-Length: -1\r\n\r\n".encode()).startswith(b"HTTP/1.1 400 ")
+        assert raw(port, f"{head}Content-Length: {10**12}\r\n\r\n".encode()).startswith(b"HTTP/1.1 413 ")
+        reply = raw(port, f"{head}Content-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n\r\n".encode() + bomb)
+        assert reply.startswith(b"HTTP/1.1 413 ")
+        body = _hostile_batches()["traces"]
+        raw(port, f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body, reset=True)
+        assert _post(endpoint, "traces", body) == 200
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert out.decode().startswith("SPAN ")
+    assert "Traceback" not in err.decode(), err.decode()
