@@ -29,6 +29,7 @@ from launch import BIN, REPO, wait_until
 from otelkit.errors import ExternalToolError, UsageError
 from otelkit.local import procs as _procs
 from otelkit.local.stack import PID_FILE, LocalStack, StackPorts
+from otelkit.local.stack.pidfile import write_pid_file
 
 pytestmark = pytest.mark.e2e
 
@@ -128,17 +129,17 @@ def test_stack_up_prints_where_each_backend_answers(up: Up) -> None:
         assert status["cluster"]["status"] == "disabled"
         active = client.get(f"{prometheus}/api/v1/alertmanagers").json()["data"]["activeAlertmanagers"]
         assert [a["url"] for a in active] == [f"{alertmanager}/api/v2/alerts"]
-    pids = json.loads((up.workdir / PID_FILE).read_text())["processes"]
-    assert sorted(pids) == ["alertmanager", "collector", "jaeger", "loki", "prometheus"]
-    for pid in pids.values():
+    recorded = json.loads((up.workdir / PID_FILE).read_text())["processes"]
+    assert sorted(recorded) == ["alertmanager", "collector", "jaeger", "loki", "prometheus"]
+    for pid in (entry["pid"] for entry in recorded.values()):
         conns = psutil.Process(pid).net_connections(kind="inet")
         assert {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN} == {"127.0.0.1"}
 
 
 def test_stack_up_sigint_stops_every_process_it_started(up: Up) -> None:
     info = json.loads((up.workdir / PID_FILE).read_text())
-    assert info["pid"] == up.popen.pid
-    started = list(info["processes"].values())
+    assert info["pid"] == info["owner"]["pid"] == up.popen.pid
+    started = [entry["pid"] for entry in info["processes"].values()]
     assert all(psutil.pid_exists(pid) for pid in started)
     up.popen.send_signal(signal.SIGINT)
     assert up.popen.wait(timeout=120) == 0
@@ -152,8 +153,7 @@ def test_stack_down_stops_a_stack_running_elsewhere(tmp_path: Path) -> None:
     # `down` signals the pid file's owner; a stand-in owner shows it, with a child left behind.
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
-    info = {"pid": owner.pid, "workdir": str(tmp_path), "processes": {"loki": child.pid}}
-    (tmp_path / PID_FILE).write_text(json.dumps(info))
+    write_pid_file(tmp_path / PID_FILE, owner.pid, {"loki": child.pid}, workdir=str(tmp_path))
     result = subprocess.run([OTELKIT, "stack", "down", "--workdir", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert owner.wait(timeout=30) == -signal.SIGTERM

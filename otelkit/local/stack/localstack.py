@@ -38,7 +38,7 @@ from typing import Any
 import otelkit
 from otelkit.errors import ExternalToolError, UsageError
 from otelkit.local import gobuild, procs
-from otelkit.local.stack.pidfile import PID_FILE, alive
+from otelkit.local.stack.pidfile import PID_FILE, running_owner, write_pid_file
 from otelkit.local.stack.ports import StackPorts, port_taken
 from otelkit.local.stack.processes import StackProcesses
 
@@ -336,12 +336,8 @@ class LocalStack(StackProcesses):
     # --- internals ---------------------------------------------------------------------------
 
     def _check_not_running(self) -> None:
-        try:
-            info = json.loads(self.pid_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return
-        pid = int(info.get("pid", 0))
-        if pid and pid != os.getpid() and alive(pid):
+        pid = running_owner(self.workdir)
+        if pid is not None and pid != os.getpid():
             raise UsageError(
                 f"a stack is already running from {self.workdir} (pid {pid}); stop it with `otelkit stack down`"
                 " or use another --workdir"
@@ -364,10 +360,7 @@ class LocalStack(StackProcesses):
         self._progress(f"{name} is ready")
 
     def _write_pid_file(self) -> None:
-        info = {"pid": os.getpid(), "workdir": str(self.workdir), "processes": self.pids()}
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.pid_file)
+        write_pid_file(self.pid_file, os.getpid(), self.pids(), workdir=str(self.workdir))
 
 
 def where_table(stack: LocalStack) -> list[str]:
