@@ -106,9 +106,12 @@ def _check_utf8(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(
-            f"{text!r} holds bytes that are not UTF-8 text; rendered files are UTF-8, so pass the value as UTF-8"
-        ) from None
+        try:  # undecodable command-line bytes come back as the bytes they were
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "surrogatepass")
+        shown = repr(raw[:80]) + ("…" if len(raw) > 80 else "")
+        raise UsageError(f"{shown} is not UTF-8 text; rendered files are UTF-8, so pass the value as UTF-8") from None
 
 
 def escape_dollars(text: str) -> str:

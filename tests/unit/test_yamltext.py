@@ -1,0 +1,85 @@
+"""The text rules of rendered files (otelkit/_yamltext.py), word for word."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from cli_runner import run_cli
+
+from otelkit._yamltext import (
+    check_document,
+    comment,
+    dump_block,
+    env_ref,
+    flow_list,
+    literal_block,
+    scalar,
+    shell_join,
+)
+from otelkit.errors import RenderError
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("otlp_grpc/jaeger", "otlp_grpc/jaeger"),
+        ("0.0.0.0:4317", "0.0.0.0:4317"),
+        ("a\nb", '"a\\nb"'),
+        ("x\u2028y\x85z\ufeff", '"x\\Ly\\Nz\\uFEFF"'),
+        ("\x1b[2J\x00\t", '"\\e[2J\\0\\t"'),
+        ("0o17", '"0o17"'),  # YAML 1.2 (the collector) reads it as 15
+        ("1e3", '"1e3"'),
+        ("yes", "'yes'"),
+        ("a: b", "'a: b'"),
+        ("#x", "'#x'"),
+        ("---", "'---'"),
+    ],
+)
+def test_scalar_is_one_line_and_reads_back_as_the_string(value: str, text: str) -> None:
+    assert scalar(value) == text
+    assert yaml.safe_load(f"key: {text}\n") == {"key": value}
+
+
+def test_scalar_escapes_dollars_in_collector_configs_except_env_refs() -> None:
+    assert scalar("/a/${env:HOME}/$", confmap=True) == "/a/$${env:HOME}/$$"
+    assert scalar(env_ref("TOKEN", "--traces-auth-env"), confmap=True) == "${env:TOKEN}"
+    assert scalar("/a/${env:HOME}") == "/a/${env:HOME}"  # not a collector config
+
+
+def test_dump_block_keeps_keys_and_escapes_values() -> None:
+    block = dump_block({"headers": {"X-$a": "${env:X}", "Authorization": env_ref("T", "x")}}, 2, confmap=True)
+    assert block == "\n  headers:\n    X-$a: $${env:X}\n    Authorization: ${env:T}"
+
+
+def test_flow_list_quotes_flow_indicators() -> None:
+    assert flow_list(["a", "b,c", "[d]"]) == "[a, 'b,c', '[d]']"
+
+
+def test_literal_block_or_quoted_scalar() -> None:
+    assert literal_block("a > 1\n/\nb", 4) == "|-\n    a > 1\n    /\n    b"
+    assert literal_block("a\x1b", 4) == '"a\\e"'
+    assert literal_block(" leading", 4) == "' leading'"
+
+
+def test_comment_escapes_every_non_printable_character() -> None:
+    assert comment("a\nb\r\x1b\u2028\x85\ufeff\t\udcff é") == "a\\nb\\r\\x1b\\u2028\\x85\\ufeff\\t\\udcff é"
+
+
+def test_shell_join_keeps_a_command_on_one_line() -> None:
+    assert shell_join(["otelkit", "--x", "/q\n---", "it's", "plain/ok"]) == (
+        "otelkit --x $'/q\\n---' 'it'\\''s' plain/ok"
+    )
+
+
+def test_check_document_refuses_two_documents_and_a_different_structure() -> None:
+    with pytest.raises(RenderError, match="holds 2 YAML documents, not 1"):
+        check_document("a: 1\n---\nb: 2\n", {"a": 1})
+    with pytest.raises(RenderError, match="does not match its model"):
+        check_document("a: 2\n", {"a": 1})
+    check_document("a: $${x}\n", {"a": "${x}"}, confmap=True)
+
+
+def test_render_refuses_text_that_is_not_utf8(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "render-collector", "--persistent-queue", "/q/a\udcffb")
+    assert (code, out) == (2, "")
+    assert err == "error: b'/q/a\\xffb' is not UTF-8 text; rendered files are UTF-8, so pass the value as UTF-8\n"
