@@ -7,9 +7,9 @@ import yaml
 from cli_runner import run_cli
 from hypothesis import given
 from hypothesis import strategies as st
-from otelkit.collector import SUPPORTED_VERSIONS, CollectorSpec, render_builder, render_collector, version_info
 
 from otelkit.errors import UsageError
+from otelkit.ops.collector import SUPPORTED_VERSIONS, CollectorSpec, render_builder, render_collector, version_info
 
 
 def _key(version: str) -> tuple[int, ...]:

@@ -26,14 +26,15 @@ import yaml
 from cli_runner import run_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from otelkit._yamltext import unescape_dollars
-from otelkit.collector import build_model
-from otelkit.collector._builder import manifest
-from otelkit.collector._render import document as collector_document
 
-from otelkit import slo
 from otelkit.cli import _register, app
 from otelkit.cli.render_collector import build_spec
+from otelkit.ops import slo
+from otelkit.ops.collector import build_model
+from otelkit.ops.collector.builder import manifest
+from otelkit.ops.collector.render import document as collector_document
+from otelkit.ops.slo import rules as slo_rules
+from otelkit.ops.yamltext import unescape_dollars
 
 COMMANDS = ("render-collector", "render-builder", "render-alerts")
 
@@ -172,7 +173,7 @@ def _expected(command: str, argv: list[str]) -> Any:
     params.pop("output", None)
     if command == "render-alerts":
         spec = params["spec"]
-        return slo._rules.document(slo.rule_groups(slo.default_spec() if spec is None else slo.load_spec(spec)))
+        return slo_rules.document(slo.rule_groups(slo.default_spec() if spec is None else slo.load_spec(spec)))
     params.pop("graph", None)
     all_components = params.pop("all_components", False)
     spec = build_spec(**params)

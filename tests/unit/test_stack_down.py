@@ -97,13 +97,13 @@ def test_stack_down_signals_the_recorded_processes_by_name(capsys: pytest.Captur
         assert running_owner(tmp_path) == owner.pid
         code, err = _down(capsys, tmp_path)
         assert code == 0
-        assert owner.wait(timeout=30) == -signal.SIGTERM
-        assert child.wait(timeout=30) == -signal.SIGKILL
         assert err.splitlines() == [
             f"stopping the stack (pid {owner.pid}, SIGTERM)",
             f"loki (pid {child.pid}) is still running; sending SIGKILL to its process group",
             "stack stopped",
         ]
+        assert owner.wait(timeout=30) == -signal.SIGTERM
+        assert child.wait(timeout=30) == -signal.SIGKILL
         assert not (tmp_path / PID_FILE).exists()
     finally:
         for proc in (owner, child):

@@ -1,4 +1,4 @@
-"""The text rules of rendered files (otelkit/_yamltext.py), word for word."""
+"""The text rules of rendered files (otelkit/ops/yamltext.py), word for word."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import yaml
 from cli_runner import run_cli
 
-from otelkit._yamltext import (
+from otelkit.errors import RenderError
+from otelkit.ops.yamltext import (
     check_document,
     comment,
     dump_block,
@@ -16,7 +17,6 @@ from otelkit._yamltext import (
     scalar,
     shell_join,
 )
-from otelkit.errors import RenderError
 
 
 @pytest.mark.parametrize(
