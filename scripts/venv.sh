@@ -13,6 +13,11 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
     say "error: $python is missing or older than 3.10; install Python >= 3.10 or set PYTHON=/path/to/python3"
     exit 2
 fi
+if [ ! -f pyproject.toml ]; then
+    # Without it the key below is empty and the rm -rf further down would remove every venv.
+    say "error: no pyproject.toml in $(pwd); source scripts/venv.sh from the repository root"
+    exit 2
+fi
 key=$(sha256sum pyproject.toml | cut -c1-16)
 # OTELKIT_VENV_DIR: where the keyed venvs live (default $cache/venv). Give each git worktree its
 # own, so two checkouts never re-point each other's editable install.
