@@ -156,6 +156,7 @@ def test_stack_down_stops_a_stack_running_elsewhere(tmp_path: Path) -> None:
     write_pid_file(tmp_path / PID_FILE, owner.pid, {"loki": child.pid}, workdir=str(tmp_path))
     result = subprocess.run([OTELKIT, "stack", "down", "--workdir", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == f"stopping the stack (pid {owner.pid}, SIGTERM)", result.stderr
     assert owner.wait(timeout=30) == -signal.SIGTERM
     assert child.wait(timeout=30) == -signal.SIGKILL
     assert not (tmp_path / PID_FILE).exists()

@@ -123,3 +123,18 @@ def test_pid_file_records_start_time_and_command_line(tmp_path: Path, unrelated:
         == {"pid": unrelated.pid, "start": me.start, "cmdline": ["sleep", "300"]}
     )
     assert len(info["boot_id"]) == 36
+
+
+def test_pid_file_written_right_after_spawn_still_matches(tmp_path: Path) -> None:
+    # Popen() can return while the child is still inside execve, with no command line yet: the
+    # recorded identity must still match the process once it runs.
+    for _ in range(30):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+        try:
+            write_pid_file(tmp_path / PID_FILE, proc.pid, {})
+            recorded = json.loads((tmp_path / PID_FILE).read_text())["owner"]
+            assert recorded["cmdline"][:1] == [sys.executable]
+            assert running_owner(tmp_path) == proc.pid
+        finally:
+            proc.kill()
+            proc.wait()

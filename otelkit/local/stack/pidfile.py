@@ -76,7 +76,11 @@ class ProcessIdentity:
         return os.path.basename(first)
 
     def same_process(self, other: ProcessIdentity) -> bool:
-        return (self.pid, self.start, self.program) == (other.pid, other.start, other.program)
+        # pid + start time (+ boot) identify a process; the program name guards against a clock-tick
+        # collision, when both are known (a process in the middle of exec shows no command line).
+        if (self.pid, self.start) != (other.pid, other.start):
+            return False
+        return not self.program or not other.program or self.program == other.program
 
 
 def _boot_id() -> str:
@@ -96,17 +100,28 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
-def identify(pid: int) -> ProcessIdentity | None:
-    """The identity of the live process ``pid``, or None when there is none (or /proc is not readable)."""
-    fields = _stat_fields(pid)
-    if fields is None or len(fields) < 20:
-        return None
+def _cmdline(pid: int) -> tuple[str, ...] | None:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             raw = fh.read()
     except OSError:
         return None
-    cmdline = tuple(arg.decode("utf-8", "surrogateescape") for arg in raw.split(b"\0")[:-1])
+    return tuple(arg.decode("utf-8", "surrogateescape") for arg in raw.split(b"\0")[:-1])
+
+
+def identify(pid: int) -> ProcessIdentity | None:
+    """The identity of the live process ``pid``, or None when there is none (or /proc is not readable)."""
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) < 20:
+        return None
+    cmdline = _cmdline(pid)
+    # Right after Popen() returns, the child may still be inside execve: no command line yet.
+    deadline = time.monotonic() + 0.5
+    while cmdline == () and fields[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.005)
+        cmdline = _cmdline(pid)
+    if cmdline is None:
+        return None
     return ProcessIdentity(pid, int(fields[19]), cmdline)
 
 
