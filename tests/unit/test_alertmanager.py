@@ -220,8 +220,8 @@ def test_alertmanager_secrets_never_reach_the_file() -> None:
         ),
         (
             {"group_wait": "soon"},
-            "slo.yaml: alerting.group_wait: invalid duration 'soon'; expected a Prometheus duration such as 30s, 5m,"
-            " 1h or 1h30m",
+            "slo.yaml: alerting.group_wait: invalid duration 'soon'; expected a Prometheus duration from 1ms to 10y"
+            " such as 30s, 5m, 1h or 1h30m",
         ),
     ],
 )

@@ -155,4 +155,4 @@ def alertmanager_config(alerting: Alerting, alerts: set[str]) -> dict[str, Any]:
 def render_alertmanager(spec: SLOSpec, *, command: str = "otelkit render-alerts") -> str:
     """The Alertmanager configuration file for ``spec``; ``command`` is the one shown in its header."""
     config = alertmanager_config(spec.alerting, alert_names(spec))
-    return templates.render(TEMPLATE, command=command, config=config)
+    return templates.render(TEMPLATE, document=config, command=command, config=config)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from otelkit.ops.slo.values import SEVERITIES, SpecContext, did_you_mean, duration, mapping
+from otelkit.ops.slo.values import SEVERITIES, SpecContext, did_you_mean, duration, mapping, show
 
 __all__ = ["INTEGRATIONS", "UNROUTED", "Alerting", "Integration", "Receiver", "parse_alerting"]
 
@@ -41,8 +41,9 @@ INTEGRATIONS = ("webhook", "slack", "pagerduty", "email")
 UNROUTED = "unrouted"
 """The receiver of alerts no route takes: shown in Alertmanager, sent nowhere. Reserved name."""
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Used with fullmatch: with match, "$" let a name end in a newline.
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,12 @@ _Check = Callable[[SpecContext, str, Any], Any]
 
 def _text(ctx: SpecContext, path: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ctx.error(path, f"expected a non-empty string; got {value!r}")
+        raise ctx.error(path, f"expected a non-empty string; got {show(value)}")
     if "\n" in value or "\r" in value:
-        raise ctx.error(path, f"expected one line; got {value!r}")
+        raise ctx.error(path, f"expected one line; got {show(value)}")
     if "{{" in value:
         # Alertmanager and Prometheus expand Go templates in these fields: user text stays text.
-        raise ctx.error(path, f"templates are not supported here; got {value!r}")
+        raise ctx.error(path, f"templates are not supported here; got {show(value)}")
     return value
 
 
@@ -109,27 +110,27 @@ def _url(ctx: SpecContext, path: str, value: Any) -> str:
     text = _text(ctx, path, value)
     parts = urllib.parse.urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ctx.error(path, f"invalid URL {value!r}; expected an http:// or https:// URL")
+        raise ctx.error(path, f"invalid URL {show(value)}; expected an http:// or https:// URL")
     return text
 
 
 def _hostport(ctx: SpecContext, path: str, value: Any) -> str:
     text = _text(ctx, path, value)
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ctx.error(path, f"invalid address {value!r}; expected host:port, such as smtp.example.com:587")
+    if not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536:
+        raise ctx.error(path, f"invalid address {show(value)}; expected host:port, such as smtp.example.com:587")
     return text
 
 
 def _bool(ctx: SpecContext, path: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ctx.error(path, f"expected true or false; got {value!r}")
+        raise ctx.error(path, f"expected true or false; got {show(value)}")
     return value
 
 
 def _whole(ctx: SpecContext, path: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ctx.error(path, f"expected a whole number, 0 or more; got {value!r}")
+        raise ctx.error(path, f"expected a whole number, 0 or more; got {show(value)}")
     return value
 
 
@@ -219,7 +220,7 @@ def _integration(ctx: SpecContext, path: str, kind: str, raw: Any) -> Integratio
 
 
 def _receiver(ctx: SpecContext, path: str, name: Any, raw: Any) -> Receiver:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ctx.error(
             path, f"invalid receiver name {name!r}; expected letters, digits, _ and -, starting with a letter"
         )
@@ -236,7 +237,7 @@ def _names(ctx: SpecContext, path: str, value: Any, known: list[str]) -> tuple[s
     if names is None:
         return ()
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ctx.error(path, f"expected a list of receiver names; got {value!r}")
+        raise ctx.error(path, f"expected a list of receiver names; got {show(value)}")
     for name in names:
         if name not in known:
             raise ctx.error(
@@ -245,15 +246,15 @@ def _names(ctx: SpecContext, path: str, value: Any, known: list[str]) -> tuple[s
                 " (define it under alerting.receivers)",
             )
     if len(set(names)) != len(names):
-        raise ctx.error(path, f"receiver listed twice in {value!r}")
+        raise ctx.error(path, f"receiver listed twice in {show(value)}")
     return tuple(names)
 
 
 def _group_by(ctx: SpecContext, path: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ctx.error(path, f"expected a list of label names such as [alertname, service_name]; got {value!r}")
+        raise ctx.error(path, f"expected a list of label names such as [alertname, service_name]; got {show(value)}")
     for label in value:
-        if label != "..." and not _LABEL.match(label):
+        if label != "..." and not _LABEL.fullmatch(label):
             raise ctx.error(path, f"invalid label name {label!r}; expected letters, digits and _ (or ... for all)")
     return tuple(value)
 
@@ -263,7 +264,7 @@ def _runbooks(ctx: SpecContext, path: str, value: Any) -> str:
     if not text.endswith("/"):
         raise ctx.error(
             path,
-            f"{value!r} does not end with /; expected the URL or path each alert's <name>.md is appended to,"
+            f"{show(value)} does not end with /; expected the URL or path each alert's <name>.md is appended to,"
             " such as docs/runbooks/ or https://github.com/acme/shop/blob/main/docs/runbooks/",
         )
     return text
@@ -309,7 +310,9 @@ def parse_alerting(ctx: SpecContext, path: str, raw: Any) -> Alerting:
     if "receivers" in raw:
         given = raw["receivers"]
         if not isinstance(given, dict):
-            raise ctx.error(f"{path}.receivers", f"expected a mapping of receiver names to integrations; got {given!r}")
+            raise ctx.error(
+                f"{path}.receivers", f"expected a mapping of receiver names to integrations; got {show(given)}"
+            )
         for name, body in given.items():
             receivers[name] = _receiver(ctx, f"{path}.receivers.{name}", name, body)
     result = replace(result, receivers=tuple(receivers.values()))
