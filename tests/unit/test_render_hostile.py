@@ -34,6 +34,7 @@ from otelkit.ops.collector import build_model
 from otelkit.ops.collector.builder import manifest
 from otelkit.ops.collector.render import document as collector_document
 from otelkit.ops.slo import rules as slo_rules
+from otelkit.ops.slo.alertmanager import alertmanager_config
 from otelkit.ops.yamltext import unescape_dollars
 
 COMMANDS = ("render-collector", "render-builder", "render-alerts")
@@ -77,7 +78,6 @@ CONTEXT: dict[str, list[str]] = {
 # Options whose value, once accepted, is written into the file (in a scalar or a key).
 WRITTEN = {"--drop-route", "--header-env", "--ca-file", "--cert-file", "--key-file", "--persistent-queue",
            "--traces-endpoint", "--metrics-endpoint", "--logs-endpoint"}  # fmt: skip
-PATH_OPTIONS = {"--output", "--spec"}
 SPEC_TEXT = "version: 1\nhttp:\n  error_rate: {max: 3%}\n"
 
 
@@ -107,8 +107,8 @@ def _base_type(annotation: Any) -> Any:
             return annotation
 
 
-def free_text_options() -> Iterator[tuple[str, str]]:
-    """``(command, --option)`` for every option of the three commands that takes text or a path."""
+def free_text_options() -> Iterator[tuple[str, str, bool]]:
+    """``(command, --option, is_path)`` for every option of the three commands that takes text or a path."""
     for name in COMMANDS:
         hints = typing.get_type_hints(_callback(name), include_extras=True)
         for param, annotation in hints.items():
@@ -116,10 +116,15 @@ def free_text_options() -> Iterator[tuple[str, str]]:
                 continue
             info = next((m for m in typing.get_args(annotation)[1:] if isinstance(m, typer.models.OptionInfo)), None)
             decls = [d for d in (info.param_decls if info is not None else ()) if d.startswith("--")]
-            yield name, decls[0] if decls else "--" + param.replace("_", "-")
+            yield name, decls[0] if decls else "--" + param.replace("_", "-"), _base_type(annotation) is Path
 
 
-OPTIONS = sorted(free_text_options())
+_ENUMERATED = sorted(free_text_options())
+OPTIONS = [(command, option) for command, option, _ in _ENUMERATED]
+# Every path option is given a path inside the test's own directory (a hostile path must never
+# reach the real file system); all but these inputs are files the command writes.
+PATH_OPTIONS = {option for _, option, is_path in _ENUMERATED if is_path}
+INPUT_PATHS = {"--spec"}
 
 
 def test_free_text_options_are_enumerated() -> None:
@@ -137,6 +142,8 @@ def test_free_text_options_are_enumerated() -> None:
     ]:
         assert expected in found
     assert len(found) >= 30
+    # Path options are found by their type, so a new one is fuzzed inside the sandbox too.
+    assert {"--output", "--spec", "--alertmanager"} <= PATH_OPTIONS
 
 
 def _safe_name(text: str) -> str:
@@ -167,34 +174,44 @@ def _values(data: Any) -> Iterator[str]:
         yield data
 
 
-def _expected(command: str, argv: list[str]) -> Any:
+def _expected(command: str, argv: list[str]) -> dict[str, Any]:
+    """The model's documents: ``"main"`` (stdout, or -o) and one per other file the command writes."""
     ctx = _command(command).make_context(command, list(argv))
     params = dict(ctx.params)
     params.pop("output", None)
     if command == "render-alerts":
-        spec = params["spec"]
-        return slo_rules.document(slo.rule_groups(slo.default_spec() if spec is None else slo.load_spec(spec)))
+        spec = slo.default_spec() if params["spec"] is None else slo.load_spec(params["spec"])
+        docs = {"main": slo_rules.document(slo.rule_groups(spec))}
+        if params.get("alertmanager") is not None:
+            docs["--alertmanager"] = alertmanager_config(spec.alerting, slo_rules.alert_names(spec))
+        return docs
     params.pop("graph", None)
     all_components = params.pop("all_components", False)
     spec = build_spec(**params)
     if command == "render-builder":
-        return manifest(spec, all_components=all_components)
-    return collector_document(build_model(spec)[0])
+        return {"main": manifest(spec, all_components=all_components)}
+    return {"main": collector_document(build_model(spec)[0])}
+
+
+def _one_document(text: str) -> Any:
+    documents = list(yaml.safe_load_all(text))
+    assert len(documents) == 1, f"{len(documents)} YAML documents"
+    return documents[0]
 
 
 def check_one(capsys: pytest.CaptureFixture[str], command: str, option: str, text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         argv: list[str] = []
-        output: Path | None = None
+        written: Path | None = None
         if option in PATH_OPTIONS:
             path = str(workdir / _safe_name(text))
-            if option == "--spec":
+            if option in INPUT_PATHS:
                 # When no such file can exist, the command must refuse the path.
                 with contextlib.suppress(OSError, ValueError, UnicodeEncodeError):
                     Path(path).write_text(SPEC_TEXT, encoding="utf-8")
             else:
-                output = Path(path)
+                written = Path(path)
             value = path
         else:
             value = SHAPES.get(option, lambda s: s)(text)
@@ -209,21 +226,24 @@ def check_one(capsys: pytest.CaptureFixture[str], command: str, option: str, tex
             assert set(os.listdir(workdir)) == before, "a refused command left a file behind"
             return
         assert code == 0, f"exit {code}: {err}"
-        if output is not None:
-            assert out == ""
+        expected = _expected(command, argv)
+        rendered: dict[str, str] = {}
+        if written is not None:
             assert err.count("\n") == 1 and err.startswith("wrote "), err
-            rendered = output.read_text(encoding="utf-8")
-            assert sorted(os.listdir(workdir)) == sorted(before | {output.name}), "temporary files left behind"
+            rendered["main" if option == "--output" else option] = written.read_text(encoding="utf-8")
+            assert sorted(os.listdir(workdir)) == sorted(before | {written.name}), "temporary files left behind"
         else:
             assert err == ""
-            rendered = out
-        documents = list(yaml.safe_load_all(rendered))
-        assert len(documents) == 1, f"{len(documents)} YAML documents"
+        if option != "--output":
+            rendered["main"] = out
+        assert sorted(rendered) == sorted(expected)
         confmap = command == "render-collector"
-        doc = unescape_dollars(documents[0]) if confmap else documents[0]
-        assert doc == _expected(command, argv)
+        docs = {key: _one_document(text) for key, text in rendered.items()}
+        for key, raw_doc in docs.items():
+            assert (unescape_dollars(raw_doc) if confmap else raw_doc) == expected[key]
+        doc = unescape_dollars(docs["main"]) if confmap else docs["main"]
         if confmap:
-            for raw in _values(documents[0]):
+            for raw in _values(docs["main"]):
                 if re.fullmatch(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*\}", raw):
                     continue
                 assert "$" not in raw.replace("$$", ""), f"{raw!r} leaves a '$' for the collector to expand"
@@ -257,6 +277,7 @@ def test_render_hostile_option_keeps_document(
         ("render-builder", "--persistent-queue", "/q\n---\nreceivers: {}\n"),
         ("render-alerts", "--spec", "slo\n---\ngroups: []\n.yaml"),
         ("render-alerts", "--output", "alerts\n---\ngroups: []\n.yaml"),
+        ("render-alerts", "--alertmanager", "am\n---\nroute: {}\n.yaml"),
     ],
 )
 def test_render_accepts_hostile_value_and_keeps_it_intact(
@@ -266,7 +287,7 @@ def test_render_accepts_hostile_value_and_keeps_it_intact(
     with tempfile.TemporaryDirectory() as tmp:
         if option in PATH_OPTIONS:
             path = Path(tmp) / _safe_name(text)
-            if option == "--spec":
+            if option in INPUT_PATHS:
                 path.write_text(SPEC_TEXT, encoding="utf-8")
             argv = [option, str(path)]
         else:
