@@ -60,6 +60,8 @@ def _confmap(context: jinja2.runtime.Context) -> bool:
 def _finalize(context: jinja2.runtime.Context, value: Any) -> str:
     if isinstance(value, YAMLText):
         return value
+    if isinstance(value, jinja2.Undefined):
+        return str(value)  # StrictUndefined raises UndefinedError here, as without a finalize
     return yamltext.scalar(value, confmap=_confmap(context))
 
 
@@ -111,7 +113,7 @@ def render(template: str, /, *, confmap: bool = False, document: Any = None, **c
 
     Raises:
         TemplateError: the template is missing or fails to render.
-        RenderError: the text does not match ``document`` (a bug in a template or filter).
+        TemplateError: the text does not match ``document`` (a bug in a template or filter).
         UsageError: a value is not UTF-8 text.
     """
     try:

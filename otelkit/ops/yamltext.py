@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from otelkit.errors import RenderError, UsageError
+from otelkit.errors import TemplateError, UsageError
 
 __all__ = [
     "EnvRef",
@@ -231,12 +231,14 @@ def scalar(value: Any, *, confmap: bool = False) -> YAMLText:
     elif isinstance(value, str):
         text = _dump(_prepare(value, confmap))
     else:
-        raise RenderError(f"cannot write a {type(value).__name__} as a YAML scalar: {value!r}")
+        raise TemplateError(
+            f"a template writes a {type(value).__name__} as a YAML scalar; this is a bug in otelkit, please report it"
+        )
     if text.endswith("\n...\n"):  # a plain scalar at the top of a document "ends" it
         text = text[: -len("...\n")]
     text = text.rstrip("\n")
     if "\n" in text:  # _needs_double_quotes prevents this; never let a value span lines
-        raise RenderError(f"internal: scalar {value!r} does not fit on one line")
+        raise TemplateError(f"scalar {value!r} does not fit on one line; this is a bug in otelkit, please report it")
     return YAMLText(text)
 
 
@@ -268,7 +270,7 @@ def flow_list(items: Iterable[Any], *, confmap: bool = False) -> YAMLText:
         _prepare(list(items), confmap), Dumper=_Dumper, default_flow_style=True, allow_unicode=True, width=1_000_000_000
     ).rstrip("\n")
     if "\n" in text:
-        raise RenderError(f"internal: list {text!r} does not fit on one line")
+        raise TemplateError(f"list {text!r} does not fit on one line; this is a bug in otelkit, please report it")
     return YAMLText(text)
 
 
@@ -337,14 +339,19 @@ def check_document(text: str, expected: Any, *, confmap: bool = False) -> None:
     With ``confmap``, ``$$`` in values is read back as ``$`` first, as the collector does.
 
     Raises:
-        RenderError: it is not; this is a bug in a template or a filter, never the user's input.
+        TemplateError: it is not; this is a bug in a template or a filter, never the user's input.
     """
     try:
         documents = _load_all(text)
     except yaml.YAMLError as exc:
-        raise RenderError(f"internal: the rendered file is not valid YAML ({exc}); please report") from None
+        raise TemplateError(
+            f"the rendered file is not valid YAML ({exc}); this is a bug in otelkit, please report it"
+        ) from None
     if len(documents) != 1:
-        raise RenderError(f"internal: the rendered file holds {len(documents)} YAML documents, not 1; please report")
+        raise TemplateError(
+            f"the rendered file holds {len(documents)} YAML documents, not 1; this is a bug in otelkit,"
+            " please report it"
+        )
     got = unescape_dollars(documents[0]) if confmap else documents[0]
     if got != _prepare(expected, False):
-        raise RenderError("internal: the rendered file does not match its model; please report")
+        raise TemplateError("the rendered file does not match its model; this is a bug in otelkit, please report it")

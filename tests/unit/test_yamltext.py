@@ -6,7 +6,7 @@ import pytest
 import yaml
 from cli_runner import run_cli
 
-from otelkit.errors import RenderError
+from otelkit.errors import TemplateError
 from otelkit.ops.yamltext import (
     check_document,
     comment,
@@ -72,9 +72,9 @@ def test_shell_join_keeps_a_command_on_one_line() -> None:
 
 
 def test_check_document_refuses_two_documents_and_a_different_structure() -> None:
-    with pytest.raises(RenderError, match="holds 2 YAML documents, not 1"):
+    with pytest.raises(TemplateError, match="holds 2 YAML documents, not 1; this is a bug in otelkit"):
         check_document("a: 1\n---\nb: 2\n", {"a": 1})
-    with pytest.raises(RenderError, match="does not match its model"):
+    with pytest.raises(TemplateError, match="does not match its model"):
         check_document("a: 2\n", {"a": 1})
     check_document("a: $${x}\n", {"a": "${x}"}, confmap=True)
 
