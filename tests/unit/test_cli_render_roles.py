@@ -186,8 +186,14 @@ AGENT = ("--role", "agent", "--gateway", "gw:4317")
         ),
         (
             ("--role", "gateway", "--tail-sampling", "1", "--decision-wait", "0"),
-            "invalid --decision-wait 0; expected seconds in (0, 3600] to wait for a trace's late spans before "
-            "deciding (e.g. 30)",
+            "invalid --decision-wait 0; expected seconds from 0.001 to 3600 to wait for a trace's late spans "
+            "before deciding (e.g. 30)",
+        ),
+        (
+            # Rendered in whole milliseconds: 0.1 ms would become "0ms", which validate accepts.
+            ("--role", "gateway", "--tail-sampling", "1", "--decision-wait", "0.0001"),
+            "invalid --decision-wait 0.0001; expected seconds from 0.001 to 3600 to wait for a trace's late spans "
+            "before deciding (e.g. 30)",
         ),
         (
             ("--slow-threshold", "500"),
@@ -195,7 +201,13 @@ AGENT = ("--role", "agent", "--gateway", "gw:4317")
         ),
         (
             ("--tail-sampling", "1", "--slow-threshold", "0"),
-            "invalid --slow-threshold 0; expected a positive number of milliseconds (e.g. 1000)",
+            "invalid --slow-threshold 0; expected milliseconds from 1 to 86400000 (a day) (e.g. 1000)",
+        ),
+        (
+            # In nanoseconds past int64: validate passes it, the collector fails to start (OTTL ParseInt).
+            ("--tail-sampling", "1", "--slow-threshold", "99999999999999999999"),
+            "invalid --slow-threshold 99999999999999999999; expected milliseconds from 1 to 86400000 (a day) "
+            "(e.g. 1000)",
         ),
         (
             ("--role", "gatway"),

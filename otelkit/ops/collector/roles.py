@@ -70,6 +70,8 @@ DETECTORS: tuple[str, ...] = (
     "vultr",
 )
 
+_MAX_SLOW_MS = 86_400_000
+
 _AGENT_BACKEND_OPTIONS = (
     ("traces_endpoint", "--traces-endpoint"),
     ("metrics_endpoint", "--metrics-endpoint"),
@@ -125,14 +127,17 @@ def check_role(spec: CollectorSpec, v: VersionInfo) -> None:
         raise UsageError("--decision-wait needs --tail-sampling PERCENT; add it or drop --decision-wait")
     if spec.slow_threshold is not None and spec.tail_sampling is None:
         raise UsageError("--slow-threshold needs --tail-sampling PERCENT; add it or drop --slow-threshold")
-    if spec.decision_wait is not None and not 0 < spec.decision_wait <= 3600:
+    # decision_wait is rendered in whole milliseconds (0.1 ms would be "0ms"), the slow threshold in
+    # nanoseconds in an OTTL condition: past int64, validate passes and the collector fails at start.
+    if spec.decision_wait is not None and not 0.001 <= spec.decision_wait <= 3600:
         raise UsageError(
-            f"invalid --decision-wait {spec.decision_wait:g}; expected seconds in (0, 3600] to wait for a trace's "
-            "late spans before deciding (e.g. 30)"
+            f"invalid --decision-wait {spec.decision_wait:g}; expected seconds from 0.001 to 3600 to wait for a "
+            "trace's late spans before deciding (e.g. 30)"
         )
-    if spec.slow_threshold is not None and spec.slow_threshold < 1:
+    if spec.slow_threshold is not None and not 1 <= spec.slow_threshold <= _MAX_SLOW_MS:
         raise UsageError(
-            f"invalid --slow-threshold {spec.slow_threshold}; expected a positive number of milliseconds (e.g. 1000)"
+            f"invalid --slow-threshold {spec.slow_threshold}; expected milliseconds from 1 to {_MAX_SLOW_MS} (a day) "
+            "(e.g. 1000)"
         )
     if role is not Role.AGENT:
         if spec.gateway or spec.gateway_dns is not None:
