@@ -198,6 +198,63 @@ def test_render_k8s_secrets_come_from_a_secret(capsys: pytest.CaptureFixture[str
     assert docs[("Deployment", "otelkit-gateway")]["metadata"]["namespace"] == "observability"
 
 
+def test_render_k8s_tls_files_are_mounted_from_a_secret(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # The gateway's config names --ca-file/--cert-file/--key-file: without those files in the pod the
+    # collector would not start. They come from the Secret otelkit-gateway-tls, each at its own path.
+    out_dir = tmp_path / "k8s"
+    code, _, err = run_cli(
+        capsys,
+        "render-k8s",
+        "-o",
+        str(out_dir),
+        "--traces",
+        "otlp",
+        "--traces-endpoint",
+        "https://otlp.vendor.example",
+        "--ca-file",
+        "/etc/ssl/vendor/ca.pem",
+        "--cert-file",
+        "/etc/ssl/vendor/client.pem",
+        "--key-file",
+        "/etc/ssl/vendor/client.key",
+    )
+    assert (code, err) == (0, f"wrote 4 files to {out_dir}\n")
+    docs = _by_kind({"gateway.yaml": (out_dir / "gateway.yaml").read_text()})
+    pod = docs[("Deployment", "otelkit-gateway")]["spec"]["template"]["spec"]
+    assert pod["volumes"][1] == {
+        "name": "tls",
+        "secret": {
+            "secretName": "otelkit-gateway-tls",
+            "defaultMode": 0o440,
+            "items": [
+                {"key": "ca.crt", "path": "ca.crt"},
+                {"key": "tls.crt", "path": "tls.crt"},
+                {"key": "tls.key", "path": "tls.key"},
+            ],
+        },
+    }
+    assert pod["containers"][0]["volumeMounts"][1:] == [
+        {"name": "tls", "mountPath": "/etc/ssl/vendor/ca.pem", "subPath": "ca.crt", "readOnly": True},
+        {"name": "tls", "mountPath": "/etc/ssl/vendor/client.pem", "subPath": "tls.crt", "readOnly": True},
+        {"name": "tls", "mountPath": "/etc/ssl/vendor/client.key", "subPath": "tls.key", "readOnly": True},
+    ]
+    config = yaml.safe_load(docs[("ConfigMap", "otelkit-gateway")]["data"]["config.yaml"])
+    tls = config["exporters"]["otlp_http/traces"]["tls"]
+    assert tls == {
+        "ca_file": "/etc/ssl/vendor/ca.pem",
+        "cert_file": "/etc/ssl/vendor/client.pem",
+        "key_file": "/etc/ssl/vendor/client.key",
+    }
+    result = subprocess.run(
+        [str(VALIDATE), "--strict", "--kubernetes-version", KUBERNETES_VERSIONS[-1], str(out_dir / "gateway.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_render_k8s_user_text_is_quoted() -> None:
     text = render_k8s(K8sSpec(namespace="null", app_image="registry.example/app:1.0"))["example.yaml"]
     assert '  namespace: "null"\n' in text
@@ -234,6 +291,25 @@ def test_render_k8s_user_text_is_quoted() -> None:
         (
             ("--tail-sampling", "5", "--no-tail-sampling"),
             "--tail-sampling and --no-tail-sampling contradict each other; give one",
+        ),
+        (
+            ("--traces", "otlp", "--traces-endpoint", "https://otlp.example", "--ca-file", "certs/ca.pem"),
+            "invalid --ca-file 'certs/ca.pem' for Kubernetes; expected an absolute path outside /etc/otelkit/, "
+            "where the pod mounts the file from the Secret otelkit-gateway-tls (e.g. /etc/ssl/otelkit/ca.pem)",
+        ),
+        (
+            ("--traces", "otlp", "--traces-endpoint", "https://otlp.example", "--ca-file", "/etc/otelkit/ca.pem"),
+            "invalid --ca-file '/etc/otelkit/ca.pem' for Kubernetes; expected an absolute path outside "
+            "/etc/otelkit/, where the pod mounts the file from the Secret otelkit-gateway-tls "
+            "(e.g. /etc/ssl/otelkit/ca.pem)",
+        ),
+        (
+            (
+                *("--traces", "otlp", "--traces-endpoint", "https://otlp.example"),
+                *("--cert-file", "/etc/ssl/c.pem", "--key-file", "/etc/ssl/c.pem"),
+            ),
+            "--key-file '/etc/ssl/c.pem' is also --cert-file; the pod mounts each file from its own key of the "
+            "Secret otelkit-gateway-tls, so give each its own path",
         ),
         (
             ("--traces", "jeager"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from otelkit.ops.kubernetes.spec import OTLP_GRPC, QUEUE_DIR
+from otelkit.ops.kubernetes.spec import CONFIG_DIR, OTLP_GRPC, QUEUE_DIR
 from otelkit.ops.templates import UserText
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 OTLP_HTTP, HEALTH, TELEMETRY, PROMETHEUS = 4318, 13133, 8888, 8889
-CONFIG_DIR = "/etc/otelkit"
 _PART_OF = "otelkit"
 
 

@@ -8,7 +8,9 @@ Layout (namespace ``otelkit`` by default):
 - ``gateway.yaml``: a Deployment (≥ 2 replicas) behind a headless Service, which the agents'
   DNS resolver lists pod by pod; a HorizontalPodAutoscaler on CPU and a PodDisruptionBudget; its
   config in a ConfigMap; backend credentials from the Secret ``otelkit-gateway`` (one key per
-  ``${env:VAR}`` the config names; never in these files).
+  ``${env:VAR}`` the config names; never in these files); the files of ``--ca-file``,
+  ``--cert-file`` and ``--key-file`` from the Secret ``otelkit-gateway-tls`` (keys ``ca.crt``,
+  ``tls.crt``, ``tls.key``), each mounted at its path.
 - ``example.yaml``: the example API and Celery worker, exporting to the agent on their own node
   (``status.hostIP`` from the downward API), and the Redis they use as broker.
 

@@ -10,7 +10,17 @@ from otelkit.errors import UsageError
 from otelkit.ops.collector import CollectorSpec
 from otelkit.ops.collector.spec import Role
 
-__all__ = ["KUBERNETES_VERSIONS", "OTLP_GRPC", "QUEUE_DIR", "K8sSpec", "check_spec", "collector_specs"]
+__all__ = [
+    "CONFIG_DIR",
+    "KUBERNETES_VERSIONS",
+    "OTLP_GRPC",
+    "QUEUE_DIR",
+    "TLS_KEYS",
+    "TLS_SECRET",
+    "K8sSpec",
+    "check_spec",
+    "collector_specs",
+]
 
 #: Kubernetes versions whose API schemas the manifests are checked against (kubernetes-validate --strict).
 KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30.0", "1.37.0")
@@ -21,6 +31,11 @@ _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 
 OTLP_GRPC = 4317
 QUEUE_DIR = "/var/lib/otelcol/queue"
+CONFIG_DIR = "/etc/otelkit"
+TLS_SECRET = "otelkit-gateway-tls"
+#: --ca-file/--cert-file/--key-file -> the key of the Secret TLS_SECRET mounted at that path (the keys of a
+#: kubernetes.io/tls Secret, and of the Secrets cert-manager writes).
+TLS_KEYS: tuple[tuple[str, str], ...] = (("ca_file", "ca.crt"), ("cert_file", "tls.crt"), ("key_file", "tls.key"))
 
 
 def _default_gateway() -> CollectorSpec:
@@ -101,6 +116,30 @@ def check_spec(spec: K8sSpec) -> None:
             "--persistent-queue is not offered for gateways in Kubernetes (their pods are replaceable); "
             "the agents keep a persistent queue"
         )
+    _check_tls_paths(g)
+
+
+def _check_tls_paths(g: CollectorSpec) -> None:
+    # Each file is mounted on its own (subPath) at the path the config names: an absolute path that is
+    # not inside the read-only config volume, one file per path.
+    seen: dict[str, str] = {}
+    for name, _ in TLS_KEYS:
+        path = getattr(g, name)
+        if path is None:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        parts = path.split("/")
+        if not path.startswith("/") or ".." in parts or path.endswith("/") or path.startswith(f"{CONFIG_DIR}/"):
+            raise UsageError(
+                f"invalid {flag} {path!r} for Kubernetes; expected an absolute path outside {CONFIG_DIR}/, where the "
+                f"pod mounts the file from the Secret {TLS_SECRET} (e.g. /etc/ssl/otelkit/ca.pem)"
+            )
+        if path in seen:
+            raise UsageError(
+                f"{flag} {path!r} is also {seen[path]}; the pod mounts each file from its own key of the Secret "
+                f"{TLS_SECRET}, so give each its own path"
+            )
+        seen[path] = flag
 
 
 def collector_specs(spec: K8sSpec) -> dict[str, CollectorSpec]:

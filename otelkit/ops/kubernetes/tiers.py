@@ -21,7 +21,7 @@ from otelkit.ops.kubernetes.objects import (
     resources,
     selector,
 )
-from otelkit.ops.kubernetes.spec import K8sSpec
+from otelkit.ops.kubernetes.spec import TLS_KEYS, TLS_SECRET, K8sSpec
 from otelkit.ops.templates import UserText
 
 __all__ = ["agent", "gateway"]
@@ -119,6 +119,15 @@ def gateway(spec: K8sSpec, config: str) -> list[dict[str, Any]]:
         env,
         resources("500m", "512Mi", "2", "2Gi"),
     )
+    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": "otelkit-gateway"}}]
+    # --ca-file/--cert-file/--key-file: each file from its key of the Secret, at the path the config names.
+    tls = [(UserText(getattr(spec.gateway, name)), key) for name, key in TLS_KEYS if getattr(spec.gateway, name)]
+    if tls:
+        items = [{"key": key, "path": key} for _, key in tls]
+        volumes.append({"name": "tls", "secret": {"secretName": TLS_SECRET, "defaultMode": 0o440, "items": items}})
+        container["volumeMounts"] += [
+            {"name": "tls", "mountPath": path, "subPath": key, "readOnly": True} for path, key in tls
+        ]
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -155,7 +164,7 @@ def gateway(spec: K8sSpec, config: str) -> list[dict[str, Any]]:
                         }
                     },
                     "containers": [container],
-                    "volumes": [{"name": "config", "configMap": {"name": "otelkit-gateway"}}],
+                    "volumes": volumes,
                 },
             },
         },
