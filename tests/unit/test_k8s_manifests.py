@@ -282,11 +282,21 @@ def test_render_k8s_user_text_is_quoted() -> None:
         (
             ("--gateway-replicas", "1"),
             "invalid --gateway-replicas 1; expected 2 or more: with one gateway every trace is lost while it "
-            "restarts, and its PodDisruptionBudget would block node drains",
+            "restarts, and its PodDisruptionBudget would block node drains; at most 1000",
         ),
         (
             ("--gateway-max-replicas", "1"),
-            "invalid --gateway-max-replicas 1; expected at least --gateway-replicas (2)",
+            "invalid --gateway-max-replicas 1; expected at least --gateway-replicas (2) and at most 1000",
+        ),
+        (
+            # maxReplicas is an int32: kubectl apply would refuse the autoscaler.
+            ("--gateway-max-replicas", "100000000000000"),
+            "invalid --gateway-max-replicas 100000000000000; expected at least --gateway-replicas (2) and at most 1000",
+        ),
+        (
+            ("--gateway-replicas", "99999999999999999999"),
+            "invalid --gateway-replicas 99999999999999999999; expected 2 or more: with one gateway every trace is "
+            "lost while it restarts, and its PodDisruptionBudget would block node drains; at most 1000",
         ),
         (
             ("--tail-sampling", "5", "--no-tail-sampling"),

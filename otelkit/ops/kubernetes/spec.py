@@ -30,6 +30,7 @@ _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 
 OTLP_GRPC = 4317
+_MAX_REPLICAS = 1000
 QUEUE_DIR = "/var/lib/otelcol/queue"
 CONFIG_DIR = "/etc/otelkit"
 TLS_SECRET = "otelkit-gateway-tls"
@@ -96,15 +97,16 @@ def check_spec(spec: K8sSpec) -> None:
                 f"invalid {flag} {image!r}; expected an image reference such as "
                 "otel/opentelemetry-collector-contrib:0.161.0 (no spaces or quotes)"
             )
-    if spec.gateway_replicas < 2:
+    # Replica counts are int32 in the API; far below that, 1000 gateways is already a different design.
+    if not 2 <= spec.gateway_replicas <= _MAX_REPLICAS:
         raise UsageError(
             f"invalid --gateway-replicas {spec.gateway_replicas}; expected 2 or more: with one gateway every trace "
-            "is lost while it restarts, and its PodDisruptionBudget would block node drains"
+            f"is lost while it restarts, and its PodDisruptionBudget would block node drains; at most {_MAX_REPLICAS}"
         )
-    if spec.gateway_max_replicas < spec.gateway_replicas:
+    if not spec.gateway_replicas <= spec.gateway_max_replicas <= _MAX_REPLICAS:
         raise UsageError(
             f"invalid --gateway-max-replicas {spec.gateway_max_replicas}; expected at least --gateway-replicas "
-            f"({spec.gateway_replicas})"
+            f"({spec.gateway_replicas}) and at most {_MAX_REPLICAS}"
         )
     g = spec.gateway
     fixed = CollectorSpec()
