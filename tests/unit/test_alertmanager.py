@@ -190,6 +190,31 @@ def test_alertmanager_secrets_never_reach_the_file() -> None:
             " https:// URL",
         ),
         (
+            # The password would be written into alertmanager.yaml (and the error never echoes it).
+            {"receivers": {"hook": {"webhook": {"url": "https://ops:s3cret@hooks.example.com/alerts"}}}},
+            "slo.yaml: alerting.receivers.hook.webhook.url: the URL carries credentials (user:password@ before the"
+            " host), which would be written into the rendered file; remove them (a webhook authenticates with"
+            " username and password_file, or bearer_token_file)",
+        ),
+        (
+            {"receivers": {"hook": {"webhook": {"url": "https://ghp_t0ken@hooks.example.com/alerts"}}}},
+            "slo.yaml: alerting.receivers.hook.webhook.url: the URL carries credentials (user:password@ before the"
+            " host), which would be written into the rendered file; remove them (a webhook authenticates with"
+            " username and password_file, or bearer_token_file)",
+        ),
+        (
+            {"jaeger_url": "http://admin:s3cret@jaeger:16686"},
+            "slo.yaml: alerting.jaeger_url: the URL carries credentials (user:password@ before the host), which"
+            " would be written into the rendered file; remove them (a webhook authenticates with username and"
+            " password_file, or bearer_token_file)",
+        ),
+        (
+            # Alertmanager reads max_alerts as a uint64: 10**23 failed amtool check-config (0.25).
+            {"receivers": {"hook": {"webhook": {"url": "https://h.example.com", "max_alerts": 10**23}}}},
+            "slo.yaml: alerting.receivers.hook.webhook.max_alerts: expected a whole number from 0 to 4294967295;"
+            " got 100000000000000000000000",
+        ),
+        (
             {"receivers": {"hook": {"webhok": {}}}},
             "slo.yaml: alerting.receivers.hook.webhok: unknown key; expected one of: webhook, slack, pagerduty,"
             " email (did you mean 'webhook'?)",

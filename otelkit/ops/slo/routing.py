@@ -111,6 +111,14 @@ def _url(ctx: SpecContext, path: str, value: Any) -> str:
     parts = urllib.parse.urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ctx.error(path, f"invalid URL {show(value)}; expected an http:// or https:// URL")
+    if "@" in parts.netloc:
+        # A token or password before the host; never echoed.
+        raise ctx.error(
+            path,
+            "the URL carries credentials (user:password@ before the host), which would be written into the"
+            " rendered file; remove them (a webhook authenticates with username and password_file, or"
+            " bearer_token_file)",
+        )
     return text
 
 
@@ -129,8 +137,9 @@ def _bool(ctx: SpecContext, path: str, value: Any) -> bool:
 
 
 def _whole(ctx: SpecContext, path: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ctx.error(path, f"expected a whole number, 0 or more; got {show(value)}")
+    # Alertmanager reads max_alerts as a uint64; past that, its config does not load.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4294967295:
+        raise ctx.error(path, f"expected a whole number from 0 to 4294967295; got {show(value)}")
     return value
 
 
