@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from otelkit.errors import UsageError
 from otelkit.ops.collector.backends import valid_host
+from otelkit.ops.collector.exporters import hostport
 from otelkit.ops.collector.model import Component, Kind
 from otelkit.ops.collector.spec import CollectorSpec, Role
 from otelkit.ops.collector.versions import DEFAULT_VERSION, VersionInfo
@@ -200,7 +201,7 @@ def _resolver(spec: CollectorSpec) -> dict[str, Any]:
         if (host, port) in seen:
             raise UsageError(f"--gateway {entry!r} is given twice; list each gateway once")
         seen[(host, port)] = entry
-        hostnames.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        hostnames.append(hostport(host, port))
     return {"static": {"hostnames": hostnames}}
 
 
