@@ -24,6 +24,7 @@ import pytest
 import yaml
 from launch import BIN, REPO, app_env, start_app, wait_until
 from notify import HttpRecorder, Posted, SmtpRecorder
+from stackrun import start_stack_collector, start_stack_prometheus
 
 from otelkit.local import procs as _procs
 
@@ -31,7 +32,6 @@ pytestmark = pytest.mark.e2e
 
 OTELKIT = str(BIN / "otelkit")
 E2E_SPEC = REPO / "tests" / "data" / "slo-e2e.yaml"
-STACK_PROMETHEUS = REPO / "stack" / "prometheus" / "prometheus.yaml"
 ERROR_TRACES = urllib.parse.quote('{"error":"true"}', safe="")
 
 
@@ -220,21 +220,6 @@ def test_alertmanager_routes_to_every_receiver_kind_with_secrets_read_from_files
 # --- the product's path: app → collector → Prometheus → Alertmanager → webhook -------------------------------------
 
 
-def _loopback(config: Any, addresses: dict[str, str]) -> Any:
-    if isinstance(config, dict):
-        return {k: _loopback(v, addresses) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_loopback(v, addresses) for v in config]
-    return addresses.get(config, config) if isinstance(config, str) else config
-
-
-def _query(prom: str, expr: str) -> list[Any]:
-    with httpx.Client(trust_env=False, timeout=10) as client:
-        answer = client.get(f"{prom}/api/v1/query", params={"query": expr}).json()
-    assert answer["status"] == "success", answer
-    return list(answer["data"]["result"])
-
-
 def _send(base: str, paths: list[str]) -> list[int]:
     # uvicorn closes the connection after an unhandled exception (/boom): no keep-alive here.
     limits = httpx.Limits(max_keepalive_connections=0)
@@ -249,64 +234,19 @@ def test_app_failure_fires_a_page_and_a_ticket_that_reach_the_webhook_and_resolv
         rules, routing = render(tmp_path, E2E_SPEC.read_text(encoding="utf-8").replace("$HOOK", hook.url))
         am = start_alertmanager(procs, alertmanager_bin, routing)
 
-        # The collector as the stack runs it (collector/otelcol.yaml), its addresses on loopback.
-        free = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health", "prom")}
-        dead = f"127.0.0.1:{_procs.free_port()}"  # traces and logs go nowhere: this test is about metrics
-        collector = _loopback(
-            yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text(encoding="utf-8")),
-            {
-                "0.0.0.0:4317": f"127.0.0.1:{free['grpc']}",
-                "0.0.0.0:4318": f"127.0.0.1:{free['http']}",
-                "0.0.0.0:8889": f"127.0.0.1:{free['exporter']}",
-                "0.0.0.0:13133": f"127.0.0.1:{free['health']}",
-                "0.0.0.0": "127.0.0.1",
-                "jaeger:4317": dead,
-                "http://loki:3100/otlp": f"http://{dead}/otlp",
-            },
-        )
-        collector["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] = free[
-            "telemetry"
-        ]
-        procs.path("otelcol.yaml").write_text(yaml.safe_dump(collector, sort_keys=False))
-        procs.start("collector", [str(otelcol_bin), f"--config={procs.path('otelcol.yaml')}"]).wait_http_ready(
-            f"http://127.0.0.1:{free['health']}/", timeout=60
-        )
+        # The collector and Prometheus as the stack runs them, on loopback, on the test's rules.
+        collector = start_stack_collector(procs, otelcol_bin)
+        prom = start_stack_prometheus(procs, prometheus_bin, collector, rules=rules, alertmanager=am)
 
-        # Prometheus as the stack runs it (stack/prometheus/prometheus.yaml), on the test's rules.
-        prom_config = _loopback(
-            yaml.safe_load(STACK_PROMETHEUS.read_text(encoding="utf-8")),
-            {
-                "collector:8889": f"127.0.0.1:{free['exporter']}",
-                "collector:8888": f"127.0.0.1:{free['telemetry']}",
-                "localhost:9090": f"127.0.0.1:{free['prom']}",
-                "alertmanager:9093": am.removeprefix("http://"),
-            },
-        )
-        prom_config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-        prom_config["rule_files"] = [str(rules)]
-        procs.path("prometheus.yaml").write_text(yaml.safe_dump(prom_config, sort_keys=False))
-        prom = f"http://127.0.0.1:{free['prom']}"
-        procs.start(
-            "prometheus",
-            [
-                str(prometheus_bin),
-                f"--config.file={procs.path('prometheus.yaml')}",
-                f"--storage.tsdb.path={procs.path('prometheus-data')}",
-                f"--web.listen-address=127.0.0.1:{free['prom']}",
-                # As the stack runs it: the alert's link back to Prometheus is an address people can open.
-                f"--web.external-url={prom}",
-            ],
-        ).wait_http_ready(f"{prom}/-/ready", timeout=60)
-
-        env = app_env(
-            f"http://127.0.0.1:{free['http']}", OTEL_SERVICE_NAME="example-api", OTEL_METRIC_EXPORT_INTERVAL="1000"
-        )
+        env = app_env(collector.otlp_http, OTEL_SERVICE_NAME="example-api", OTEL_METRIC_EXPORT_INTERVAL="1000")
         _, base = start_app(procs, env)
 
         # Healthy first: the request counters exist before they grow, and nothing fires.
         assert _send(base, ["/items/1", "/account"]) == [200, 401]
         wait_until(
-            lambda: _query(prom, 'http_server_request_duration_seconds_count{service_name="example-api"}'),
+            lambda: _procs.prometheus_query(
+                prom, 'http_server_request_duration_seconds_count{service_name="example-api"}'
+            ),
             timeout=60,
             what="the app's request counter in Prometheus",
         )

@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from launch import BIN, REPO, app_env, start_app, wait_until
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from stackrun import start_stack_collector, start_stack_prometheus
 
 from otelkit._runtime.celery.broker import BrokerObserver
 from otelkit.local import procs as _procs
@@ -195,19 +195,8 @@ def test_unreachable_broker_leaves_a_gap_and_warns_once(celery_app: Any, caplog:
 # --- the product's path --------------------------------------------------------------------------
 
 
-def _loopback(config: Any, addresses: dict[str, str]) -> Any:
-    if isinstance(config, dict):
-        return {k: _loopback(v, addresses) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_loopback(v, addresses) for v in config]
-    return addresses.get(config, config) if isinstance(config, str) else config
-
-
 def _value(prom: str, expr: str) -> float | None:
-    with httpx.Client(trust_env=False, timeout=10) as client:
-        answer = client.get(f"{prom}/api/v1/query", params={"query": expr}).json()
-    assert answer["status"] == "success", answer
-    result = answer["data"]["result"]
+    result = _procs.prometheus_query(prom, expr)
     return float(result[0]["value"][1]) if result else None
 
 
@@ -218,55 +207,15 @@ def test_backlog_without_workers_shows_in_prometheus_then_drains(
     import redis
 
     redis.Redis.from_url(broker).flushdb()
-    free = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health", "prom")}
-    dead = f"127.0.0.1:{_procs.free_port()}"
-    collector = _loopback(
-        yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text(encoding="utf-8")),
-        {
-            "0.0.0.0:4317": f"127.0.0.1:{free['grpc']}",
-            "0.0.0.0:4318": f"127.0.0.1:{free['http']}",
-            "0.0.0.0:8889": f"127.0.0.1:{free['exporter']}",
-            "0.0.0.0:13133": f"127.0.0.1:{free['health']}",
-            "0.0.0.0": "127.0.0.1",
-            "jaeger:4317": dead,
-            "http://loki:3100/otlp": f"http://{dead}/otlp",
-        },
-    )
-    collector["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] = free[
-        "telemetry"
-    ]
-    procs.path("otelcol.yaml").write_text(yaml.safe_dump(collector, sort_keys=False))
-    procs.start("collector", [str(otelcol_bin), f"--config={procs.path('otelcol.yaml')}"]).wait_http_ready(
-        f"http://127.0.0.1:{free['health']}/", timeout=60
-    )
-    prom = f"http://127.0.0.1:{free['prom']}"
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [
-            {
-                "job_name": "otel-collector-exporter",
-                "honor_labels": True,
-                "static_configs": [{"targets": [f"127.0.0.1:{free['exporter']}"]}],
-            }
-        ],
-    }
-    procs.path("prometheus.yaml").write_text(yaml.safe_dump(config))
-    procs.start(
-        "prometheus",
-        [
-            str(prometheus_bin),
-            f"--config.file={procs.path('prometheus.yaml')}",
-            f"--storage.tsdb.path={procs.path('prometheus-data')}",
-            f"--web.listen-address=127.0.0.1:{free['prom']}",
-        ],
-    ).wait_http_ready(f"{prom}/-/ready", timeout=60)
+    collector = start_stack_collector(procs, otelcol_bin)
+    prom = start_stack_prometheus(procs, prometheus_bin, collector)
 
     env = {
         "OTELKIT_EXAMPLE_BROKER": broker,
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
         "OTELKIT_CELERY_PING_INTERVAL": "1",
     }
-    endpoint = f"http://127.0.0.1:{free['http']}"
+    endpoint = collector.otlp_http
     _, base = start_app(procs, app_env(endpoint, OTEL_SERVICE_NAME="example-api", **env))
 
     # Five orders and no worker: they wait in Redis.

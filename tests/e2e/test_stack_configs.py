@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 import yaml
 from launch import BIN, REPO, app_env, start_app, wait_until
+from stackrun import start_stack_collector, start_stack_prometheus
 
 from otelkit.local import gobuild as _gobuild
 from otelkit.local import procs as _procs
@@ -308,26 +309,9 @@ def test_alert_rules_pass_their_promtool_unit_tests(prometheus_bin: Path) -> Non
 # --- the metrics path, for real ------------------------------------------------------------------
 
 
-def _loopback(config: Any, ports: dict[str, str]) -> Any:
-    """``config`` with every address in ``ports`` (``host:port`` or URL) replaced."""
-    if isinstance(config, dict):
-        return {k: _loopback(v, ports) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_loopback(v, ports) for v in config]
-    if isinstance(config, str):
-        return ports.get(config, config)
-    return config
-
-
 def _get(url: str, **params: str) -> Any:
     with httpx.Client(trust_env=False, timeout=10) as client:
         return client.get(url, params=params).json()
-
-
-def _query(prom: str, expr: str) -> list[Any]:
-    answer = _get(f"{prom}/api/v1/query", query=expr)
-    assert answer["status"] == "success", answer
-    return answer["data"]["result"]
 
 
 def _traffic(base: str) -> None:
@@ -350,60 +334,20 @@ def _traffic(base: str) -> None:
 def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
     otelcol_bin: Path, prometheus_bin: Path, alertmanager_bin: Path, redis_server: str, procs: _procs.ProcessGroup
 ) -> None:
-    free = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health", "prom", "am")}
-    dead = f"127.0.0.1:{_procs.free_port()}"  # traces and logs go nowhere: this test is about metrics
-    collector_config = _loopback(
-        yaml.safe_load((REPO / "collector" / "otelcol.yaml").read_text(encoding="utf-8")),
-        {
-            "0.0.0.0:4317": f"127.0.0.1:{free['grpc']}",
-            "0.0.0.0:4318": f"127.0.0.1:{free['http']}",
-            "0.0.0.0:8889": f"127.0.0.1:{free['exporter']}",
-            "0.0.0.0:13133": f"127.0.0.1:{free['health']}",
-            "0.0.0.0": "127.0.0.1",
-            "jaeger:4317": dead,
-            "http://loki:3100/otlp": f"http://{dead}/otlp",
-        },
-    )
-    reader = collector_config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
-    reader["port"] = free["telemetry"]
-    procs.path("otelcol.yaml").write_text(yaml.safe_dump(collector_config, sort_keys=False))
-    collector = procs.start("collector", [str(otelcol_bin), f"--config={procs.path('otelcol.yaml')}"])
-    collector.wait_http_ready(f"http://127.0.0.1:{free['health']}/", timeout=60)
-
-    alertmanager = f"http://127.0.0.1:{free['am']}"
+    collector = start_stack_collector(procs, otelcol_bin)
+    alertmanager_port = _procs.free_port()
+    alertmanager = f"http://127.0.0.1:{alertmanager_port}"
     procs.start(
         "alertmanager",
         [
             str(alertmanager_bin),
             f"--config.file={ALERTMANAGER_CONFIG}",
             f"--storage.path={procs.path('alertmanager-data')}",
-            f"--web.listen-address=127.0.0.1:{free['am']}",
+            f"--web.listen-address=127.0.0.1:{alertmanager_port}",
             "--cluster.listen-address=",
         ],
     ).wait_http_ready(f"{alertmanager}/-/ready", timeout=60)
-
-    prom_config = _loopback(
-        yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8")),
-        {
-            "collector:8889": f"127.0.0.1:{free['exporter']}",
-            "collector:8888": f"127.0.0.1:{free['telemetry']}",
-            "localhost:9090": f"127.0.0.1:{free['prom']}",
-            "alertmanager:9093": f"127.0.0.1:{free['am']}",
-        },
-    )
-    prom_config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    prom_config["rule_files"] = [str(ALERTS)]
-    procs.path("prometheus.yaml").write_text(yaml.safe_dump(prom_config, sort_keys=False))
-    prom = f"http://127.0.0.1:{free['prom']}"
-    procs.start(
-        "prometheus",
-        [
-            str(prometheus_bin),
-            f"--config.file={procs.path('prometheus.yaml')}",
-            f"--storage.tsdb.path={procs.path('prometheus-data')}",
-            f"--web.listen-address=127.0.0.1:{free['prom']}",
-        ],
-    ).wait_http_ready(f"{prom}/-/ready", timeout=60)
+    prom = start_stack_prometheus(procs, prometheus_bin, collector, rules=ALERTS, alertmanager=alertmanager)
 
     env = {
         "OTELKIT_SYSTEM_METRICS": "true",
@@ -411,7 +355,7 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
         "OTELKIT_CELERY_PING_INTERVAL": "1",
     }
-    endpoint = f"http://127.0.0.1:{free['http']}"
+    endpoint = collector.otlp_http
     worker_env = app_env(endpoint, OTEL_SERVICE_NAME="example-worker", **env)
     worker_argv = [str(BIN / "opentelemetry-instrument"), str(BIN / "celery"), "-A", "example.tasks", "worker"]
     procs.start("worker", [*worker_argv, "--pool", "solo", "-l", "INFO"], env=worker_env, cwd=REPO)
@@ -421,8 +365,8 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
     _traffic(base)
     wait_until(
         lambda: (
-            _query(prom, 'celery_task_completed_total{service_name="example-worker"}')
-            and _query(prom, 'http_server_request_duration_seconds_count{service_name="example-api"}')
+            _procs.prometheus_query(prom, 'celery_task_completed_total{service_name="example-worker"}')
+            and _procs.prometheus_query(prom, 'http_server_request_duration_seconds_count{service_name="example-api"}')
         ),
         timeout=90,
         what="the first task and requests in Prometheus",
@@ -435,7 +379,7 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
     for file, title, ref, expr in prometheus_queries():
         if (file, title, ref) in EMPTY_WHEN_HEALTHY:
             continue
-        if not _query(prom, substitute(expr)):
+        if not _procs.prometheus_query(prom, substitute(expr)):
             empty.append(f"{file}: {title} [{ref}]: {expr}")
     assert empty == [], "dashboard queries that found no data:\n" + "\n".join(empty)
 
@@ -447,10 +391,10 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
     # Prometheus sends its alerts to the stack's Alertmanager and scrapes it.
     active = _get(f"{prom}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
     assert [a["url"] for a in active] == [f"{alertmanager}/api/v2/alerts"]
-    assert [r["value"][1] for r in _query(prom, 'up{job="alertmanager"}')] == ["1"]
-    pending = _query(prom, 'ALERTS{alertname="HTTPErrorRateHigh"}')
+    assert [r["value"][1] for r in _procs.prometheus_query(prom, 'up{job="alertmanager"}')] == ["1"]
+    pending = _procs.prometheus_query(prom, 'ALERTS{alertname="HTTPErrorRateHigh"}')
     assert [(a["metric"]["service_name"], a["metric"]["alertstate"]) for a in pending] == [("example-api", "pending")]
-    recorded = _query(prom, "service_name:http_server_request_errors:ratio_rate5m")
+    recorded = _procs.prometheus_query(prom, "service_name:http_server_request_errors:ratio_rate5m")
     assert {r["metric"]["service_name"] for r in recorded} == {"example-api"}
     # Alert expressions over series the example does emit find data, below their thresholds.
     for expr in [
@@ -467,4 +411,4 @@ def test_stack_without_docker_feeds_every_dashboard_query_and_alert_rule(
         'celery_queue_length{service_name="example-api", messaging_destination_name="celery"}',
         'celery_workers_online{service_name="example-api"} == 1',
     ]:
-        assert _query(prom, expr), expr
+        assert _procs.prometheus_query(prom, expr), expr
