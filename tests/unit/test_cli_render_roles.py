@@ -231,3 +231,15 @@ def test_render_tail_sampling_slow_condition_before_0_150_has_no_context_prefix(
     assert code == 0
     slow = yaml.safe_load(out)["processors"]["tail_sampling"]["policies"][1]
     assert slow["ottl_condition"]["span"] == ["end_time_unix_nano - start_time_unix_nano > 1000000000"]
+
+
+@pytest.mark.parametrize("flag", ["--gateway", "--gateway-dns"])
+@pytest.mark.parametrize("port", ["9" * 5000, "٤٣١٧"])
+def test_render_agent_port_of_many_or_non_ascii_digits_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], flag: str, port: str
+) -> None:
+    # 5000 digits: int() refuses them (its digit limit) with a ValueError, not a usage error.
+    code, out, err = run(capsys, "--role", "agent", flag, f"gw:{port}")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: invalid {flag} 'gw:{port[:10]}")
+    assert err.count("\n") == 1

@@ -96,7 +96,9 @@ def parse_hostport(value: str, flag: str, example: str) -> tuple[str, int]:
     """
     host, sep, port = value.rpartition(":")
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not bare or not valid_host(bare) or not port.isdigit() or not 0 < int(port) < 65536:
+    # ASCII digits, at most 5: int() also reads other scripts' digits, and refuses 4300+ digits with a ValueError.
+    digits = port.isascii() and port.isdigit() and len(port) <= 5
+    if not sep or not bare or not valid_host(bare) or not digits or not 0 < int(port) < 65536:
         raise UsageError(
             f"invalid {flag} {value!r}; expected HOST:PORT of a gateway's OTLP/gRPC receiver (e.g. {example})"
         )
