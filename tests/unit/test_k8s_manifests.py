@@ -271,6 +271,21 @@ def test_render_k8s_user_text_is_quoted() -> None:
             "characters (e.g. observability)",
         ),
         (
+            # "$" in a pattern also matches before a final newline: the names are checked whole.
+            ("--namespace", "otelkit\n"),
+            "invalid --namespace 'otelkit\\n'; expected a DNS label: lower-case letters, digits and '-', at most 63 "
+            "characters (e.g. observability)",
+        ),
+        (
+            ("--cluster-domain", "cluster.local\n"),
+            "invalid --cluster-domain 'cluster.local\\n'; expected a DNS domain such as cluster.local",
+        ),
+        (
+            ("--app-image", "app:1\n"),
+            "invalid --app-image 'app:1\\n'; expected an image reference such as "
+            "otel/opentelemetry-collector-contrib:0.161.0 (no spaces or quotes)",
+        ),
+        (
             ("--cluster-domain", "cluster..local"),
             "invalid --cluster-domain 'cluster..local'; expected a DNS domain such as cluster.local",
         ),
@@ -312,6 +327,11 @@ def test_render_k8s_user_text_is_quoted() -> None:
             "invalid --ca-file '/etc/otelkit/ca.pem' for Kubernetes; expected an absolute path outside "
             "/etc/otelkit/, where the pod mounts the file from the Secret otelkit-gateway-tls "
             "(e.g. /etc/ssl/otelkit/ca.pem)",
+        ),
+        (
+            ("--traces", "otlp", "--traces-endpoint", "https://otlp.example", "--ca-file", "/etc/ssl/ca.pem\n"),
+            "invalid --ca-file '/etc/ssl/ca.pem\\n' for Kubernetes; expected an absolute path outside /etc/otelkit/, "
+            "where the pod mounts the file from the Secret otelkit-gateway-tls (e.g. /etc/ssl/otelkit/ca.pem)",
         ),
         (
             (

@@ -25,9 +25,10 @@ __all__ = [
 #: Kubernetes versions whose API schemas the manifests are checked against (kubernetes-validate --strict).
 KUBERNETES_VERSIONS: tuple[str, ...] = ("1.30.0", "1.37.0")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
+# Used with fullmatch: with match, "$" let a value end in a newline.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*")
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
 
 OTLP_GRPC = 4317
 _MAX_REPLICAS = 1000
@@ -82,17 +83,17 @@ def _gateway_flags(spec: CollectorSpec, default: CollectorSpec) -> list[str]:
 
 
 def check_spec(spec: K8sSpec) -> None:
-    if not _DNS_LABEL.match(spec.namespace):
+    if not _DNS_LABEL.fullmatch(spec.namespace):
         raise UsageError(
             f"invalid --namespace {spec.namespace!r}; expected a DNS label: lower-case letters, digits and '-', "
             "at most 63 characters (e.g. observability)"
         )
-    if not _DOMAIN.match(spec.cluster_domain):
+    if not _DOMAIN.fullmatch(spec.cluster_domain):
         raise UsageError(
             f"invalid --cluster-domain {spec.cluster_domain!r}; expected a DNS domain such as cluster.local"
         )
     for flag, image in (("--collector-image", spec.collector_image), ("--app-image", spec.app_image)):
-        if not _IMAGE.match(image):
+        if not _IMAGE.fullmatch(image):
             raise UsageError(
                 f"invalid {flag} {image!r}; expected an image reference such as "
                 "otel/opentelemetry-collector-contrib:0.161.0 (no spaces or quotes)"
@@ -131,7 +132,8 @@ def _check_tls_paths(g: CollectorSpec) -> None:
             continue
         flag = f"--{name.replace('_', '-')}"
         parts = path.split("/")
-        if not path.startswith("/") or ".." in parts or path.endswith("/") or path.startswith(f"{CONFIG_DIR}/"):
+        inside = path.startswith(f"{CONFIG_DIR}/")
+        if not path.startswith("/") or ".." in parts or path.endswith("/") or inside or not path.isprintable():
             raise UsageError(
                 f"invalid {flag} {path!r} for Kubernetes; expected an absolute path outside {CONFIG_DIR}/, where the "
                 f"pod mounts the file from the Secret {TLS_SECRET} (e.g. /etc/ssl/otelkit/ca.pem)"
