@@ -31,7 +31,7 @@ from otelkit.cli.render_collector import (
 )
 from otelkit.errors import OutputError, UsageError
 from otelkit.ops.collector.spec import Role
-from otelkit.ops.files import write_atomic
+from otelkit.ops.files import check_target, write_atomic
 from otelkit.ops.kubernetes import K8sSpec, render_k8s
 
 _K = "Kubernetes"
@@ -169,6 +169,9 @@ def render_k8s_command(
             raise OutputError(
                 f"cannot create {str(output)!r}: {exc.strerror or exc}; create its parent or choose another -o"
             ) from None
+    # All of them or none: every target is checked before the first is written.
+    for name in files:
+        check_target(output / name)
     for name, text in files.items():
         write_atomic(output / name, text)
     print(f"wrote {len(files)} files to {output}", file=sys.stderr)

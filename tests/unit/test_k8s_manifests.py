@@ -357,6 +357,19 @@ def test_render_k8s_errors(
     assert not out_dir.exists()
 
 
+def test_render_k8s_writes_no_file_when_one_cannot_be_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "k8s"
+    (out_dir / "gateway.yaml").mkdir(parents=True)
+    code, out, err = run_cli(capsys, "render-k8s", "-o", str(out_dir))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: cannot write '{out_dir / 'gateway.yaml'}': it is a directory")
+    assert err.count("\n") == 1
+    # Checked before the first write: not the namespace and the agent without the gateways.
+    assert sorted(p.name for p in out_dir.iterdir()) == ["gateway.yaml"]
+
+
 def test_render_k8s_imports_no_opentelemetry_sdk(tmp_path: Path) -> None:
     # Ops code: rendering manifests must not pull the SDK or the API in (the CLI's own `tail` command
     # brings the OTLP protobuf messages, which are neither).
