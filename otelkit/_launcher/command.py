@@ -50,7 +50,7 @@ def _option_variables() -> dict[str, str]:
     """``--name`` → variable, from every installed ``opentelemetry_environment_variables`` module."""
     import re
 
-    from opentelemetry.util._importlib_metadata import entry_points
+    from otelkit._runtime.sdk_compat import entry_points
 
     options: dict[str, str] = {}
     for entry_point in entry_points(group="opentelemetry_environment_variables"):

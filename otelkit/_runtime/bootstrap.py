@@ -60,7 +60,7 @@ def _initialize() -> None:
         setup.configure_from_launcher()
     except Exception as exc:
         _log.error("otelkit: configuration failed, telemetry is disabled: %s", exc)
-    from opentelemetry.util._importlib_metadata import entry_points
+    from otelkit._runtime.sdk_compat import entry_points
 
     _run_hooks(entry_points(group="opentelemetry_pre_instrument"))
     disabled = {n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}

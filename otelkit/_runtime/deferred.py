@@ -150,7 +150,8 @@ class DeferredMetricExporter(MetricExporter):
     def __init__(self, factory: Callable[[], Any]) -> None:
         temporality, aggregation = metric_preferences()
         super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
-        self._lazy = _Lazy("metrics", factory)
+        self.preferences = (temporality, aggregation)
+        self._lazy = _Lazy("metrics", lambda: _checked(factory(), self.preferences))
 
     def resolve(self) -> Any:
         """The real exporter, built now if it was not yet (None if that failed)."""
@@ -172,6 +173,35 @@ class DeferredMetricExporter(MetricExporter):
         exporter = self._lazy.built()
         if exporter is not None:
             exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _checked(exporter: Any, preferences: tuple[dict[type, Any], dict[type, Any]]) -> Any:
+    """``exporter``; its preferences should be what :func:`metric_preferences` computed: logged if not.
+
+    The metric reader took otelkit's preferences at start-up (the exporter did not exist yet) and
+    keeps them; a unit test holds the two equal on the oldest and the newest supported SDK.
+    """
+    from otelkit._runtime import sdk_compat
+
+    theirs = sdk_compat.exporter_preferences(exporter)
+    if theirs is None:
+        return exporter
+    ours_t, ours_a = preferences
+    theirs_t, theirs_a = theirs
+    same = {k: ours_t.get(k) for k in theirs_t} == theirs_t and {
+        k: type(v) for k, v in ours_a.items() if k in theirs_a
+    } == {k: type(v) for k, v in theirs_a.items()}
+    if not same:
+        _log.info(
+            "otelkit: OpenTelemetry SDK %s: the OTLP metric exporter prefers %s where otelkit computed %s"
+            " from %s and %s; metrics are exported with otelkit's (its copy of the SDK's rule is out of date)",
+            sdk_compat.sdk_version(),
+            {k.__name__: v.name for k, v in theirs_t.items()},
+            {k.__name__: v.name for k, v in ours_t.items()},
+            TEMPORALITY_VARIABLE,
+            AGGREGATION_VARIABLE,
+        )
+    return exporter
 
 
 def warm_later(exporters: Iterable[Any], delay: float = WARM_AFTER) -> threading.Timer | None:

@@ -2,12 +2,14 @@
 
 ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` (``otlp``, ``console``, ``none``, or any exporter entry
 point), ``OTEL_EXPORTER_OTLP[_{SIGNAL}]_PROTOCOL`` (``http/protobuf`` — otelkit's default — or
-``grpc``), endpoints, headers and timeouts. ``prometheus`` as a metrics exporter is refused with one
-warning and replaced by OTLP: the app never opens a port of its own; the collector's ``prometheus``
-exporter is what Prometheus scrapes. OTLP exporters are built off the start-up path
-(:mod:`otelkit._runtime.deferred`); spans and logs leave through otelkit's fast encoder
-(:mod:`otelkit._runtime.otlp.fast`) unless ``OTELKIT_FAST_EXPORT=false``, and secrets are scrubbed
-on the way out (:mod:`otelkit._runtime.redact`).
+``grpc``, which needs the ``otelkit[grpc]`` extra: without it one warning says how to install it
+and those signals go over http/protobuf), endpoints, headers and timeouts. ``prometheus`` as a
+metrics exporter is refused with one warning and replaced by OTLP: the app never opens a port of
+its own; the collector's ``prometheus`` exporter is what Prometheus scrapes. OTLP exporters are
+built off the start-up path (:mod:`otelkit._runtime.deferred`); spans and logs leave through
+otelkit's fast encoder (:mod:`otelkit._runtime.otlp.fast`) unless ``OTELKIT_FAST_EXPORT=false`` or
+the installed SDK's exporter cannot take it (:mod:`otelkit._runtime.sdk_compat`), and secrets are
+scrubbed on the way out (:mod:`otelkit._runtime.redact`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import logging
 import os
 from typing import Any
 
-from otelkit._runtime import forksafe
+from otelkit._runtime import forksafe, sdk_compat
 from otelkit.errors import ConfigError
 from otelkit.settings import OTELKIT_FAST_EXPORT, Settings
 
-__all__ = ["exporter_names", "exporters_for"]
+__all__ = ["GRPC_INSTALL_HINT", "exporter_names", "exporters_for"]
 
 _log = logging.getLogger("otelkit")
 
@@ -49,6 +51,55 @@ def _protocol(signal: str) -> str:
         var,
     )
     return "http/protobuf"
+
+
+GRPC_INSTALL_HINT = "pip install 'otelkit[grpc]'"
+
+_grpc_reported: list[bool] = []
+
+
+def _grpc_installed() -> bool:
+    """Whether the OTLP/gRPC exporter (an extra: ``otelkit[grpc]``) and grpcio can be imported."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("grpc", "opentelemetry.exporter.otlp.proto.grpc"))
+    except (ImportError, ValueError):
+        return False
+
+
+def _effective_protocol(signal: str) -> str:
+    """``_protocol(signal)``, with ``grpc`` replaced by ``http/protobuf`` when the gRPC exporter is not installed.
+
+    Reported once per process, naming every signal that asked for gRPC.
+    """
+    protocol = _protocol(signal)
+    if protocol != "grpc" or _grpc_installed():
+        return protocol
+    if not _grpc_reported:
+        _grpc_reported.append(True)
+        asking = [s for s in _SIGNALS if _protocol_variable(s)[1] == "grpc" and _exports_otlp(s)]
+        variables = sorted({_protocol_variable(s)[0] for s in asking})
+        _log.warning(
+            "otelkit: %s=grpc but the OTLP/gRPC exporter is not installed (%s); %s go over http/protobuf"
+            " (default endpoint http://localhost:4318) until it is",
+            "/".join(variables),
+            GRPC_INSTALL_HINT,
+            ", ".join(asking),
+        )
+    return "http/protobuf"
+
+
+def _exports_otlp(signal: str) -> bool:
+    return "otlp" in (n.strip().lower() for n in (_env(f"OTEL_{signal.upper()}_EXPORTER") or "otlp").split(","))
+
+
+def _protocol_variable(signal: str) -> tuple[str, str]:
+    """``(variable, raw value)`` that sets ``signal``'s protocol."""
+    var = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+    if _env(var):
+        return var, _env(var)
+    return "OTEL_EXPORTER_OTLP_PROTOCOL", _env("OTEL_EXPORTER_OTLP_PROTOCOL")
 
 
 _BUILTIN_EXPORTERS = ("otlp", "console", "none")
@@ -95,7 +146,7 @@ def exporter_names(signal: str) -> list[str]:
 
 
 def _installed_exporter(signal: str, name: str) -> bool:
-    from opentelemetry.util._importlib_metadata import entry_points
+    from otelkit._runtime.sdk_compat import entry_points
 
     return bool(entry_points(group=f"opentelemetry_{signal}_exporter", name=name))
 
@@ -107,7 +158,7 @@ def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
     so a bad value is reported at start-up; the exporter itself is built off the start-up path
     (:mod:`otelkit._runtime.deferred`).
     """
-    protocol = _protocol(signal)
+    protocol = _effective_protocol(signal)
     # One metrics batch per export interval: the SDK's encoder is cheap enough there.
     fast = protocol == "http/protobuf" and signal != "metrics" and _fast_export(settings)
     from otelkit._runtime import deferred
@@ -115,10 +166,12 @@ def _otlp_exporter(signal: str, settings: Settings | None = None) -> Any | None:
     if signal == "metrics":
         return deferred.DeferredMetricExporter(lambda: _create_otlp(signal, protocol, fast=False))
     if signal == "traces":
-        from opentelemetry.sdk.trace.export import SpanExportResult as Result
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        failure: Any = SpanExportResult.FAILURE
     else:
-        from opentelemetry.sdk._logs.export import LogRecordExportResult as Result  # type: ignore[assignment]
-    return deferred.DeferredExporter(signal, lambda: _create_otlp(signal, protocol, fast=fast), Result.FAILURE)
+        failure = sdk_compat.logs_sdk_export().LogRecordExportResult.FAILURE
+    return deferred.DeferredExporter(signal, lambda: _create_otlp(signal, protocol, fast=fast), failure)
 
 
 def _fast_export(settings: Settings | None) -> bool:
@@ -136,19 +189,29 @@ def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
 
     if fast:
         try:
-            from otelkit._runtime.otlp.fast import FastOTLPLogExporter, FastOTLPSpanExporter
+            from otelkit._runtime.otlp import encode
+            from otelkit._runtime.otlp import fast as fast_exporters
         except Exception as exc:  # the escape hatch must work even if otelkit's encoder cannot load
             _log.error("otelkit: fast OTLP export unavailable (%s); using the SDK's exporter for %s", exc, signal)
         else:
-            # Redaction happens while encoding: no copy of the span, no second pass.
-            cls = FastOTLPSpanExporter if signal == "traces" else FastOTLPLogExporter
-            exporter = cls(
-                attribute_filter=redact.redact_attributes,
-                text_filter=redact.redact_body,
-                paced=True,
-                **_lean_transport(signal),
+            # Only where the installed SDK's exporter takes otelkit's encoder and encodes alike (its
+            # probe runs now, on the thread building the exporter; :mod:`otelkit._runtime.sdk_compat`).
+            fast_class: Any
+            path: Any
+            fast_class, path = (
+                (fast_exporters.FastOTLPSpanExporter, encode.ENCODE_SPANS)
+                if signal == "traces"
+                else (fast_exporters.FastOTLPLogExporter, encode.ENCODE_LOGS)
             )
-            return forksafe.track(exporter)
+            if path.get() is not None:
+                # Redaction happens while encoding: no copy of the span, no second pass.
+                exporter = fast_class(
+                    attribute_filter=redact.redact_attributes,
+                    text_filter=redact.redact_body,
+                    paced=True,
+                    **_lean_transport(signal),
+                )
+                return forksafe.track(exporter)
     exporter = forksafe.track(_sdk_otlp(signal, protocol))
     if signal == "traces":
         return redact.RedactingSpanExporter(exporter)
@@ -167,9 +230,7 @@ def _sdk_otlp(signal: str, protocol: str) -> Any:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
             return OTLPMetricExporter()
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        return OTLPLogExporter()
+        return sdk_compat.otlp_log_exporter_module("grpc").OTLPLogExporter()
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTPSpanExporter
 
@@ -178,9 +239,7 @@ def _sdk_otlp(signal: str, protocol: str) -> Any:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HTTPMetricExporter
 
         return HTTPMetricExporter(**_lean_transport(signal))
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HTTPLogExporter
-
-    return HTTPLogExporter(**_lean_transport(signal))
+    return sdk_compat.otlp_log_exporter_module().OTLPLogExporter(**_lean_transport(signal))
 
 
 _PROXY_VARIABLES = frozenset(("http_proxy", "https_proxy", "all_proxy"))
@@ -193,7 +252,8 @@ def _lean_transport(signal: str) -> dict[str, Any]:
     export twice urllib3's CPU (it re-reads ~/.netrc and the proxy variables every time) on the
     thread that competes with requests for the core. Over plain HTTP with no proxy variable and no
     credential-provider session nothing of requests is used, so otelkit hands the exporter the
-    SDK's own urllib3 transport. HTTPS keeps requests (its CA bundle and ``REQUESTS_CA_BUNDLE``).
+    SDK's own urllib3 transport. HTTPS keeps requests (its CA bundle and ``REQUESTS_CA_BUNDLE``),
+    and so do SDKs before 1.45 (``urllib3-transport`` in :mod:`otelkit._runtime.sdk_compat`).
     """
     env = os.environ
     endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -205,13 +265,7 @@ def _lean_transport(signal: str) -> dict[str, Any]:
         return {}
     if any(name.lower() in _PROXY_VARIABLES and value for name, value in env.items()):
         return {}
-    try:
-        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
-
-        return {"_transport": Urllib3HTTPTransport(verify=True)}
-    except Exception as exc:  # another SDK version: its default transport is fine
-        _log.debug("otelkit: urllib3 transport unavailable (%s); the SDK's default is used", exc)
-        return {}
+    return sdk_compat.urllib3_transport()
 
 
 def _console_exporter(signal: str) -> Any:
@@ -223,13 +277,11 @@ def _console_exporter(signal: str) -> Any:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
         return ConsoleMetricExporter()
-    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
-
-    return ConsoleLogRecordExporter()
+    return sdk_compat.logs_sdk_export().ConsoleLogRecordExporter()
 
 
 def _entry_point_exporter(signal: str, name: str) -> Any | None:
-    from opentelemetry.util._importlib_metadata import entry_points
+    from otelkit._runtime.sdk_compat import entry_points
 
     group = f"opentelemetry_{signal}_exporter" if signal != "traces" else "opentelemetry_traces_exporter"
     for ep in entry_points(group=group, name=name):

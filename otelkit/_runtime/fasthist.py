@@ -12,6 +12,10 @@ registered histograms, as SDK ``Metric`` objects in the exporter's preferred tem
 it), to the batch under the instrumentation scope given at registration. Exemplars follow
 ``OTEL_METRICS_EXEMPLAR_FILTER`` (``trace_based`` by default): the last sampled span of each
 bucket. Providers passed explicitly by the app or tests keep using the SDK histogram.
+
+Used only when :func:`usable` says so: the ``fast-histogram`` path of :mod:`otelkit._runtime.sdk_compat`
+checked that the points equal the SDK histogram's for the same measurements (both temporalities),
+and every exporter's preferred temporality can be known; otherwise the SDK histogram records.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-__all__ = ["FastHistogram", "get", "register", "wrap_exporter"]
+from otelkit._runtime import sdk_compat
+
+__all__ = ["FastHistogram", "get", "register", "usable", "wrap_exporter"]
 
 
 class FastHistogram:
@@ -146,17 +152,28 @@ def get(name: str) -> FastHistogram | None:
     return _registry.get(name)
 
 
+FAST_HISTOGRAM = sdk_compat.register(
+    "fast-histogram", probe=sdk_compat.probe_fast_histogram, fast=FastHistogram, fallback=None
+)
+
+
+def usable(exporters: Sequence[MetricExporter]) -> bool:
+    """Whether fast histograms can be merged into what ``exporters`` export (see the module docstring)."""
+    return FAST_HISTOGRAM.get() is not None and all(sdk_compat.exporter_preferences(e) is not None for e in exporters)
+
+
 class _MergingExporter(MetricExporter):
     def __init__(self, inner: MetricExporter, resource: Any) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality,
-            preferred_aggregation=inner._preferred_aggregation,
-        )
+        preferences = sdk_compat.exporter_preferences(inner)
+        if preferences is None:
+            raise ValueError(f"the preferred temporality of {inner!r} is unknown; check usable() first")
+        temporality, aggregation = preferences
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
+        self.preferences = preferences
         self._inner = inner
         self._resource = resource
-        # Exporters without a preference (the console one) leave it None: cumulative, the SDK default.
-        preferred = inner._preferred_temporality or {}
-        self._temporality = preferred.get(_HistogramInstrument, AggregationTemporality.CUMULATIVE)
+        # Exporters without a preference (the console one) have none: cumulative, the SDK default.
+        self._temporality = temporality.get(_HistogramInstrument, AggregationTemporality.CUMULATIVE)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         collected = [(h, h.collect(self._temporality)) for h in list(_registry.values())]

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from otelkit._runtime import imports, state
+from otelkit._runtime import imports, sdk_compat, state
 from otelkit._runtime.http import asgi
 from otelkit._runtime.logs import handler
 from otelkit.settings import Settings
@@ -53,8 +53,7 @@ def instrument_entry_point(entry_point: Any, kwargs: dict[str, Any]) -> None:
     except ImportError:
         raise
     except Exception as exc:
-        if type(exc).__name__ == "DependencyConflictError":
-            exc.conflict._log(_log, entry_point.name)  # type: ignore[attr-defined]  # debug if missing
+        if sdk_compat.report_dependency_conflict(exc, _log, entry_point.name):
             return
         _log.error("otelkit: instrumenting %s failed, continuing without it: %s", entry_point.name, exc)
 

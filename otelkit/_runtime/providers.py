@@ -13,7 +13,7 @@ import logging
 import os
 from typing import Any
 
-from otelkit._runtime import shutdown
+from otelkit._runtime import sdk_compat, shutdown
 from otelkit._runtime.exporters import exporters_for
 from otelkit._runtime.logs import console
 from otelkit._runtime.logs.structlog_bridge import configure_structlog
@@ -58,8 +58,6 @@ def build_providers(
 
     # Bad OTEL_* values fall back to their defaults before the SDK reads them (some at import time).
     envcheck.check()
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -78,20 +76,24 @@ def build_providers(
             exporter = redact.RedactingSpanExporter(exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
-    # The HTTP duration histogram is pre-aggregated on the request path and merged into exports.
-    _register_fast_histograms()
+    # The HTTP duration histogram is pre-aggregated on the request path and merged into exports,
+    # where the installed SDK allows it (fasthist.usable).
+    fast_histograms = fasthist.usable(metric_exporters)
+    if fast_histograms:
+        _register_fast_histograms()
     readers = [
-        PeriodicExportingMetricReader(fasthist.wrap_exporter(exporter, resource)) for exporter in metric_exporters
+        PeriodicExportingMetricReader(fasthist.wrap_exporter(exporter, resource) if fast_histograms else exporter)
+        for exporter in metric_exporters
     ]
     meter_provider = MeterProvider(
         resource=resource, metric_readers=readers, views=default_views(), shutdown_on_exit=False
     )
 
-    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    logger_provider = sdk_compat.logs_sdk().LoggerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in log_exporters:
         if not _redacts(exporter):
             exporter = redact.RedactingLogRecordExporter(exporter)
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        logger_provider.add_log_record_processor(sdk_compat.logs_sdk_export().BatchLogRecordProcessor(exporter))
     if warm_after is not None:
         from otelkit._runtime import deferred
 
@@ -123,28 +125,17 @@ def _register_fast_histograms() -> None:
 
 
 def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> tuple[Any, Any, Any]:
-    from opentelemetry import _logs as otel_logs
-    from opentelemetry import metrics, trace
-
-    current = trace.get_tracer_provider()
-    if type(current).__name__ == "ProxyTracerProvider":
-        trace.set_tracer_provider(tracer_provider)
-    else:
-        _log.warning("otelkit: a tracer provider was already set by the app; otelkit uses it as is")
-        tracer_provider = current
-    current_m = metrics.get_meter_provider()
-    if type(current_m).__name__ == "_ProxyMeterProvider":
-        metrics.set_meter_provider(meter_provider)
-    else:
-        _log.warning("otelkit: a meter provider was already set by the app; otelkit uses it as is")
-        meter_provider = current_m
-    current_l = otel_logs.get_logger_provider()
-    if type(current_l).__name__ == "ProxyLoggerProvider":
-        otel_logs.set_logger_provider(logger_provider)
-    else:
-        _log.warning("otelkit: a logger provider was already set by the app; otelkit uses it as is")
-        logger_provider = current_l
-    return tracer_provider, meter_provider, logger_provider
+    chosen = []
+    for signal, provider, kind in (
+        ("traces", tracer_provider, "tracer"),
+        ("metrics", meter_provider, "meter"),
+        ("logs", logger_provider, "logger"),
+    ):
+        current = sdk_compat.install_global_provider(signal, provider)
+        if current is not provider:
+            _log.warning("otelkit: a %s provider was already set by the app; otelkit uses it as is", kind)
+        chosen.append(current)
+    return chosen[0], chosen[1], chosen[2]
 
 
 def setup(settings: Settings, *, service_name: str | None = None) -> tuple[Any, Any, Any]:

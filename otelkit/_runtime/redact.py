@@ -51,14 +51,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Status
+
+from otelkit._runtime import sdk_compat
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+else:
+    LogRecordExporter = sdk_compat.logs_sdk_export().LogRecordExporter
 
 __all__ = [
     "DEFAULT_PATTERNS",
@@ -416,12 +422,11 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
 
 
 def _bounded_like(original: Any, new: Any) -> Any:
-    # Keep the dropped-attributes count the exporter reports.
+    # Keep the dropped-attributes count the exporter reports, and (SDK 1.40-1.44) the log
+    # attributes' "extended" kind, without which maps and None values would be dropped.
     if new is original or not isinstance(original, BoundedAttributes):
         return new
-    bounded = BoundedAttributes(maxlen=None, attributes=new, immutable=True)
-    bounded.dropped = original.dropped
-    return bounded
+    return sdk_compat.attributes_like(original, new)
 
 
 class RedactingSpanExporter(SpanExporter):

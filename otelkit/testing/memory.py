@@ -30,8 +30,6 @@ class InMemoryTelemetry:
 
     def __init__(self, *, resource: Resource | Mapping[str, Any] | None = None) -> None:
         # Imported here so that `otelkit tail` and the receiver do not pay for the SDK.
-        from opentelemetry.sdk._logs import LoggerProvider
-        from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.resources import Resource
@@ -39,6 +37,9 @@ class InMemoryTelemetry:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+        from otelkit._runtime import sdk_compat
+
+        logs_sdk, logs_export = sdk_compat.logs_sdk(), sdk_compat.logs_sdk_export()
         if resource is None:
             resource = {"service.name": "test"}
         if not isinstance(resource, Resource):
@@ -51,9 +52,9 @@ class InMemoryTelemetry:
         self.meter_provider: MeterProvider = MeterProvider(
             resource=resource, metric_readers=[self.metric_reader], shutdown_on_exit=False
         )
-        self.log_exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # unannotated in the SDK
-        self.logger_provider: LoggerProvider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.log_exporter))
+        self.log_exporter = logs_export.InMemoryLogRecordExporter()
+        self.logger_provider: LoggerProvider = logs_sdk.LoggerProvider(resource=resource, shutdown_on_exit=False)
+        self.logger_provider.add_log_record_processor(logs_export.SimpleLogRecordProcessor(self.log_exporter))
         self._shut_down = False
 
     def tracer(self, name: str = "test") -> Any:
@@ -77,8 +78,9 @@ class InMemoryTelemetry:
 
     def logs(self) -> list[ReceivedLog]:
         """Emitted log records, flattened like :attr:`OTLPReceiver.logs`."""
-        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+        from otelkit._runtime.sdk_compat import otlp_log_encoder
 
+        encode_logs = otlp_log_encoder()
         finished = self.log_exporter.get_finished_logs()
         return flatten_logs(encode_logs(finished)) if finished else []
 

@@ -39,7 +39,8 @@ def test_configurator_default_is_otlp_over_http(monkeypatch):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     (exporter,) = exporters.exporters_for("traces")
-    assert isinstance(exporter.resolve(), OTLPSpanExporter)
+    real = exporter.resolve()
+    assert isinstance(getattr(real, "inner", real), OTLPSpanExporter)  # SDK < 1.43: behind the redacting wrapper
 
 
 def test_configurator_grpc_protocol_per_signal(monkeypatch):
@@ -65,7 +66,8 @@ def test_configurator_malformed_endpoint_is_one_error_line_and_the_default(monke
         " OTEL_EXPORTER_OTLP_ENDPOINT"
     )
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in os.environ
-    assert exporter.resolve()._endpoint == "http://localhost:4318/v1/traces"
+    real = exporter.resolve()
+    assert getattr(real, "inner", real)._endpoint == "http://localhost:4318/v1/traces"  # SDK < 1.43: wrapped
 
 
 def test_configurator_unknown_exporter_alone_falls_back_to_otlp(monkeypatch, caplog):
@@ -74,7 +76,8 @@ def test_configurator_unknown_exporter_alone_falls_back_to_otlp(monkeypatch, cap
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "jaegr")
     with caplog.at_level(logging.ERROR, logger="otelkit"):
         (exporter,) = exporters.exporters_for("traces")
-    assert isinstance(exporter.resolve(), OTLPSpanExporter)
+    real = exporter.resolve()
+    assert isinstance(getattr(real, "inner", real), OTLPSpanExporter)  # SDK < 1.43: behind the redacting wrapper
     assert caplog.messages == [
         "otelkit: unknown OTEL_TRACES_EXPORTER value 'jaegr'; expected otlp, console, none or an installed"
         " exporter; exporting traces with otlp instead — fix OTEL_TRACES_EXPORTER"
@@ -88,7 +91,8 @@ def test_configurator_bad_protocol_falls_back_to_http(monkeypatch, caplog):
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
     assert "invalid OTEL_EXPORTER_OTLP_PROTOCOL='http/json'; expected one of: http/protobuf, grpc" in caplog.text
-    assert isinstance(exporter.resolve(), OTLPLogExporter)
+    real = exporter.resolve()
+    assert isinstance(getattr(real, "inner", real), OTLPLogExporter)
 
 
 def test_configurator_unknown_exporter_is_reported(monkeypatch, caplog):

@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
-from otelkit._runtime import exporters
+from otelkit._runtime import exporters, sdk_compat
+from otelkit._runtime.otlp import encode
 from otelkit._runtime.otlp.encode import encode_spans
 from otelkit._runtime.otlp.fast import FastOTLPLogExporter, FastOTLPSpanExporter
 from otelkit.errors import ConfigError
@@ -152,7 +153,16 @@ def test_fast_span_exporter_refused_batch_is_a_failure(receiver):
     assert receiver.failed_requests == 1
 
 
-def test_fast_span_exporter_too_large_batch_is_dropped_unsent(receiver, caplog):
+def test_fast_span_exporter_too_large_batch_is_dropped_unsent_as_the_sdk_does(receiver, caplog):
+    import inspect
+
+    if "max_request_size" not in inspect.signature(OTLPSpanExporter.__init__).parameters:
+        # SDK before 1.45 has no size limit: neither has otelkit's exporter, which is the SDK's.
+        with pytest.raises(TypeError, match="max_request_size"):
+            OTLPSpanExporter(endpoint=receiver.url("traces"), max_request_size=10)
+        with pytest.raises(TypeError, match="max_request_size"):
+            FastOTLPSpanExporter(endpoint=receiver.url("traces"), max_request_size=10)
+        return
     exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), max_request_size=10)
     spans = _spans()
     size = len(encode_spans(spans))
@@ -199,9 +209,10 @@ def _created(signal: str) -> Any:
     return getattr(exporter, "inner", exporter)
 
 
-def test_otlp_exporter_is_fast_for_traces_and_logs_over_http():
-    assert type(_created("traces")) is FastOTLPSpanExporter
-    assert type(_created("logs")) is FastOTLPLogExporter
+def test_otlp_exporter_is_fast_for_traces_and_logs_over_http_where_the_sdk_allows_it():
+    # Fast wherever the installed SDK's exporter takes otelkit's encoder and encodes alike (1.43+).
+    assert type(_created("traces")) is (FastOTLPSpanExporter if encode.ENCODE_SPANS.on else OTLPSpanExporter)
+    assert type(_created("logs")) is (FastOTLPLogExporter if encode.ENCODE_LOGS.on else OTLPLogExporter)
     assert type(_created("metrics")) is OTLPMetricExporter
 
 
@@ -214,7 +225,7 @@ def test_otlp_exporter_fast_export_false_gives_the_sdk_exporters(monkeypatch, va
 
 def test_otlp_exporter_bad_fast_export_value_keeps_the_default(monkeypatch):
     monkeypatch.setenv("OTELKIT_FAST_EXPORT", "maybe")
-    assert type(_created("traces")) is FastOTLPSpanExporter
+    assert type(_created("traces")) is (FastOTLPSpanExporter if encode.ENCODE_SPANS.on else OTLPSpanExporter)
 
 
 def test_otlp_exporter_grpc_is_untouched(monkeypatch):
@@ -241,20 +252,27 @@ def test_settings_fast_export_bad_value_is_one_clear_line():
 
 
 def _transport_name(exporter: Any) -> str:
-    return type(exporter._client._transport).__name__
+    client = getattr(exporter, "_client", None)
+    if client is None:  # SDK before 1.45: requests, always
+        return type(exporter._session).__name__
+    return type(client._transport).__name__
+
+
+# SDK 1.45+ exporters take a transport; before, they post with a requests Session.
+_LEAN = "Urllib3HTTPTransport" if sdk_compat.URLLIB3_TRANSPORT.on else "Session"
 
 
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
 def test_otlp_exporter_posts_with_urllib3_over_plain_http(receiver, monkeypatch, signal):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     exporter = _created(signal)
-    assert _transport_name(exporter) == "Urllib3HTTPTransport"
+    assert _transport_name(exporter) == _LEAN
 
 
 def test_otlp_exporter_with_urllib3_delivers(receiver, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     exporter = exporters._otlp_exporter("traces").resolve()
-    assert _transport_name(exporter) == "Urllib3HTTPTransport"
+    assert _transport_name(getattr(exporter, "inner", exporter)) == _LEAN
     received, headers = _received_by(exporter, _spans(), receiver, "traces")
     assert [s.name for s in received] == ["SELECT items", "GET /items/{item_id}"]
     assert headers["content-type"] == "application/x-protobuf"

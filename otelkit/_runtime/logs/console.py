@@ -20,7 +20,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from otelkit._runtime import redact
+from otelkit._runtime import redact, sdk_compat
 from otelkit.context import REQUEST_ID_KEY, exception_context, get_request_id
 
 __all__ = [
@@ -218,7 +218,7 @@ def uninstall_sdk_gate() -> None:
             logger.propagate = True
 
 
-_SDK_QUEUE_LOGGER = "opentelemetry.sdk._shared_internal"
+_SDK_QUEUE_LOGGER = sdk_compat.SDK_QUEUE_LOGGER
 
 
 class _MuteAfterQueueFull(logging.Filter):
@@ -277,7 +277,7 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def is_otel_handler(handler: logging.Handler) -> bool:
-    return type(handler).__name__ == "LoggingHandler" and type(handler).__module__.startswith("opentelemetry")
+    return sdk_compat.is_otel_logging_handler(handler)
 
 
 def console_handler() -> logging.Handler | None:

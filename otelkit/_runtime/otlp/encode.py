@@ -30,16 +30,14 @@ rather than leave unfiltered. ``None`` costs nothing.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry._logs import SeverityNumber
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _EMPTY_TRACE_STATE
 
+from otelkit._runtime import sdk_compat
 from otelkit._runtime.otlp.protowire import (
     SMALL_VARINTS,
     AttributeFilter,
@@ -49,7 +47,7 @@ from otelkit._runtime.otlp.protowire import (
     varint,
 )
 
-__all__ = ["PAUSE_EVERY", "TextFilter", "encode_logs", "encode_spans"]
+__all__ = ["ENCODE_LOGS", "ENCODE_SPANS", "PAUSE_EVERY", "TextFilter", "encode_logs", "encode_spans"]
 
 PAUSE_EVERY = 32
 """Items encoded between two pauses of a paced export (~0.3 ms of CPU)."""
@@ -79,7 +77,7 @@ _STATUS_NO_MESSAGE = {
     id(StatusCode.ERROR): b"\x7a\x02\x18\x02",
 }
 
-_SEVERITY_BY_ID = {id(s): b"\x10" + varint(s.value) if s.value else b"" for s in SeverityNumber}
+_SEVERITY_BY_ID = {id(s): b"\x10" + varint(s.value) if s.value else b"" for s in sdk_compat.logs_api().SeverityNumber}
 
 _CACHE_MAX = 256
 # id(object) -> (object, head fields, tail fields); the reference keeps the id from being reused.
@@ -189,49 +187,14 @@ def _length_prefixed(tag: bytes, parts: list[bytes]) -> bytes:
     return tag + (SMALL_VARINTS[n] if n < 0x80 else varint(n)) + body
 
 
-def _encode_span(span: Any, attribute_filter: AttributeFilter | None, text_filter: TextFilter | None = None) -> bytes:
-    if type(span) is ReadableSpan:  # what the SDK's processors pass: skip the copying properties
-        context = span._context
-        parent = span._parent
-        name = span._name
-        kind = span._kind
-        start = span._start_time
-        end = span._end_time
-        attributes = span._attributes
-        events = span._events
-        links = span._links
-        status = span._status
-        # ABC isinstance checks and BoundedList's Python-level __len__/__iter__ cost more than the
-        # rest of a span; the span has ended, so its lists no longer change.
-        if type(attributes) is BoundedAttributes:
-            dropped_attributes = attributes.dropped
-            attributes = attributes._dict
-        else:
-            dropped_attributes = attributes.dropped if isinstance(attributes, BoundedAttributes) else 0
-        if type(events) is BoundedList:
-            dropped_events = events.dropped
-            events = events._dq  # type: ignore[attr-defined]  # BoundedList's deque (SDK 1.45 internals)
-        else:
-            dropped_events = events.dropped if isinstance(events, BoundedList) else 0
-        if type(links) is BoundedList:
-            dropped_links = links.dropped
-            links = links._dq  # type: ignore[attr-defined]  # BoundedList's deque (SDK 1.45 internals)
-        else:
-            dropped_links = links.dropped if isinstance(links, BoundedList) else 0
-    else:
-        context = span.get_span_context()
-        parent = span.parent
-        name = span.name
-        kind = span.kind
-        start = span.start_time
-        end = span.end_time
-        attributes = span.attributes
-        events = span.events
-        links = span.links
-        status = span.status
-        dropped_attributes = span.dropped_attributes
-        dropped_events = span.dropped_events
-        dropped_links = span.dropped_links
+def _encode_span(
+    fields: sdk_compat.SpanFields,
+    attribute_filter: AttributeFilter | None,
+    plain: Callable[[Any], Mapping[str, Any]],
+    text_filter: TextFilter | None = None,
+) -> bytes:
+    context, parent, name, kind, start, end, attributes, dropped_attributes, events, dropped_events = fields[:10]
+    links, dropped_links, status = fields[10:13]
 
     if context is None:  # never for a finished span; an exception fails the batch, as before
         raise ValueError(f"span {name!r} has no span context")
@@ -255,12 +218,12 @@ def _encode_span(span: Any, attribute_filter: AttributeFilter | None, text_filte
         parts.append(b"\x50" + varint(dropped_attributes))
     if events:
         for event in events:
-            parts.append(_encode_event(event, attribute_filter))
+            parts.append(_encode_event(event, attribute_filter, plain))
     if dropped_events:
         parts.append(b"\x60" + varint(dropped_events))
     if links:
         for link in links:
-            parts.append(_encode_link(link, attribute_filter))
+            parts.append(_encode_link(link, attribute_filter, plain))
     if dropped_links:
         parts.append(b"\x70" + varint(dropped_links))
     if status is not None:
@@ -280,25 +243,25 @@ def _encode_span(span: Any, attribute_filter: AttributeFilter | None, text_filte
     return _length_prefixed(b"\x12", parts)
 
 
-def _encode_event(event: Any, attribute_filter: AttributeFilter | None) -> bytes:
+def _encode_event(event: Any, attribute_filter: AttributeFilter | None, plain: Callable[[Any], Any]) -> bytes:
     parts: list[bytes] = []
     timestamp = event.timestamp
     if timestamp:
         parts.append(b"\x09" + _pack_u64(timestamp))
     if event.name:
         parts.append(field_bytes(b"\x12", event.name.encode("utf-8")))
-    encode_attributes(parts, b"\x1a", event.attributes, attribute_filter)
+    encode_attributes(parts, b"\x1a", plain(event.attributes), attribute_filter)
     dropped = event.dropped_attributes
     if dropped:
         parts.append(b"\x20" + varint(dropped))
     return _length_prefixed(b"\x5a", parts)
 
 
-def _encode_link(link: Any, attribute_filter: AttributeFilter | None) -> bytes:
+def _encode_link(link: Any, attribute_filter: AttributeFilter | None, plain: Callable[[Any], Any]) -> bytes:
     context = link.context
     # The SDK encoder leaves Link.trace_state (3) out; so does this one, to send the same message.
     parts = [b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big")]
-    encode_attributes(parts, b"\x22", link.attributes, attribute_filter)
+    encode_attributes(parts, b"\x22", plain(link.attributes), attribute_filter)
     dropped = link.dropped_attributes
     if dropped:
         parts.append(b"\x28" + varint(dropped))
@@ -324,15 +287,14 @@ def encode_spans(
         The protobuf bytes; they decode to the message ``encode_spans`` of
         opentelemetry-exporter-otlp-proto-common builds.
     """
+    read, plain = sdk_compat.span_reader(), sdk_compat.attribute_reader()
     groups = _Groups()
     for i, span in enumerate(spans):
         if pause is not None and i and not i % PAUSE_EVERY:
             pause()
-        if type(span) is ReadableSpan:
-            items = groups.items_for(span._resource, span._instrumentation_scope or None)
-        else:
-            items = groups.items_for(span.resource, span.instrumentation_scope or None)
-        items.append(_encode_span(span, attribute_filter, text_filter))
+        fields = read(span)
+        items = groups.items_for(fields[13], fields[14] or None)
+        items.append(_encode_span(fields, attribute_filter, plain, text_filter))
     return groups.request()
 
 
@@ -346,7 +308,12 @@ def _encode_body(body: Any) -> bytes:
     return field_bytes(b"\x2a", encode_any_value(body))
 
 
-def _encode_log(record: Any, attribute_filter: AttributeFilter | None, text_filter: TextFilter | None = None) -> bytes:
+def _encode_log(
+    record: Any,
+    attribute_filter: AttributeFilter | None,
+    plain: Callable[[Any], Any],
+    text_filter: TextFilter | None = None,
+) -> bytes:
     log = record.log_record
     parts: list[bytes] = []
     timestamp = log.timestamp
@@ -366,12 +333,8 @@ def _encode_log(record: Any, attribute_filter: AttributeFilter | None, text_filt
         body = text_filter(body)
     parts.append(_encode_body(body))  # LogRecord.body has presence: sent even when None
     attributes = log.attributes
-    if type(attributes) is BoundedAttributes:
-        dropped = attributes.dropped
-        attributes = attributes._dict
-    else:
-        dropped = attributes.dropped if isinstance(attributes, BoundedAttributes) else 0
-    encode_attributes(parts, b"\x32", attributes, attribute_filter)
+    dropped = getattr(attributes, "dropped", 0)
+    encode_attributes(parts, b"\x32", plain(attributes), attribute_filter)
     if dropped:
         parts.append(b"\x38" + varint(dropped))
     flags = int(log.trace_flags)
@@ -407,10 +370,18 @@ def encode_logs(
         The protobuf bytes; they decode to the message ``encode_logs`` of
         opentelemetry-exporter-otlp-proto-common builds.
     """
+    plain = sdk_compat.attribute_reader()
     groups = _Groups()
     for i, record in enumerate(records):
         if pause is not None and i and not i % PAUSE_EVERY:
             pause()
         items = groups.items_for(record.resource, record.instrumentation_scope or None)
-        items.append(_encode_log(record, attribute_filter, text_filter))
+        items.append(_encode_log(record, attribute_filter, plain, text_filter))
     return groups.request()
+
+
+ENCODE_SPANS = sdk_compat.register("otlp-spans", probe=sdk_compat.probe_span_encoder, fast=encode_spans, fallback=None)
+"""otelkit's span encoder, or None where the installed SDK's exporter cannot take it or encodes otherwise."""
+
+ENCODE_LOGS = sdk_compat.register("otlp-logs", probe=sdk_compat.probe_log_encoder, fast=encode_logs, fallback=None)
+"""otelkit's log record encoder, or None (see :data:`ENCODE_SPANS`)."""

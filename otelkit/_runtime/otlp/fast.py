@@ -2,30 +2,34 @@
 
 :class:`FastOTLPSpanExporter` and :class:`FastOTLPLogExporter` are the SDK's OTLP/HTTP exporters
 with the encoding step replaced (see :mod:`otelkit._runtime.otlp.encode` for what is cheaper and
-why the bytes are the same); :class:`Pacer` spreads an export's CPU over time so a one-core app's
-requests keep the core.
+why the bytes are the same): their ``export`` is the installed SDK's own, run with otelkit's encoder
+bound where it calls ``encode_spans``/``encode_logs`` (:func:`otelkit._runtime.sdk_compat.export_with_encoder`),
+so retries, timeouts, compression, the size limit and self-metrics are whatever that release does.
+Used only where the ``otlp-spans``/``otlp-logs`` probes pass. :class:`Pacer` spreads an export's
+CPU over time so a one-core app's requests keep the core.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.exporter.otlp.proto.http import _log_exporter as _sdk_log_exporter
 from opentelemetry.exporter.otlp.proto.http import trace_exporter as _sdk_trace_exporter
-from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
-from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
-from otelkit._runtime.otlp.encode import PAUSE_EVERY, TextFilter, encode_logs, encode_spans
-from otelkit._runtime.otlp.protowire import (
-    AttributeFilter,
-)
+from otelkit._runtime import sdk_compat
+from otelkit._runtime.otlp.encode import ENCODE_LOGS, ENCODE_SPANS, PAUSE_EVERY, TextFilter
+from otelkit._runtime.otlp.protowire import AttributeFilter
+
+if TYPE_CHECKING:
+    from opentelemetry.exporter.otlp.proto.http import _log_exporter as _sdk_log_exporter
+else:
+    _sdk_log_exporter = sdk_compat.otlp_log_exporter_module()
 
 __all__ = ["PAUSE_EVERY", "RELEASE_EVERY", "FastOTLPLogExporter", "FastOTLPSpanExporter", "Pacer", "unpaced"]
 
@@ -102,71 +106,22 @@ def unpaced() -> Iterator[None]:
         _unpaced[0] -= 1
 
 
-def _export(exporter: Any, items: Sequence[Any], encode: Any, what: str, result_type: Any, logger: Any) -> Any:
-    """The SDK exporters' ``export`` (1.45) with the encoding step replaced; messages kept word for word."""
-    if exporter._shutdown:
-        logger.warning("Exporter already shutdown, ignoring batch")
-        return result_type.FAILURE
-    pacer: Pacer | None = exporter._pacer
-    try:
-        result = _export_paced(exporter, items, encode, what, result_type, logger, pacer and pacer.begin())
-    finally:
-        if pacer is not None:
-            pacer.end()
-    if result is not result_type.SUCCESS:
-        # Each failed POST (and each retry) leaves the request body and connection in a traceback
-        # cycle: the exception refers to the frame that holds them. With otelkit's raised GC
-        # threshold (OTELKIT_GC_FREEZE) these piled up by ~20 MiB while the collector was down;
-        # collect them here, at most every few seconds.
-        now = time.monotonic()
-        if now - _last_collect[0] >= _COLLECT_EVERY:
-            _last_collect[0] = now
-            gc.collect()
-    return result
-
-
 _COLLECT_EVERY = 2.0
 _last_collect = [0.0]
 
 
-def _export_paced(
-    exporter: Any, items: Sequence[Any], encode: Any, what: str, result_type: Any, logger: Any, pause: Any
-) -> Any:
-    with exporter._metrics.export_operation(len(items)) as result:
-        try:
-            serialized_data = encode(items, exporter._attribute_filter, pause, exporter._text_filter)
-        except Exception as error:
-            logger.error("Failed to encode %s batch: %s", what, error)
-            result.error = error
-            return result_type.FAILURE
-        if pause is not None and type(items) is list:
-            _release(items, pause)
-        if _is_request_too_large(serialized_data, exporter._max_request_size):
-            logger.warning(
-                "Dropping %s batch: serialized size %d bytes exceeds max_request_size %d bytes.",
-                what,
-                len(serialized_data),
-                exporter._max_request_size,
-            )
-            result.error = RequestPayloadTooLargeError(
-                f"Serialized {what} request size {len(serialized_data)} "
-                f"bytes exceeds max_request_size {exporter._max_request_size} bytes."
-            )
-            return result_type.FAILURE
-        export_result = exporter._client.export(serialized_data)
-        if not export_result.success:
-            result.error = export_result.error
-            result.error_attrs = (
-                {HTTP_RESPONSE_STATUS_CODE: export_result.status_code}
-                if export_result.status_code is not None
-                else None
-            )
-            return result_type.FAILURE
-    return result_type.SUCCESS
-
-
 class _FastExporter:
-    """What both fast exporters add to the SDK's: the attribute and text filters and the pacer."""
+    """What both fast exporters add to the SDK's: the encoder, the attribute and text filters and the pacer.
+
+    ``export`` is the installed SDK's own, run with otelkit's encoder in place of the SDK's
+    (:func:`otelkit.sdk_compat.export_with_encoder`): retries, timeouts, compression, the size
+    limit and self-metrics are whatever the installed release does.
+    """
+
+    _sdk_class: Any
+    _encoder_name: str
+    _path: sdk_compat.FastPath[Any]
+    _what: str
 
     def __init__(
         self,
@@ -180,6 +135,61 @@ class _FastExporter:
         self._attribute_filter = attribute_filter
         self._text_filter = text_filter
         self._pacer = Pacer() if paced else None
+        self._pause: Callable[[], None] | None = None
+        self._encode_error: BaseException | None = None
+        self._unexpected: str | None = None
+        self._sdk_export = sdk_compat.export_with_encoder(self._sdk_class, self._encoder_name, self._encode_request)
+
+    def _encode_request(self, batch: Sequence[Any]) -> sdk_compat.EncodedRequest:
+        try:
+            data = self._path.fast(batch, self._attribute_filter, self._pause, self._text_filter)
+        except Exception as error:
+            self._encode_error = error
+            raise
+        return sdk_compat.EncodedRequest(data, self._note_unexpected)
+
+    def _note_unexpected(self, name: str) -> None:
+        self._unexpected = name
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        pacer = self._pacer
+        self._pause = pacer.begin() if pacer is not None else None
+        self._encode_error = self._unexpected = None
+        try:
+            result = self._sdk_export(self, batch)
+        except Exception as error:
+            if error is not self._encode_error and not isinstance(error, sdk_compat.UnexpectedUse):
+                raise
+            if self._encode_error is not None:  # SDKs before 1.45 let it out of export()
+                # The words of SDK 1.45, which logs it itself.
+                logging.getLogger(self._sdk_class.__module__).error("Failed to encode %s batch: %s", self._what, error)
+                result = self._result_type().FAILURE
+        finally:
+            if pacer is not None:
+                pacer.end()
+        if self._unexpected is not None:
+            # This SDK's export() uses the encoded request in a way otelkit's does not provide: from
+            # now on the SDK encodes, starting with this batch again.
+            self._path.switch_off(
+                f"{self._sdk_class.__name__}.export() used the encoded request's {self._unexpected!r}"
+            )
+            return super().export(batch)  # type: ignore[misc,unused-ignore]
+        pause = self._pause
+        if pause is not None and type(batch) is list:
+            _release(batch, pause)
+        if result is not self._result_type().SUCCESS:
+            # Each failed POST (and each retry) leaves the request body and connection in a traceback
+            # cycle: the exception refers to the frame that holds them. With otelkit's raised GC
+            # threshold (OTELKIT_GC_FREEZE) these piled up by ~20 MiB while the collector was down;
+            # collect them here, at most every few seconds.
+            now = time.monotonic()
+            if now - _last_collect[0] >= _COLLECT_EVERY:
+                _last_collect[0] = now
+                gc.collect()
+        return result
+
+    def _result_type(self) -> Any:
+        raise NotImplementedError
 
 
 class FastOTLPSpanExporter(_FastExporter, _sdk_trace_exporter.OTLPSpanExporter):
@@ -194,8 +204,15 @@ class FastOTLPSpanExporter(_FastExporter, _sdk_trace_exporter.OTLPSpanExporter):
         **kwargs: As for ``OTLPSpanExporter``.
     """
 
+    _sdk_class = _sdk_trace_exporter.OTLPSpanExporter
+    _encoder_name = "encode_spans"
+    _what = "span"
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return _export(self, spans, encode_spans, "span", SpanExportResult, _sdk_trace_exporter._logger)  # type: ignore[no-any-return]
+        return super().export(spans)  # type: ignore[no-any-return]
+
+    def _result_type(self) -> Any:
+        return SpanExportResult
 
 
 class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
@@ -210,5 +227,13 @@ class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
         **kwargs: As for ``OTLPLogExporter``.
     """
 
-    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        return _export(self, batch, encode_logs, "logs", LogRecordExportResult, _sdk_log_exporter._logger)  # type: ignore[no-any-return]
+    _sdk_class = _sdk_log_exporter.OTLPLogExporter
+    _encoder_name = "encode_logs"
+    _what = "logs"
+
+    def _result_type(self) -> Any:
+        return sdk_compat.logs_sdk_export().LogRecordExportResult
+
+
+FastOTLPSpanExporter._path = ENCODE_SPANS
+FastOTLPLogExporter._path = ENCODE_LOGS

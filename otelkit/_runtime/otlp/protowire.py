@@ -18,8 +18,6 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
-
 __all__ = [
     "SMALL_VARINTS",
     "AttributeFilter",
@@ -182,10 +180,9 @@ def encode_attributes(
         attributes = attribute_filter(attributes)
         if not attributes:
             return
-    # BoundedAttributes is a MutableMapping: iterating its own dict skips a Python-level __getitem__ per key.
-    items: Iterable[tuple[Any, Any]] = (
-        attributes._dict.items() if type(attributes) is BoundedAttributes else attributes.items()
-    )
+    # Callers pass plain mappings (otelkit._runtime.sdk_compat.attribute_reader): a BoundedAttributes'
+    # own items() would cost a Python-level __getitem__ per key.
+    items: Iterable[tuple[Any, Any]] = attributes.items()
     keys = _keys
     pairs = _pairs.get(tag)
     if pairs is None:

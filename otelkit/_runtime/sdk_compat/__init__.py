@@ -1,0 +1,179 @@
+"""The one place that touches OpenTelemetry SDK internals, and checks each one before relying on it.
+
+otelkit supports a range of SDK releases (``opentelemetry-sdk>=1.40,<2``, contrib ``>=0.61b0,<1``).
+Where it is faster than the SDK it does what the SDK does with fewer steps, and that means relying
+on things the SDK does not promise to keep: a private attribute, a constructor's keywords, the
+module-level name an exporter encodes with, a class compared by name. No other otelkit module
+does; each such use is a :class:`FastPath`, registered with :func:`register` and four things: a
+name, a *probe*, the fast implementation and a fallback that uses the SDK's public API only::
+
+    SPAN_ATTRIBUTES = register("span-attributes", probe=_probe, fast=_set_direct, fallback=_set_public)
+    set_attributes = SPAN_ATTRIBUTES.get()   # the fast one, or the fallback
+
+A new fast path is that one call: the feature module keeps the fast implementation (which reads
+internals only through this package) and registers it with a probe from here, e.g.
+``ENCODE_SPANS = register("otlp-spans", probe=probe_span_encoder, fast=encode_spans, fallback=None)``
+in :mod:`otelkit._runtime.otlp.encode`. The probe is called with the fast implementation.
+
+The first :meth:`FastPath.get` runs the probe (lazily: nothing runs at import, start-up pays only
+for the paths it uses — three small ones, ~0.5 ms). A probe checks that the attributes and
+signatures the fast path reads are there, then runs the fast path once beside the SDK's own code
+on a throw-away provider and compares the results (the same span, the same decoded OTLP
+message, the same histogram points…). It returns ``None`` when they agree, or one line saying
+what differs; an exception counts as a mismatch. On a mismatch the fallback is used for the life
+of the process, and one INFO line names the SDK version and the path::
+
+    otelkit: OpenTelemetry SDK 1.46.0: fast path 'server-span' off (Tracer has no attribute
+    '_span_limits'); using the SDK's public API instead
+
+A mismatch found later (the SDK's ``export()`` using the encoded request in an unforeseen way)
+switches the path off the same way (:meth:`FastPath.switch_off`). :func:`paths` lists every
+path and why it is off.
+
+The package: ``_registry`` (the above), ``_probes`` (the probes' throw-away provider, spans and log
+records), ``_spans`` (reading finished spans and attribute mappings), ``_server_span`` (otelkit's
+HTTP server span), ``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences,
+the fast histogram's probe), ``_api`` (the rest).
+
+What relies on what (and what changed between 1.40 and 1.45.2):
+
+============================ ==================================================================
+path                         relies on
+============================ ==================================================================
+``server-span``              ``Tracer._span_limits``/``_instrumentation_scope``/``_is_enabled()``,
+                             ``_tracer_metrics`` being ``NoOpTracerMetrics`` (1.42+; 1.40–1.41
+                             always record tracer self-metrics: path off), ``_Span``'s keywords,
+                             ``ProxyTracer._real_tracer``, the samplers' private fields, and
+                             ``TraceFlags.RANDOM_TRACE_ID`` (1.42+)
+``span-attributes``          ``_Span._lock``/``_end_time``/``_attributes._dict``/``_immutable``
+``span-fields``              ``ReadableSpan._context`` … ``_status``, ``BoundedList._dq``
+``attribute-dict``           ``BoundedAttributes._dict``
+``attributes-like``          ``BoundedAttributes._extended_attributes`` (1.40–1.44: log attributes
+                             hold any value only when it is set; 1.45: always, keyword deprecated)
+``otlp-spans``, ``otlp-logs`` the exporters' ``export()`` encoding through the module-level
+                             ``encode_spans``/``encode_logs`` (1.40–1.45.2; ``export()`` itself was
+                             rewritten in 1.42 and 1.45: otelkit runs the installed one), and the
+                             encoders' output (1.40 refuses ``None`` values and leaves a ``None``
+                             log body out; 1.45 encodes both: compared, path off when it differs)
+``urllib3-transport``        ``opentelemetry.exporter.http.transport._urllib3`` and the exporters'
+                             ``_transport`` keyword (1.45+)
+``exporter-preferences``     ``MetricExporter._preferred_temporality``/``_preferred_aggregation``
+``request-context``          the context keys ``_BAGGAGE_KEY`` and ``_SPAN_KEY``
+``end-request-context``      the same keys, and ``Context`` being a ``dict`` (changed in place when
+                             a request ends; the API cannot: off, tasks keep the request's ids)
+``entry-points``             ``opentelemetry.util._importlib_metadata`` (the API's cached copy;
+                             1.40 wraps the ``importlib_metadata`` backport, 1.45 the stdlib)
+``proxy-providers``          the API's proxy provider classes (``_ProxyMeterProvider`` …)
+``dependency-conflict``      ``DependencyConflict._log`` (contrib 0.66; absent in 0.61–0.65)
+``fast-histogram``           otelkit's pre-aggregated histogram, probed against the SDK histogram
+                             (same points for the same measurements, both temporalities)
+============================ ==================================================================
+
+On 1.40 the paths ``server-span``, ``otlp-spans``, ``otlp-logs`` and ``urllib3-transport`` are off
+(``tests/unit/test_sdk_compat.py`` holds the table for whichever release is installed).
+
+Also here: the import paths of the logs signal (``opentelemetry.sdk._logs``, ``opentelemetry._logs``:
+the public ``logs`` names are tried first), the name of the SDK batch processors' logger and how
+an OTel logging handler is recognised.
+"""
+
+from __future__ import annotations
+
+from otelkit._runtime.sdk_compat._api import (
+    DEPENDENCY_CONFLICT,
+    END_REQUEST_CONTEXT,
+    ENTRY_POINTS,
+    PROXY_PROVIDERS,
+    REQUEST_CONTEXT,
+    SDK_QUEUE_LOGGER,
+    end_request_context,
+    entry_points,
+    install_global_provider,
+    is_otel_logging_handler,
+    logs_api,
+    logs_sdk,
+    logs_sdk_export,
+    otlp_log_encoder,
+    otlp_log_exporter_module,
+    report_dependency_conflict,
+    request_context,
+)
+from otelkit._runtime.sdk_compat._export import (
+    EXPORTER_PREFERENCES,
+    URLLIB3_TRANSPORT,
+    EncodedRequest,
+    UnexpectedUse,
+    export_with_encoder,
+    exporter_preferences,
+    probe_fast_histogram,
+    probe_log_encoder,
+    probe_span_encoder,
+    urllib3_transport,
+)
+from otelkit._runtime.sdk_compat._probes import probe_log_records, probe_spans
+from otelkit._runtime.sdk_compat._registry import FastPath, fallback_reason, paths, register, sdk_version
+from otelkit._runtime.sdk_compat._server_span import (
+    PENDING,
+    SERVER_SPAN,
+    SPAN_ATTRIBUTES,
+    server_span_starter,
+    set_known_attributes,
+)
+from otelkit._runtime.sdk_compat._spans import (
+    ATTRIBUTE_DICT,
+    ATTRIBUTES_LIKE,
+    SPAN_FIELDS,
+    SpanFields,
+    attribute_reader,
+    attributes_like,
+    span_reader,
+)
+
+__all__ = [
+    "ATTRIBUTES_LIKE",
+    "ATTRIBUTE_DICT",
+    "DEPENDENCY_CONFLICT",
+    "END_REQUEST_CONTEXT",
+    "ENTRY_POINTS",
+    "EXPORTER_PREFERENCES",
+    "PENDING",
+    "PROXY_PROVIDERS",
+    "REQUEST_CONTEXT",
+    "SDK_QUEUE_LOGGER",
+    "SERVER_SPAN",
+    "SPAN_ATTRIBUTES",
+    "SPAN_FIELDS",
+    "URLLIB3_TRANSPORT",
+    "EncodedRequest",
+    "FastPath",
+    "SpanFields",
+    "UnexpectedUse",
+    "attribute_reader",
+    "attributes_like",
+    "end_request_context",
+    "entry_points",
+    "export_with_encoder",
+    "exporter_preferences",
+    "fallback_reason",
+    "install_global_provider",
+    "is_otel_logging_handler",
+    "logs_api",
+    "logs_sdk",
+    "logs_sdk_export",
+    "otlp_log_encoder",
+    "otlp_log_exporter_module",
+    "paths",
+    "probe_fast_histogram",
+    "probe_log_encoder",
+    "probe_log_records",
+    "probe_span_encoder",
+    "probe_spans",
+    "register",
+    "report_dependency_conflict",
+    "request_context",
+    "sdk_version",
+    "server_span_starter",
+    "set_known_attributes",
+    "span_reader",
+    "urllib3_transport",
+]
