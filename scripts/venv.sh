@@ -1,8 +1,9 @@
 # Sourced by scripts/test and scripts/demo: create or reuse the project venv and put it on PATH.
 #
-# The venv lives outside the clone, at $OTELKIT_CACHE_DIR/venv/<hash of pyproject.toml>, so a
-# dependency change builds a new one and a fresh clone reuses the cached one. The editable install
-# is re-pointed at this clone every time (quick, --no-deps).
+# Venvs live outside the clone, under ${OTELKIT_VENV_DIR:-$OTELKIT_CACHE_DIR/venv}, one directory per
+# requirement set (make_venv below): a dependency change builds a new one and a fresh clone reuses
+# the cached one. otelkit itself is installed editable and re-pointed at this clone on every use
+# (quick, --no-deps).
 say() { printf '==> %s\n' "$*" >&2; }
 
 cache="${OTELKIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otelkit}"
@@ -14,24 +15,49 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
     exit 2
 fi
 if [ ! -f pyproject.toml ]; then
-    # Without it the key below is empty and the rm -rf further down would remove every venv.
+    # make_venv keys every venv by it: source scripts/venv.sh from the repository root.
     say "error: no pyproject.toml in $(pwd); source scripts/venv.sh from the repository root"
     exit 2
 fi
-key=$(sha256sum pyproject.toml | cut -c1-16)
-# OTELKIT_VENV_DIR: where the keyed venvs live (default $cache/venv). Give each git worktree its
-# own, so two checkouts never re-point each other's editable install.
-venv="${OTELKIT_VENV_DIR:-$cache/venv}/$key"
-if [ ! -f "$venv/.complete" ]; then
-    say "creating the venv $venv (pip install -e '.[test]'; a minute or two)"
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -e '.[test]'
-    touch "$venv/.complete"
-fi
-"$venv/bin/python" -m pip install --quiet --no-deps -e . 2>/dev/null
+
+# make_venv NAME EXTRAS [PIP ARGS…]: print the path of a venv with otelkit installed editable from
+# this clone as ".[EXTRAS]", plus PIP ARGS (e.g. `-c constraints/oldest.txt` to pin the oldest
+# supported versions, or more requirements). Created once per requirement set: the directory is
+# NAME-<hash of pyproject.toml, EXTRAS, PIP ARGS and the content of every PIP ARG that is a file>
+# under ${OTELKIT_VENV_DIR:-$OTELKIT_CACHE_DIR/venv}; every call re-points the editable install at
+# this clone. OTELKIT_VENV_DIR: give each clone or git worktree its own, so two checkouts never
+# re-point each other's editable install.
+make_venv() {
+    local name=$1 extras=$2
+    shift 2
+    local key arg dir
+    key=$(
+        cat pyproject.toml
+        printf '%s\n' "$extras" "$@"
+        for arg in "$@"; do
+            if [ -f "$arg" ]; then cat "$arg"; fi
+        done
+    )
+    key=$(printf '%s' "$key" | sha256sum | cut -c1-16)
+    dir="${OTELKIT_VENV_DIR:-$cache/venv}/$name-$key"
+    if [ ! -f "$dir/.complete" ]; then
+        say "creating the $name venv $dir (pip install -e '.[$extras]' $*; a minute or two)"
+        rm -rf "$dir"
+        mkdir -p "$(dirname "$dir")"
+        "$python" -m venv "$dir" >&2 || return 1
+        "$dir/bin/python" -m pip install --quiet --upgrade pip >&2 || return 1
+        "$dir/bin/python" -m pip install --quiet -e ".[$extras]" "$@" >&2 || return 1
+        touch "$dir/.complete"
+    fi
+    "$dir/bin/python" -m pip install --quiet --no-deps -e . >/dev/null 2>&1 || return 1
+    printf '%s\n' "$dir"
+}
+
+# The venv with the newest versions the requirements allow (resolved when it is created).
+venv=$(make_venv newest test) || {
+    say "error: creating the venv failed (see pip's output above)"
+    exit 1
+}
 export PATH="$venv/bin:$PATH"
 export VIRTUAL_ENV="$venv"
 
