@@ -10,9 +10,12 @@ inherited and connects anew on its first export:
 
 - OTLP/HTTP over urllib3 (otelkit's transport for plain HTTP): a new ``PoolManager`` with the
   same settings replaces the inherited one;
-- OTLP/HTTP over requests (HTTPS, proxies, credential-provider sessions): each adapter of the
-  session gets a new pool manager, the session itself (its auth, headers) is kept;
+- OTLP/HTTP over requests (HTTPS, proxies, credential-provider sessions, and every SDK before
+  1.45): each adapter of the session gets a new pool manager, the session itself (its auth,
+  headers) is kept;
 - OTLP/gRPC: a new channel and stub.
+
+Where the exporter keeps them is the SDK's business: :mod:`otelkit._runtime.sdk_compat` finds them.
 
 The inherited pools are replaced, not closed: closing would take their locks, which a thread of
 the parent may have held at the moment of the fork (the child would block forever), and the
@@ -32,6 +35,8 @@ import os
 import weakref
 from typing import Any
 
+from otelkit._runtime import sdk_compat
+
 __all__ = ["reset_connections", "track"]
 
 _log = logging.getLogger("otelkit")
@@ -47,38 +52,12 @@ def track(exporter: Any) -> Any:
 
 
 def reset_connections(exporter: Any) -> bool:
-    """Give ``exporter`` fresh connections (pools, channel). Returns whether it had any to replace."""
-    transport = getattr(getattr(exporter, "_client", None), "_transport", None)
-    if transport is not None:
-        return _reset_transport(transport)
-    if callable(getattr(exporter, "_initialize_channel_and_stub", None)) and hasattr(exporter, "_channel"):
-        # gRPC: the old channel is left to the parent (closing it here would act on shared state).
-        _abandoned.append(exporter._channel)
-        exporter._initialize_channel_and_stub()
-        return True
-    return False
+    """Give ``exporter`` fresh connections (pools, channel). Returns whether it had any to replace.
 
-
-# Inherited gRPC channels, kept referenced so their finalizers never run in the child.
-_abandoned: list[Any] = []
-
-
-def _reset_transport(transport: Any) -> bool:
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "connection_pool_kw"):  # urllib3
-        transport._pool = type(pool)(
-            num_pools=getattr(pool.pools, "_maxsize", 10), headers=pool.headers, **pool.connection_pool_kw
-        )
-        return True
-    session = getattr(transport, "_session", None)
-    adapters = getattr(session, "adapters", None)
-    if adapters is not None:  # requests
-        for adapter in adapters.values():
-            if hasattr(adapter, "init_poolmanager") and hasattr(adapter, "_pool_connections"):
-                adapter.proxy_manager = {}
-                adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
-        return True
-    return False
+    Where an SDK exporter keeps them changed within the supported range (``fork-reset`` in
+    :mod:`otelkit._runtime.sdk_compat`).
+    """
+    return sdk_compat.reset_exporter_connections(exporter)
 
 
 def _after_fork_in_child() -> None:

@@ -64,24 +64,40 @@ def _pooled_sockets(pool_manager) -> list:
     return sockets
 
 
+def _session(exporter) -> object:
+    """The requests session of an SDK OTLP/HTTP exporter (SDK 1.45+: in its transport; before: its own)."""
+    transport = getattr(getattr(exporter, "_client", None), "_transport", None)
+    return transport._session if transport is not None else exporter._session
+
+
+def _pool_of(exporter, url: str) -> Callable[[], object]:
+    """The connection pool the exporter posts through: urllib3's (1.45+, plain HTTP) or requests' adapter's."""
+    exporter = getattr(exporter, "inner", exporter)  # the SDK's exporter behind the redacting wrapper
+    transport = getattr(getattr(exporter, "_client", None), "_transport", None)
+    if getattr(transport, "_pool", None) is not None:
+        return lambda: transport._pool
+    session = _session(exporter)
+    return lambda: session.get_adapter(url).poolmanager
+
+
 def test_forksafe_fast_exporter_child_connects_anew_and_both_keep_exporting(
     receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     exporter = configurator._create_otlp("traces", "http/protobuf", fast=True)
-    transport = exporter._client._transport
+    pool = _pool_of(exporter, receiver.url("traces"))
     assert exporter.export(_spans(1)) is SpanExportResult.SUCCESS
-    (inherited,) = _pooled_sockets(transport._pool)  # the parent's open keep-alive connection
+    (inherited,) = _pooled_sockets(pool())  # the parent's open keep-alive connection
 
     def child() -> str:
-        fresh = _pooled_sockets(transport._pool)
+        fresh = _pooled_sockets(pool())
         result = exporter.export(_spans(2))
-        (own,) = _pooled_sockets(transport._pool)
+        (own,) = _pooled_sockets(pool())
         return f"{len(fresh)} {result.name} {own is inherited}"
 
     assert _in_child(child) == "0 SUCCESS False"
     assert exporter.export(_spans(3)) is SpanExportResult.SUCCESS
-    assert _pooled_sockets(transport._pool) == [inherited]  # the parent's connection is untouched
+    assert _pooled_sockets(pool()) == [inherited]  # the parent's connection is untouched
     receiver.wait_for(lambda r: len(r.spans) == 6)
     assert receiver.bad_requests == 0
     exporter.shutdown()
@@ -94,7 +110,7 @@ def test_forksafe_requests_session_gets_new_pools_and_keeps_its_settings(
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     exporter = _forksafe.track(OTLPSpanExporter())  # requests, as over HTTPS or a proxy
-    session = exporter._client._transport._session
+    session = _session(exporter)
     session.headers["X-Kept"] = "yes"
     assert exporter.export(_spans(1)) is SpanExportResult.SUCCESS
     adapter = session.get_adapter(receiver.endpoint)

@@ -40,6 +40,7 @@ EXPECTED_ON = {
     "entry-points": True,
     "exporter-preferences": True,
     "fast-histogram": True,
+    "fork-reset": True,
     "otlp-logs": SDK >= (1, 43),  # before: a None log body or value is left out, not sent empty
     "otlp-spans": SDK >= (1, 43),  # before: an attribute whose value is None is dropped
     "proxy-providers": True,

@@ -33,7 +33,7 @@ path and why it is off.
 The package: ``_registry`` (the above), ``_probes`` (the probes' throw-away provider, spans and log
 records), ``_spans`` (reading finished spans and attribute mappings), ``_server_span`` (otelkit's
 HTTP server span), ``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences,
-the fast histogram's probe), ``_api`` (the rest).
+the fast histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_api`` (the rest).
 
 What relies on what (and what changed between 1.40 and 1.45.2):
 
@@ -57,6 +57,8 @@ path                         relies on
                              log body out; 1.45 encodes both: compared, path off when it differs)
 ``urllib3-transport``        ``opentelemetry.exporter.http.transport._urllib3`` and the exporters'
                              ``_transport`` keyword (1.45+)
+``fork-reset``               where an OTLP exporter keeps its connections: ``_client._transport``
+                             (1.45+), ``_session`` (1.40–1.44), ``_channel`` (gRPC)
 ``exporter-preferences``     ``MetricExporter._preferred_temporality``/``_preferred_aggregation``
 ``request-context``          the context keys ``_BAGGAGE_KEY`` and ``_SPAN_KEY``
 ``end-request-context``      the same keys, and ``Context`` being a ``dict`` (changed in place when
@@ -110,6 +112,7 @@ from otelkit._runtime.sdk_compat._export import (
     probe_span_encoder,
     urllib3_transport,
 )
+from otelkit._runtime.sdk_compat._fork import FORK_RESET, reset_exporter_connections
 from otelkit._runtime.sdk_compat._probes import probe_log_records, probe_spans
 from otelkit._runtime.sdk_compat._registry import FastPath, fallback_reason, paths, register, sdk_version
 from otelkit._runtime.sdk_compat._server_span import (
@@ -136,6 +139,7 @@ __all__ = [
     "END_REQUEST_CONTEXT",
     "ENTRY_POINTS",
     "EXPORTER_PREFERENCES",
+    "FORK_RESET",
     "PENDING",
     "PROXY_PROVIDERS",
     "REQUEST_CONTEXT",
@@ -171,6 +175,7 @@ __all__ = [
     "register",
     "report_dependency_conflict",
     "request_context",
+    "reset_exporter_connections",
     "sdk_version",
     "server_span_starter",
     "set_known_attributes",
