@@ -24,7 +24,9 @@ variables                                          accepted
                                                    its queue becomes the queue size (the SDK raises)
 ``OTEL_METRIC_EXPORT_INTERVAL``, ``…_TIMEOUT``      milliseconds, more than 0 and at most a day
 the attribute, event and link limits               an integer, 0 to 2 147 483 647, or ``unset``
-``OTEL_EXPORTER_OTLP[_SIGNAL]_ENDPOINT``            an http or https URL with a host (and a valid port)
+``OTEL_EXPORTER_OTLP[_SIGNAL]_ENDPOINT``            an http or https URL with a host (and a valid port);
+                                                   with OTLP/gRPC also ``host:port`` or a gRPC target
+                                                   such as ``dns:///host:port``, ``unix:///path``
 ``…_TIMEOUT``                                      seconds, more than 0 and at most 3600
 ``…_PROTOCOL``                                     ``http/protobuf`` or ``grpc``
 ``…_COMPRESSION``                                  ``gzip``, ``deflate`` or ``none``
@@ -32,7 +34,7 @@ the attribute, event and link limits               an integer, 0 to 2 147 483 64
 ``…_CLIENT_CERTIFICATE``
 ``…_INSECURE``, ``OTEL_SDK_DISABLED``,              ``true`` or ``false``
 ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``
-``OTEL_TRACES_SAMPLER``                            a built-in sampler or an installed one
+``OTEL_TRACES_SAMPLER``                            a built-in sampler (any case) or an installed one
 ``OTEL_TRACES_SAMPLER_ARG``                        with a ``…traceidratio`` sampler: a number, 0 to 1
 ``OTEL_METRICS_EXEMPLAR_FILTER``                   ``trace_based``, ``always_on`` or ``always_off``
 ``OTEL_PROPAGATORS``,                              names of installed ones (each unknown name is
@@ -117,9 +119,31 @@ def _url(value: str) -> bool:
     return port != 0
 
 
-def _installed(group: str, builtin: frozenset[str] = frozenset()) -> Callable[[str], bool]:
+def _grpc_target(value: str) -> bool:
+    """What the SDK's OTLP/gRPC exporter connects to: an http(s) URL, ``host:port`` or a gRPC target URI."""
+    lowered = value.lower()
+    if lowered.startswith(("http://", "https://")):
+        return _url(value)
+    scheme, _, rest = lowered.partition(":")
+    if scheme in _GRPC_SCHEMES:
+        return bool(rest.strip("/"))
+    host, colon, port = value.rpartition(":")
+    if not (colon and host.strip("[]") and port.isdigit() and 0 < int(port) < 65536):
+        return False
+    return not any(c.isspace() or c in "/?#@" for c in host)
+
+
+# Name resolvers gRPC understands in a target (``dns:///collector:4317``, ``unix:///run/otlp.sock``).
+_GRPC_SCHEMES = frozenset(("dns", "unix", "unix-abstract", "ipv4", "ipv6", "vsock"))
+
+
+def _installed(
+    group: str, builtin: frozenset[str] = frozenset(), *, any_case: frozenset[str] = frozenset()
+) -> Callable[[str], bool]:
+    """A name the SDK knows: ``builtin`` as written, ``any_case`` in any case, or an installed entry point."""
+
     def accepts(name: str) -> bool:
-        if name in builtin:
+        if name in builtin or name.lower() in any_case:
             return True
         from importlib.metadata import entry_points  # only for an unusual name: it scans every distribution
 
@@ -184,7 +208,8 @@ _RULES["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] = _BOOL
 _RULES["OTEL_TRACES_SAMPLER"] = _Rule(
     _installed(
         "opentelemetry_traces_sampler",
-        frozenset(
+        # The SDK lower-cases the name before it looks it up among these.
+        any_case=frozenset(
             (
                 "always_on",
                 "always_off",
@@ -227,7 +252,8 @@ for _provider in ("tracer", "meter", "logger"):
 # Comma-separated names: each unknown one is dropped.
 _LISTS: dict[str, tuple[Callable[[str], bool], str, str]] = {
     "OTEL_PROPAGATORS": (
-        _installed("opentelemetry_propagator", frozenset(("tracecontext", "baggage", "none"))),
+        # Entry-point names are case-sensitive; "none" (no propagation) is compared lower-cased.
+        _installed("opentelemetry_propagator", frozenset(("tracecontext", "baggage")), any_case=frozenset(("none",))),
         "tracecontext, baggage, none or an installed propagator",
         "tracecontext,baggage",
     ),
@@ -237,6 +263,28 @@ _LISTS: dict[str, tuple[Callable[[str], bool], str, str]] = {
         "no extra detector",
     ),
 }
+
+# Endpoint variable -> the protocol variable that says how it is used.
+_ENDPOINT_PROTOCOL = {
+    f"OTEL_EXPORTER_OTLP_{signal}ENDPOINT": f"OTEL_EXPORTER_OTLP_{signal}PROTOCOL"
+    for signal in ("", "TRACES_", "METRICS_", "LOGS_")
+}
+# The gRPC exporter also takes host:port and gRPC target URIs; the OTLP/HTTP exporter needs a URL.
+_GRPC_ENDPOINTS = {
+    var: _Rule(
+        _grpc_target,
+        "with OTLP/gRPC a target such as collector:4317, http://collector:4317 or dns:///collector:4317",
+        _RULES[var].default,
+    )
+    for var in _ENDPOINT_PROTOCOL
+}
+
+
+def _protocol_of(env: MutableMapping[str, str], endpoint_var: str) -> str:
+    """The protocol an endpoint is used with: its signal's, else the general one (http/protobuf by default)."""
+    own = env.get(_ENDPOINT_PROTOCOL[endpoint_var], "").strip()
+    return own or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
+
 
 _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 _SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
@@ -307,6 +355,8 @@ def check(environ: MutableMapping[str, str] | None = None) -> list[str]:
             del env[var]  # empty means unset; some SDK readers raise on it (int(""))
             continue
         rule = _RULES.get(var)
+        if var in _ENDPOINT_PROTOCOL and _protocol_of(env, var) == "grpc":
+            rule = _GRPC_ENDPOINTS[var]
         if rule is not None:
             if not rule.accepts(value):
                 del env[var]

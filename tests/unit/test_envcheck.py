@@ -202,3 +202,116 @@ def test_envcheck_messages_word_for_word(monkeypatch, caplog):
         "otelkit: OTEL_BLRP_MAX_QUEUE_SIZE=100 is smaller than the default OTEL_BLRP_MAX_EXPORT_BATCH_SIZE (512);"
         " using OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=100 — set OTEL_BLRP_MAX_EXPORT_BATCH_SIZE to at most 100",
     ]
+
+
+# Values real deployments use that the SDK accepts: never reported, never removed.
+@pytest.mark.parametrize(
+    "env",
+    [
+        # The gRPC exporter takes a gRPC target: host:port without a scheme (with _INSECURE or TLS).
+        {
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "otel-collector:4317",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        },
+        {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "[::1]:4317"},
+        {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "dns:///collector.internal:4317"},
+        {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "unix:///run/otel/otlp.sock"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://[::1]:4318"},
+        # The SDK lower-cases sampler names, and "none" in any case switches propagation off.
+        {"OTEL_TRACES_SAMPLER": "ParentBased_TraceIdRatio", "OTEL_TRACES_SAMPLER_ARG": "0.25"},
+        {"OTEL_TRACES_SAMPLER": "ALWAYS_OFF"},
+        {"OTEL_PROPAGATORS": "None"},
+    ],
+    ids=[
+        "grpc-host-port",
+        "grpc-ipv6",
+        "grpc-dns-target",
+        "grpc-unix-socket",
+        "http-ipv6",
+        "sampler-case",
+        "always-off-case",
+        "propagators-None",
+    ],
+)
+def test_envcheck_keeps_values_the_sdk_accepts(monkeypatch, caplog, env):
+    for var in ENDPOINTS:
+        monkeypatch.delenv(var)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        lines = _envcheck.check()
+    assert lines == [] and caplog.messages == []
+    assert {k: v for k, v in os.environ.items() if k.startswith("OTEL_")} == env
+
+
+@pytest.mark.parametrize(
+    ("env", "var"),
+    [
+        # Over OTLP/HTTP a value without a scheme is no URL: requests refuses it.
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "otel-collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        # A gRPC target still needs a host and a port that exists.
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector"},
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:99999"},
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://:4317"},
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+    ],
+    ids=["http-no-scheme", "grpc-no-port", "grpc-bad-port", "grpc-http-no-host"],
+)
+def test_envcheck_endpoint_refused_per_protocol(monkeypatch, env, var):
+    for name in ENDPOINTS:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (line,) = _envcheck.check()
+    assert line.startswith(f"otelkit: invalid {var}=")
+    assert var not in os.environ
+
+
+def test_envcheck_grpc_target_without_scheme_reaches_a_grpc_receiver(monkeypatch):
+    """``host:port`` under OTLP/gRPC is what the SDK's gRPC exporter connects to: spans arrive."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received: list[str] = []
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):
+            for resource_spans in request.resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    received.extend(span.name for span in scope_spans.spans)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        for name in ENDPOINTS:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+        monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+        monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+        assert _envcheck.check() == []
+        tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
+        try:
+            tracer_provider.get_tracer("grpc").start_span("grpc-probe").end()
+            assert tracer_provider.force_flush(10_000)
+        finally:
+            for provider in (tracer_provider, meter_provider, logger_provider):
+                provider.shutdown()
+        assert received == ["grpc-probe"]
+    finally:
+        server.stop(None)
