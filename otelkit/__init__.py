@@ -91,6 +91,10 @@ __version__ = "0.1.0"
 
 def _check_env() -> None:
     # Before the SDK is imported: some bad OTEL_* values make its modules raise at import time.
+    import os
+
+    if not any(name.startswith("OTEL_") for name in os.environ):
+        return  # nothing to check: a plain import stays free of logging, re and the check itself
     try:
         from otelkit._runtime import envcheck
 

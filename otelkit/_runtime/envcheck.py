@@ -53,17 +53,14 @@ are parsed by the SDK itself, which skips a malformed pair with a warning. Free-
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import NamedTuple
 
 __all__ = ["CHECKED", "READ_BY_OTELKIT", "check"]
 
-_log = logging.getLogger("otelkit")
 
 _INTEGER = re.compile(r"[+-]?\d{1,30}").fullmatch
 _DAY_MS = 86_400_000
@@ -71,8 +68,7 @@ _MAX_QUEUE = 10_000_000
 _MAX_LIMIT = 2**31 - 1
 
 
-@dataclass(frozen=True)
-class _Rule:
+class _Rule(NamedTuple):  # not a dataclass: ``import otelkit`` runs this module, dataclasses costs ~10 ms
     accepts: Callable[[str], bool]
     expected: str
     default: str
@@ -109,6 +105,8 @@ def _file(value: str) -> bool:
 
 
 def _url(value: str) -> bool:
+    from urllib.parse import urlsplit  # only when an endpoint is set
+
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return False
@@ -332,11 +330,17 @@ READ_BY_OTELKIT: frozenset[str] = frozenset(
 _reported: set[tuple[str, str]] = set()
 
 
+def _log_error(line: str) -> None:
+    import logging  # only when there is something to say: ``import otelkit`` runs this module
+
+    logging.getLogger("otelkit").error("%s", line)
+
+
 def _report(var: str, raw: str, expected: str, instead: str) -> str:
     line = f"otelkit: invalid {var}={raw!r}; expected {expected}; using {instead} — fix or unset {var}"
     if (var, raw) not in _reported:
         _reported.add((var, raw))
-        _log.error("%s", line)
+        _log_error(line)
     return line
 
 
@@ -414,5 +418,5 @@ def _check_batch(env: MutableMapping[str, str], prefix: str) -> list[str]:
     )
     if (var, line) not in _reported:
         _reported.add((var, line))
-        _log.error("%s", line)
+        _log_error(line)
     return [line]
