@@ -1,6 +1,7 @@
 """Redaction of secrets from telemetry attributes before they leave the process.
 
-An attribute whose *key* looks sensitive has its value replaced by ``"[REDACTED]"``. A key is
+An attribute whose *key* looks sensitive has its value replaced by ``"[REDACTED]"`` (unless the value
+is a boolean: ``password_reset_sent=True`` is no credential). A key is
 sensitive when, lower-cased, it contains one of the patterns below (``OTELKIT_REDACT_KEYS`` adds
 plain substrings to the list):
 
@@ -27,10 +28,11 @@ Values are rewritten too where a secret hides inside them:
 - nested mappings and lists (structured log attributes: ``{"items": [{"password": …}]}``) are
   redacted recursively;
 - free text — log record bodies, span status descriptions, ``exception.message``,
-  ``exception.stacktrace`` and the other keys in ``TEXT_KEYS`` — loses URL user-info, every
-  ``key=value``/``key: value`` pair with a sensitive key (quoted or not, JSON and Python reprs too)
-  and bearer tokens; an ``Authorization: Bearer <token>`` pair loses its scheme *and* its
-  credential (``Authorization: [REDACTED]``), a ``Cookie:`` line everything after the colon;
+  ``exception.stacktrace`` and the other keys in ``TEXT_KEYS`` (also ``error`` and structlog's
+  ``exception``) — loses URL user-info, every ``key=value``/``key: value`` pair with a sensitive
+  key (quoted or not, JSON and Python reprs too), bearer tokens and JSON Web Tokens; an
+  ``Authorization: Bearer <token>`` pair loses its scheme *and* its credential
+  (``Authorization: [REDACTED]``), a ``Cookie:`` line everything after the colon;
 - Celery's task arguments: ``args``, ``kwargs`` (and ``argsrepr``/``kwargsrepr``) are redacted
   wherever they appear — Celery's own log records carry them, as repr strings, in their ``data``
   field (e-mail addresses, card numbers, passwords passed to tasks).
@@ -118,6 +120,7 @@ _TEXT_NEEDLES: tuple[str, ...] = (
     "credential",
     "signature",
     "bearer",
+    "eyj",
 )
 """Plain substrings, one of which every match of a built-in pattern (and a bearer token) contains:
 free text that holds none of them (lower-cased) is left alone without running any pattern."""
@@ -125,7 +128,16 @@ free text that holds none of them (lower-cased) is left alone without running an
 # Attribute keys whose values are URLs or query strings: their sensitive parameters are redacted.
 _URL_KEYS = frozenset(("url.query", "url.full", "http.url", "http.target", "url.original"))
 TEXT_KEYS = frozenset(
-    ("exception.message", "exception.stacktrace", "error.message", "exc", "traceback", "return_value")
+    (
+        "exception.message",
+        "exception.stacktrace",
+        "error.message",
+        "exc",
+        "traceback",
+        "return_value",
+        "error",  # extra={"error": str(exc)}
+        "exception",  # structlog's format_exc_info: the traceback
+    )
 )
 """Attribute keys whose values are free text (error messages, tracebacks): redacted like log bodies."""
 TASK_ARGUMENT_KEYS = frozenset(("args", "kwargs", "argsrepr", "kwargsrepr"))
@@ -167,6 +179,8 @@ class Redactor:
             rf"""((?:{_AUTH_SCHEMES}\s+)?(?:\[REDACTED\]|"[^"]*"|'[^']*'|[^\s&;,"']+?(?=[)\]}}>]*(?:[\s&;,"']|$))))"""
         )
         self._bearer = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9\-._~+/]{4,}=*)")
+        # A JSON Web Token wherever it stands: header.payload.signature, both JSON parts start '{"' (eyJ).
+        self._jwt = re.compile(r"\beyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]*")
         # key -> _PLAIN, _SENSITIVE, _URL or _TEXT: decided once per key (keys are few in practice).
         self._kinds: dict[str, int] = {}
 
@@ -210,6 +224,8 @@ class Redactor:
                     continue
                 new: Any = self._redact_value(value)
             elif kind == _SENSITIVE:
+                if type(value) is bool:
+                    continue  # a flag is never a credential: password_reset_sent, cookie_consent
                 # Keep the shape: captured headers are string arrays.
                 new = (REDACTED,) if isinstance(value, (list, tuple)) else REDACTED
             elif type(value) is not str:
@@ -289,6 +305,8 @@ class Redactor:
         new = self._pairs.sub(_keep_key, new)
         if "bearer" in lowered:
             new = self._bearer.sub(_keep_key, new)
+        if "eyj" in lowered:
+            new = self._jwt.sub(REDACTED, new)
         return text if new == text else new
 
     def redact_body(self, body: Any) -> Any:

@@ -283,3 +283,74 @@ def test_redact_message_costs_nothing_when_nothing_matches():
     body = '127.0.0.1:51234 - "GET /items/3?page=2&sort=asc HTTP/1.1" 200'
     assert redactor.redact_message(body) is body
     assert redactor.redact_body(body) is body
+
+
+# A JSON Web Token: header.payload.signature, each base64url ("eyJ" is '{"' encoded).
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkFuYSJ9"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"invalid token {JWT} for user 4", f"invalid token {REDACTED} for user 4"),
+        (f"jwt={JWT}", f"jwt={REDACTED}"),
+        (f'{{"id_token": "{JWT}"}}', f'{{"id_token": {REDACTED}}}'),
+    ],
+)
+def test_redact_message_removes_json_web_tokens(text, expected):
+    assert Redactor().redact_message(text) == expected
+
+
+def test_redact_structlog_exception_and_error_extras_at_the_receiver(monkeypatch):
+    """structlog's ``format_exc_info`` puts the traceback in an ``exception`` field, apps put ``str(exc)``
+    in ``error``: both are free text and lose their credentials like a log body."""
+    import structlog
+
+    from otelkit._runtime.logs import structlog_bridge
+
+    for var in [v for v in os.environ if v.startswith(("OTEL_", "OTELKIT_"))]:
+        monkeypatch.delenv(var)
+    with OTLPReceiver() as rx:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint)
+        monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+        monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+        tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
+        handler = LoggingHandler(logger_provider=logger_provider)
+        root = logging.getLogger()
+        old_level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        structlog.reset_defaults()
+        try:
+            assert structlog_bridge.configure_structlog()
+            log = structlog.get_logger("test_redact_paths.structlog")
+            try:
+                raise ConnectionError(f"upstream refused Authorization: Bearer {SECRET}")
+            except ConnectionError as exc:
+                log.exception("upstream failed", error=str(exc))
+            logger_provider.force_flush()
+            rx.wait_for(lambda r: len(r.logs) == 1, timeout=10)
+        finally:
+            structlog.reset_defaults()
+            root.removeHandler(handler)
+            root.setLevel(old_level)
+            for provider in (tracer_provider, meter_provider, logger_provider):
+                provider.shutdown()
+    (record,) = rx.logs
+    assert SECRET not in repr(record)
+    assert record.attributes["error"] == f"upstream refused Authorization: {REDACTED}"
+    assert f"ConnectionError: upstream refused Authorization: {REDACTED}" in record.attributes["exception"]
+
+
+def test_redact_keeps_flags_under_sensitive_looking_keys():
+    """A boolean is never a credential: ``password_reset_sent=True`` and ``cookie_consent=False`` stay."""
+    attributes = {"password_reset_sent": True, "cookie_consent": False, "token_valid": True, "password": "hunter2"}
+    assert Redactor().redact_attributes(attributes) == {
+        "password_reset_sent": True,
+        "cookie_consent": False,
+        "token_valid": True,
+        "password": REDACTED,
+    }
