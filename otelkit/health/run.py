@@ -85,11 +85,17 @@ class ThreadRun:
             if self._outcome is not None:
                 return self._outcome
             future: asyncio.Future[Outcome] = loop.create_future()
-            self._waiters.append((loop, future))
+            waiter = (loop, future)
+            self._waiters.append(waiter)
         try:
             return await asyncio.wait_for(future, max(timeout, 0.0))
         except asyncio.TimeoutError:
             return TIMED_OUT
+        finally:
+            # A timed-out or cancelled probe forgets its wait: a check hung for days is probed every
+            # few seconds, and each left-over future would keep its event loop referenced.
+            with self._lock, contextlib.suppress(ValueError):  # the thread ended and took the list already
+                self._waiters.remove(waiter)
 
 
 def _resolve(future: asyncio.Future[Outcome], outcome: Outcome) -> None:

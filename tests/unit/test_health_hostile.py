@@ -71,6 +71,23 @@ def test_health_many_hung_sync_checks_each_time_out_on_its_own(release):
     assert {report.results[f"hung-{i}"].message for i in range(8)} == {"timed out after 0.3s"}
 
 
+def test_health_probes_of_a_hung_check_leave_nothing_behind(release):
+    """Every probe that times out forgets its wait: a check hung for days under a 10 s probe holds one thread
+    and no pile of futures (each would keep its event loop referenced too)."""
+    from types import SimpleNamespace
+
+    from otelkit.health import run
+
+    check = SimpleNamespace(func=lambda: release.wait(30), is_async=False, name="hung", inflight=None)
+
+    async def probes() -> list[run.Outcome]:
+        return [await run.call(check, 0.01) for _ in range(20)]
+
+    assert asyncio.run(probes()) == [run.TIMED_OUT] * 20
+    assert check.inflight._waiters == []  # one thread, no waiter left over
+    release.set()
+
+
 # --------------------------------------------------------------------------- any failure is a result
 
 
