@@ -142,10 +142,15 @@ def default_service_name(argv: list[str] | None = None, cwd: str | None = None) 
     return _program_name(prog, args, folder)
 
 
+# "module.path:attribute" or a factory "module:create_app()": never a bind address such as
+# 0.0.0.0:8000, localhost:8000, unix:/run/app.sock or [::]:8000 (gunicorn -b, hypercorn --bind).
+_APP_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(?:\(.*\))?")
+
+
 def _program_name(prog: str, args: list[str], folder: str) -> str:
     if prog in _ASGI_SERVERS:
         for arg in args:
-            if ":" in arg and not arg.startswith("-"):
+            if _APP_REFERENCE.fullmatch(arg):
                 return _sanitize(_owner(arg.split(":")[0], folder))
         return _sanitize(folder)
     if prog == "celery":

@@ -32,6 +32,12 @@ from otelkit._runtime import env
         (["/usr/bin/python3"], "myproj"),
         (["-c", "x"], "myproj"),  # sys.argv at start-up
         (["-m"], "myproj"),
+        # A bind address is no app: gunicorn's documented "-b 0.0.0.0:8000" gave the service name "0".
+        (["/venv/bin/gunicorn", "-w", "4", "-b", "0.0.0.0:8000", "shop.main:app"], "shop"),
+        (["/venv/bin/gunicorn", "--bind", "localhost:8000", "main:app"], "myproj"),
+        (["/venv/bin/gunicorn", "-b", "unix:/run/shop.sock", "billing.api:create_app()"], "billing"),
+        (["/venv/bin/hypercorn", "--bind", "[::]:8000", "shop.main:app"], "shop"),
+        (["/venv/bin/hypercorn", "-b", "127.0.0.1:8000"], "myproj"),
     ],
 )
 def test_distro_default_service_name_from_command(argv, expected):
