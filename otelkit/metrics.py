@@ -40,7 +40,7 @@ import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import metrics
 
@@ -168,7 +168,10 @@ def _checked(name: str, unit: str) -> None:
         )
 
 
-def _make(cls: type[_Instrument], name: str, unit: str, description: str, provider: Any, **extra: Any) -> Any:
+_I = TypeVar("_I", bound=_Instrument)
+
+
+def _make(cls: type[_I], name: str, unit: str, description: str, provider: Any, **extra: Any) -> _I:
     _checked(name, unit)
     return cls(name, unit, description, _caller_module(), provider, **extra)
 
@@ -187,21 +190,21 @@ def counter(
     Raises:
         ValueError: ``name`` or ``unit`` is not valid for OpenTelemetry.
     """
-    return _make(Counter, name, unit, description, meter_provider)  # type: ignore[no-any-return]
+    return _make(Counter, name, unit, description, meter_provider)
 
 
 def up_down_counter(
     name: str, *, unit: str = "", description: str = "", meter_provider: metrics.MeterProvider | None = None
 ) -> UpDownCounter:
     """Declare an up-down counter (see :func:`counter` for the arguments)."""
-    return _make(UpDownCounter, name, unit, description, meter_provider)  # type: ignore[no-any-return]
+    return _make(UpDownCounter, name, unit, description, meter_provider)
 
 
 def gauge(
     name: str, *, unit: str = "", description: str = "", meter_provider: metrics.MeterProvider | None = None
 ) -> Gauge:
     """Declare a (synchronous) gauge (see :func:`counter` for the arguments)."""
-    return _make(Gauge, name, unit, description, meter_provider)  # type: ignore[no-any-return]
+    return _make(Gauge, name, unit, description, meter_provider)
 
 
 def histogram(
@@ -236,7 +239,7 @@ def histogram(
                 f"invalid buckets {list(buckets)!r} for histogram {name!r}: expected strictly increasing numbers,"
                 " such as [0.1, 0.5, 1, 5, 10]"
             )
-    return _make(Histogram, name, unit, description, meter_provider, buckets=bounds)  # type: ignore[no-any-return]
+    return _make(Histogram, name, unit, description, meter_provider, buckets=bounds)
 
 
 # --- system metrics --------------------------------------------------------------------------
