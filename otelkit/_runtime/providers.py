@@ -67,7 +67,7 @@ def build_providers(
     # Secrets are scrubbed from span and log attributes on the export thread, off the request path.
     redact.configure(settings.redact_keys)
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (shutdown).
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    tracer_provider = TracerProvider(resource=resource, sampler=_installed_sampler(), shutdown_on_exit=False)
     span_exporters = exporters_for("traces", settings)
     metric_exporters = exporters_for("metrics", settings)
     log_exporters = exporters_for("logs", settings)
@@ -99,6 +99,45 @@ def build_providers(
 
         deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)
     return tracer_provider, meter_provider, logger_provider
+
+
+_BUILTIN_SAMPLERS = frozenset(
+    (
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    )
+)
+
+
+def _installed_sampler() -> Any | None:
+    """The installed sampler ``OTEL_TRACES_SAMPLER`` names; None for a built-in one (the SDK reads those).
+
+    ``TracerProvider`` alone knows only the built-in samplers: the SDK's configurator, which otelkit's
+    replaces, loads the others from the ``opentelemetry_traces_sampler`` entry points and calls them
+    with ``OTEL_TRACES_SAMPLER_ARG``. So does otelkit; one that fails gives the default, with one line.
+    """
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip()
+    if not name or name.lower() in _BUILTIN_SAMPLERS:
+        return None
+    from importlib.metadata import entry_points
+
+    from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Sampler
+
+    for entry_point in entry_points(group="opentelemetry_traces_sampler", name=name):
+        try:
+            sampler = entry_point.load()(os.environ.get("OTEL_TRACES_SAMPLER_ARG"))
+        except Exception as exc:
+            _log.error("otelkit: the sampler %r could not be created (%s); using parentbased_always_on", name, exc)
+            return DEFAULT_ON
+        if isinstance(sampler, Sampler):
+            return sampler
+        _log.error("otelkit: OTEL_TRACES_SAMPLER=%s gave %r, not a Sampler; using parentbased_always_on", name, sampler)
+        return DEFAULT_ON
+    return DEFAULT_ON  # not installed (envcheck has said so and removed it, unless it came later)
 
 
 DROPPED_INSTRUMENTS = ("flower.task.runtime.seconds",)

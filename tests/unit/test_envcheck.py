@@ -315,3 +315,54 @@ def test_envcheck_grpc_target_without_scheme_reaches_a_grpc_receiver(monkeypatch
         assert received == ["grpc-probe"]
     finally:
         server.stop(None)
+
+
+SAMPLER_MODULE = '''
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+
+class DropNamed(Sampler):
+    """Drops spans with the name given in OTEL_TRACES_SAMPLER_ARG."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        return SamplingResult(Decision.DROP if name == self.name else Decision.RECORD_AND_SAMPLE)
+
+    def get_description(self):
+        return "DropNamed"
+
+
+def drop_named(arg):
+    return DropNamed(arg)
+'''
+
+
+def test_envcheck_installed_sampler_is_the_one_spans_get(monkeypatch, tmp_path, receiver):
+    """An installed sampler envcheck accepts is used, as the SDK's own configurator would (it was ignored)."""
+    import importlib
+
+    (tmp_path / "dropnamed_sampler.py").write_text(SAMPLER_MODULE)
+    dist = tmp_path / "dropnamed_sampler-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dropnamed-sampler\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[opentelemetry_traces_sampler]\ndrop_named = dropnamed_sampler:drop_named\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "drop_named")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "health-probe")
+    assert _envcheck.check() == []
+    tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
+    try:
+        tracer = tracer_provider.get_tracer("sampler")
+        tracer.start_span("health-probe").end()
+        tracer.start_span("checkout").end()
+        assert tracer_provider.force_flush(10_000)
+        receiver.wait_for(lambda r: r.spans_named("checkout"), timeout=10)
+    finally:
+        for provider in (tracer_provider, meter_provider, logger_provider):
+            provider.shutdown()
+    assert [s.name for s in receiver.spans] == ["checkout"]
