@@ -7,9 +7,9 @@ an unknown ``OTEL_PROPAGATORS`` name makes ``import opentelemetry.propagate`` ra
 ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE=0`` makes the batch span processor's constructor raise (otelkit's
 set-up failed, and with it all three signals), a timeout of ``0`` makes every export fail.
 
-:func:`check` runs before any of that — when ``otelkit`` is imported (the launcher's
-``sitecustomize`` and the distro import it before the SDK) and again when otelkit sets the process
-up — and looks at every variable below that is set. A value outside what the variable accepts
+:func:`check` runs before any of that — when ``otelkit`` is imported with any ``OTEL_*`` variable
+set (the launcher's ``sitecustomize`` and the distro import it before the SDK) and again when
+otelkit sets the process up — and looks at every variable below that is set. A value outside what the variable accepts
 gets one line naming the variable, the value, what it accepts and what is used instead, and is
 removed from the environment, so the SDK (and every process the app starts) uses the default. An
 empty value counts as unset. Everything else keeps working. Each bad value is reported once per
