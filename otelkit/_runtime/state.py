@@ -1,4 +1,4 @@
-"""The one owner of otelkit's process-wide state; every other module reads and writes it through here.
+"""The one owner of the set-up's process-wide state; every other module reads and writes it through here.
 
 What a process holds once otelkit set it up:
 
@@ -11,6 +11,9 @@ What a process holds once otelkit set it up:
 Code that runs on its own in the user's process reads the settings through :func:`settings`: the
 set-up's, or — before any set-up — the environment's, leniently (a bad ``OTELKIT_*`` value is
 logged and defaulted, never raised).
+
+Caches and registries private to one module (the redactor, the exporters the fork hook resets,
+import hooks, the OTEL_* values already reported) stay in that module.
 """
 
 from __future__ import annotations
