@@ -169,14 +169,16 @@ class Redactor:
         self._needles = (*_TEXT_NEEDLES, *self.extra_keys)
         # "Cookie: a=1; sid=2": every cookie of the line goes.
         self._cookies = re.compile(r"""(?i)((?:set-)?cookie["']?\s*:\s*)("[^"]*"|'[^']*'|[^\r\n"']+)""")
-        # key=value / key: value pairs with a sensitive key, the key optionally quoted (JSON, reprs);
-        # a value starting with an auth scheme word takes the credential after it along; closing
-        # brackets right before the end of the value are left ("(sent token=abc)"). The match
-        # starts at the sensitive part of the key ("access_token" at "token"): what precedes it is
-        # kept as it is, and a leading [\w.-]* would make every search quadratic in word length.
-        self._pairs = re.compile(
-            rf"""(?i)((?:{keys})[\w.\-]*["']?\s*[=:]\s*)"""
-            rf"""((?:{_AUTH_SCHEMES}\s+)?(?:\[REDACTED\]|"[^"]*"|'[^']*'|[^\s&;,"']+?(?=[)\]}}>]*(?:[\s&;,"']|$))))"""
+        # key=value / key: value pairs with a sensitive key, the key optionally quoted (JSON, reprs),
+        # found in two steps whose work grows linearly with the text (hostile text — a request line
+        # repeating "password" 4,000 times — must not hold the logging call for seconds):
+        # every word followed by "=" or ":" (a word starts after a non-word character, so a long run
+        # of letters is scanned once, never from each key inside it); then, after a sensitive word,
+        # its value. A value starting with an auth scheme word takes the credential after it along;
+        # closing brackets at the end of the value are left ("(sent token=abc)").
+        self._pair_keys = re.compile(r"""(?<![\w.\-])([\w.\-]+)["']?\s*[=:]\s*""")
+        self._pair_value = re.compile(
+            rf"""(?i)(?:{_AUTH_SCHEMES}\s+)?(?:\[REDACTED\]|"[^"]*"|'[^']*'|[^\s&;,"']*[^\s&;,"')\]}}>])"""
         )
         self._bearer = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9\-._~+/]{4,}=*)")
         # A JSON Web Token wherever it stands: header.payload.signature, both JSON parts start '{"' (eyJ).
@@ -302,12 +304,32 @@ class Redactor:
         new = _USERINFO.sub(REDACTED + "@", text) if userinfo else text
         if "cookie" in lowered:
             new = self._cookies.sub(_keep_key, new)
-        new = self._pairs.sub(_keep_key, new)
+        new = self._redact_pairs(new)
         if "bearer" in lowered:
             new = self._bearer.sub(_keep_key, new)
         if "eyj" in lowered:
             new = self._jwt.sub(REDACTED, new)
         return text if new == text else new
+
+    def _redact_pairs(self, text: str) -> str:
+        """``text`` with the value of every ``key=value``/``key: value`` pair whose key is sensitive redacted."""
+        pieces: list[str] = []
+        done = 0  # text[:done] is in pieces already
+        search = self._search
+        for pair in self._pair_keys.finditer(text):
+            if pair.start() < done or search(pair.group(1).lower()) is None:
+                continue  # inside a value just redacted, or an ordinary key
+            start = pair.end()
+            value = self._pair_value.match(text, start)
+            if value is None:
+                continue
+            pieces.append(text[done:start])
+            pieces.append(REDACTED)
+            done = value.end()
+        if not pieces:
+            return text
+        pieces.append(text[done:])
+        return "".join(pieces)
 
     def redact_body(self, body: Any) -> Any:
         """A log record body: text as in :meth:`redact_message`, structures as attributes."""

@@ -354,3 +354,38 @@ def test_redact_keeps_flags_under_sensitive_looking_keys():
         "token_valid": True,
         "password": REDACTED,
     }
+
+
+def _cpu(fn, arg) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        fn(arg)
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+HOSTILE = {
+    "repeated-key": lambda n: "password" * (n // 8),
+    "repeated-key-with-separator": lambda n: "api_key" * (n // 7),
+    "key-then-brackets": lambda n: "token=" + ")" * n + "x",
+    "key-value-then-brackets": lambda n: "session=a" + "]" * n + "x",
+    "words-with-a-key-inside": lambda n: "my_secret_" * (n // 10),
+}
+
+
+@pytest.mark.parametrize("make", HOSTILE.values(), ids=HOSTILE.keys())
+def test_redact_message_work_grows_linearly_with_hostile_text(make):
+    """Complexity, not speed: 8 times the text may cost about 8 times the CPU, never 64.
+
+    A request line or an error message repeating a sensitive word (``?q=passwordpassword…``) is
+    redacted on the console's logging call, on the event loop: with work quadratic in its length,
+    16 KB of it held the loop for ~0.8 s and 32 KB for ~3 s.
+    """
+    redactor = Redactor()
+    small, large = make(4000), make(32000)
+    redactor.redact_message(small)  # warm-up
+    ratio = _cpu(redactor.redact_message, large) / max(_cpu(redactor.redact_message, small), 1e-5)
+    assert ratio < 24  # linear: ~8; quadratic: ~64
