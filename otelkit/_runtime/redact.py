@@ -144,6 +144,7 @@ TASK_ARGUMENT_KEYS = frozenset(("args", "kwargs", "argsrepr", "kwargsrepr"))
 """Keys whose values are a task's arguments (Celery's ``data`` extra): always redacted."""
 _USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 _CACHE_MAX = 4096
+_CACHE_KEY_MAX = 128
 _PLAIN, _SENSITIVE, _URL, _TEXT = 0, 1, 2, 3
 # Values that hold no mapping: nothing to look at inside them.
 _ATOMS = frozenset((str, int, float, bool, bytes, type(None)))
@@ -197,7 +198,8 @@ class Redactor:
                 kind = _TEXT
             else:
                 kind = _PLAIN
-            if len(self._kinds) < _CACHE_MAX:  # bounded all the same
+            # Bounded all the same; long keys (query parameter names sent by anyone) are not kept.
+            if len(key) <= _CACHE_KEY_MAX and len(self._kinds) < _CACHE_MAX:
                 self._kinds[key] = kind
         return kind
 

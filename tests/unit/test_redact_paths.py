@@ -389,3 +389,13 @@ def test_redact_message_work_grows_linearly_with_hostile_text(make):
     redactor.redact_message(small)  # warm-up
     ratio = _cpu(redactor.redact_message, large) / max(_cpu(redactor.redact_message, small), 1e-5)
     assert ratio < 24  # linear: ~8; quadratic: ~64
+
+
+def test_redact_query_parameter_names_from_requests_are_not_kept():
+    """Query parameter names come from whoever sends the request: long ones are judged, never cached
+    (4,096 names of 16 KB each would have held 64 MB in every worker)."""
+    redactor = Redactor()
+    for i in range(50):
+        name = f"p{i}" + "x" * 16_000
+        assert redactor.redact_query(f"{name}=1&token=abc") == f"{name}=1&token={REDACTED}"
+    assert sum(len(key) for key in redactor._kinds) < 1_000
