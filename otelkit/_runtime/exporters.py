@@ -185,7 +185,7 @@ def _fast_export(settings: Settings | None) -> bool:
 
 def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
     """The real OTLP exporter; span and log exporters scrub secrets (:mod:`otelkit._runtime.redact`)."""
-    from otelkit._runtime import redact
+    from otelkit._runtime import redact, redact_exporters
 
     if fast:
         try:
@@ -214,9 +214,9 @@ def _create_otlp(signal: str, protocol: str, *, fast: bool) -> Any:
                 return forksafe.track(exporter)
     exporter = forksafe.track(_sdk_otlp(signal, protocol))
     if signal == "traces":
-        return redact.RedactingSpanExporter(exporter)
+        return redact_exporters.RedactingSpanExporter(exporter)
     if signal == "logs":
-        return redact.RedactingLogRecordExporter(exporter)
+        return redact_exporters.RedactingLogRecordExporter(exporter)
     return exporter
 
 

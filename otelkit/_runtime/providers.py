@@ -54,7 +54,7 @@ def build_providers(
     Returns:
         ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
     """
-    from otelkit._runtime import envcheck, fasthist, redact
+    from otelkit._runtime import envcheck, fasthist, redact, redact_exporters
 
     # Bad OTEL_* values fall back to their defaults before the SDK reads them (some at import time).
     envcheck.check()
@@ -73,7 +73,7 @@ def build_providers(
     log_exporters = exporters_for("logs", settings)
     for exporter in span_exporters:
         if not _redacts(exporter):
-            exporter = redact.RedactingSpanExporter(exporter)
+            exporter = redact_exporters.RedactingSpanExporter(exporter)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
     # The HTTP duration histogram is pre-aggregated on the request path and merged into exports,
@@ -92,7 +92,7 @@ def build_providers(
     logger_provider = sdk_compat.logs_sdk().LoggerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in log_exporters:
         if not _redacts(exporter):
-            exporter = redact.RedactingLogRecordExporter(exporter)
+            exporter = redact_exporters.RedactingLogRecordExporter(exporter)
         logger_provider.add_log_record_processor(sdk_compat.logs_sdk_export().BatchLogRecordProcessor(exporter))
     if warm_after is not None:
         from otelkit._runtime import deferred

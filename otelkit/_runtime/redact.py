@@ -40,8 +40,8 @@ Values are rewritten too where a secret hides inside them:
 Where it applies: span attributes, event attributes and status descriptions, and log record
 bodies and attributes, in the exporters otelkit creates (so the work happens on the export thread,
 not in the request: the fast OTLP encoder calls :func:`redact_attributes` and :func:`redact_body`
-while it encodes, the SDK's exporters are wrapped by :class:`RedactingSpanExporter` and
-:class:`RedactingLogRecordExporter`, which call the same two functions); the console log formatter's
+while it encodes, the SDK's exporters are wrapped by the exporters of
+:mod:`otelkit._runtime.redact_exporters`, which call the same functions); the console log formatter's
 message, exception text and fields; uvicorn's access-log record itself (its request line, for every
 handler); captured HTTP headers; the error text of health checks. These functions return their
 argument unchanged (the same object) when nothing matches, so the common case builds nothing new:
@@ -53,26 +53,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
-
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Status
-
-from otelkit._runtime import sdk_compat
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk._logs.export import LogRecordExporter
-else:
-    LogRecordExporter = sdk_compat.logs_sdk_export().LogRecordExporter
+from typing import Any, overload
 
 __all__ = [
     "DEFAULT_PATTERNS",
     "REDACTED",
-    "RedactingLogRecordExporter",
-    "RedactingSpanExporter",
     "Redactor",
     "configure",
     "is_sensitive",
@@ -80,7 +65,6 @@ __all__ = [
     "redact_attributes",
     "redact_body",
     "redact_message",
-    "redact_span",
     "redact_text",
 ]
 
@@ -416,107 +400,3 @@ def redact_access_args(args: Any) -> Any:
         return args
     new = _active[0].redact_url(path)
     return args if new is path else (*args[:2], new, *args[3:])
-
-
-# --- exporters -------------------------------------------------------------------------------
-
-
-def redact_span(span: ReadableSpan) -> ReadableSpan:
-    """``span`` itself, or a copy with its attributes, event attributes and status description redacted."""
-    redactor = _active[0]
-    attributes = span.attributes
-    new_attributes = redactor.redact_attributes(attributes)
-    events = span.events
-    new_events: list[Event] | None = None
-    for i, event in enumerate(events):
-        scrubbed = redactor.redact_attributes(event.attributes)
-        if scrubbed is not event.attributes:
-            if new_events is None:
-                new_events = list(events)
-            new_events[i] = Event(event.name, scrubbed, event.timestamp)
-    status = span.status
-    description = status.description
-    if description:
-        scrubbed_description = redactor.redact_message(description)
-        if scrubbed_description is not description:
-            status = Status(status.status_code, scrubbed_description)
-    if new_attributes is attributes and new_events is None and status is span.status:
-        return span
-    final_events: Any = events
-    if new_events is not None:
-        final_events = BoundedList(None)
-        final_events.extend(new_events)
-        final_events.dropped = getattr(events, "dropped", 0)
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=_bounded_like(attributes, new_attributes),
-        events=final_events,
-        links=span.links,
-        kind=span.kind,
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
-
-
-def _bounded_like(original: Any, new: Any) -> Any:
-    # Keep the dropped-attributes count the exporter reports, and (SDK 1.40-1.44) the log
-    # attributes' "extended" kind, without which maps and None values would be dropped.
-    if new is original or not isinstance(original, BoundedAttributes):
-        return new
-    return sdk_compat.attributes_like(original, new)
-
-
-class RedactingSpanExporter(SpanExporter):
-    """Exports through ``inner`` what :func:`redact_span` makes of each span."""
-
-    def __init__(self, inner: SpanExporter) -> None:
-        self.inner = inner
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([redact_span(s) for s in spans])
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return bool(self.inner.force_flush(timeout_millis))
-
-    def __repr__(self) -> str:
-        return f"RedactingSpanExporter({self.inner!r})"
-
-
-class RedactingLogRecordExporter(LogRecordExporter):
-    """Exports through ``inner`` after redacting each record's body and attributes in place."""
-
-    def __init__(self, inner: LogRecordExporter) -> None:
-        self.inner = inner
-
-    def export(self, batch: Sequence[Any]) -> Any:
-        redactor = _active[0]
-        for record in batch:
-            inner = record.log_record
-            attributes = inner.attributes
-            scrubbed = redactor.redact_attributes(attributes)
-            if scrubbed is not attributes:
-                # The record left the app when it was emitted: rewriting it now is safe.
-                inner.attributes = _bounded_like(attributes, scrubbed)
-            body = inner.body
-            scrubbed_body = redactor.redact_body(body)
-            if scrubbed_body is not body:
-                inner.body = scrubbed_body
-        return self.inner.export(batch)
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()  # type: ignore[no-untyped-call]  # the SDK's LogRecordExporter.shutdown is unannotated
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        flush = getattr(self.inner, "force_flush", None)
-        return True if flush is None else bool(flush(timeout_millis))
-
-    def __repr__(self) -> str:
-        return f"RedactingLogRecordExporter({self.inner!r})"

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from otelkit._runtime import exporters, providers
+from otelkit._runtime import exporters, providers, redact_exporters
 from otelkit._runtime import redact as _redact
 from otelkit._runtime.http import asgi as _asgi
 from otelkit._runtime.logs import console as _logs
@@ -149,7 +149,7 @@ def test_redact_text_removes_userinfo_and_secret_pairs():
 def _span_exporter_pipeline():
     exported = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_redact.RedactingSpanExporter(exported)))
+    provider.add_span_processor(SimpleSpanProcessor(redact_exporters.RedactingSpanExporter(exported)))
     return provider, exported
 
 
@@ -172,7 +172,7 @@ def test_redact_spans_on_export():
     assert login.end_time == span.end_time
     assert span.attributes["password"] == "hunter2"  # the live span is untouched
     assert dict(other.attributes) == {"user": "bob"}
-    assert _redact.redact_span(other) is other  # nothing to redact: exported as is
+    assert redact_exporters.redact_span(other) is other  # nothing to redact: exported as is
 
 
 def test_redact_server_span_url_query_and_captured_headers(monkeypatch):
@@ -219,7 +219,7 @@ def test_redact_server_span_url_query_and_captured_headers(monkeypatch):
 def test_redact_log_attributes_on_export_and_console():
     exported = InMemoryLogRecordExporter()
     provider = LoggerProvider()
-    provider.add_log_record_processor(SimpleLogRecordProcessor(_redact.RedactingLogRecordExporter(exported)))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(redact_exporters.RedactingLogRecordExporter(exported)))
     handler = LoggingHandler(logger_provider=provider)
     logger = logging.getLogger("test_redact.app")
     logger.addHandler(handler)
@@ -276,8 +276,8 @@ def test_redact_fast_exporters_redact_while_encoding(monkeypatch):
     try:
         # otelkit's encoders where the installed SDK allows them (1.43+), else the redacting wrappers.
         for exporter, path, wrapper in (
-            (span_exporter, encode.ENCODE_SPANS, _redact.RedactingSpanExporter),
-            (log_exporter, encode.ENCODE_LOGS, _redact.RedactingLogRecordExporter),
+            (span_exporter, encode.ENCODE_SPANS, redact_exporters.RedactingSpanExporter),
+            (log_exporter, encode.ENCODE_LOGS, redact_exporters.RedactingLogRecordExporter),
         ):
             if path.on:
                 assert exporter._attribute_filter is redact_attributes
