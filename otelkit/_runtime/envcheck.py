@@ -59,7 +59,7 @@ import re
 from collections.abc import Callable, MutableMapping
 from typing import NamedTuple
 
-__all__ = ["CHECKED", "READ_BY_OTELKIT", "check"]
+__all__ = ["BUILTIN_SAMPLERS", "CHECKED", "READ_BY_OTELKIT", "check"]
 
 
 _INTEGER = re.compile(r"[+-]?\d{1,30}").fullmatch
@@ -150,6 +150,18 @@ def _installed(
     return accepts
 
 
+BUILTIN_SAMPLERS: frozenset[str] = frozenset(
+    (
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    )
+)
+"""The ``OTEL_TRACES_SAMPLER`` values the SDK's ``TracerProvider`` knows itself (any case)."""
+
 _BOOL = _Rule(_one_of("true", "false"), "true or false", "false")
 _RULES: dict[str, _Rule] = {}
 
@@ -207,16 +219,7 @@ _RULES["OTEL_TRACES_SAMPLER"] = _Rule(
     _installed(
         "opentelemetry_traces_sampler",
         # The SDK lower-cases the name before it looks it up among these.
-        any_case=frozenset(
-            (
-                "always_on",
-                "always_off",
-                "traceidratio",
-                "parentbased_always_on",
-                "parentbased_always_off",
-                "parentbased_traceidratio",
-            )
-        ),
+        any_case=BUILTIN_SAMPLERS,
     ),
     "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"
     " or an installed sampler",

@@ -101,18 +101,6 @@ def build_providers(
     return tracer_provider, meter_provider, logger_provider
 
 
-_BUILTIN_SAMPLERS = frozenset(
-    (
-        "always_on",
-        "always_off",
-        "traceidratio",
-        "parentbased_always_on",
-        "parentbased_always_off",
-        "parentbased_traceidratio",
-    )
-)
-
-
 def _installed_sampler() -> Any | None:
     """The installed sampler ``OTEL_TRACES_SAMPLER`` names; None for a built-in one (the SDK reads those).
 
@@ -121,7 +109,9 @@ def _installed_sampler() -> Any | None:
     with ``OTEL_TRACES_SAMPLER_ARG``. So does otelkit; one that fails gives the default, with one line.
     """
     name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip()
-    if not name or name.lower() in _BUILTIN_SAMPLERS:
+    from otelkit._runtime.envcheck import BUILTIN_SAMPLERS
+
+    if not name or name.lower() in BUILTIN_SAMPLERS:
         return None
     from importlib.metadata import entry_points
 
