@@ -39,6 +39,7 @@ the attribute, event and link limits               an integer, 0 to 2 147 483 64
 ``OTEL_METRICS_EXEMPLAR_FILTER``                   ``trace_based``, ``always_on`` or ``always_off``
 ``OTEL_PROPAGATORS``,                              names of installed ones (each unknown name is
 ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``            dropped; none left: the default)
+``OTEL_PYTHON_ID_GENERATOR``                       ``random`` or an installed one (the line lists them)
 ``OTEL_PYTHON_CONTEXT``,                           the name of an installed implementation
 ``OTEL_PYTHON_{TRACER,METER,LOGGER}_PROVIDER``,
 ``OTEL_PYTHON_EXPORTER_OTLP_*_CREDENTIAL_PROVIDER``
@@ -59,7 +60,7 @@ import re
 from collections.abc import Callable, MutableMapping
 from typing import NamedTuple
 
-__all__ = ["BUILTIN_SAMPLERS", "CHECKED", "READ_BY_OTELKIT", "check"]
+__all__ = ["BUILTIN_SAMPLERS", "CHECKED", "DEFAULT_ID_GENERATOR", "READ_BY_OTELKIT", "check"]
 
 
 _INTEGER = re.compile(r"[+-]?\d{1,30}").fullmatch
@@ -70,7 +71,7 @@ _MAX_LIMIT = 2**31 - 1
 
 class _Rule(NamedTuple):  # not a dataclass: ``import otelkit`` runs this module, dataclasses costs ~10 ms
     accepts: Callable[[str], bool]
-    expected: str
+    expected: str | Callable[[], str]  # a function: worked out only when a value is refused
     default: str
 
 
@@ -162,6 +163,17 @@ BUILTIN_SAMPLERS: frozenset[str] = frozenset(
 )
 """The ``OTEL_TRACES_SAMPLER`` values the SDK's ``TracerProvider`` knows itself (any case)."""
 
+DEFAULT_ID_GENERATOR = "random"
+"""The ``OTEL_PYTHON_ID_GENERATOR`` the SDK uses when none is set: its ``RandomIdGenerator``."""
+
+
+def _installed_id_generators() -> str:
+    from importlib.metadata import entry_points
+
+    names = sorted({DEFAULT_ID_GENERATOR, *(ep.name for ep in entry_points(group="opentelemetry_id_generator"))})
+    return f"the name of an installed id generator (installed: {', '.join(names)})"
+
+
 _BOOL = _Rule(_one_of("true", "false"), "true or false", "false")
 _RULES: dict[str, _Rule] = {}
 
@@ -224,6 +236,12 @@ _RULES["OTEL_TRACES_SAMPLER"] = _Rule(
     "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"
     " or an installed sampler",
     "parentbased_always_on",
+)
+_RULES["OTEL_PYTHON_ID_GENERATOR"] = _Rule(
+    # The SDK's configurator looks the name up as written (after strip), as otelkit's providers do.
+    _installed("opentelemetry_id_generator", frozenset((DEFAULT_ID_GENERATOR,))),
+    _installed_id_generators,
+    DEFAULT_ID_GENERATOR,
 )
 _RULES["OTEL_METRICS_EXEMPLAR_FILTER"] = _Rule(
     lambda value: value in ("trace_based", "always_on", "always_off"),
@@ -367,7 +385,8 @@ def check(environ: MutableMapping[str, str] | None = None) -> list[str]:
         if rule is not None:
             if not rule.accepts(value):
                 del env[var]
-                lines.append(_report(var, raw, rule.expected, rule.default))
+                expected = rule.expected if isinstance(rule.expected, str) else rule.expected()
+                lines.append(_report(var, raw, expected, rule.default))
             elif value != raw:
                 env[var] = value  # some SDK readers do not strip (the exemplar filter raises)
         elif var in _LISTS:

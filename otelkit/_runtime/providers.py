@@ -67,7 +67,9 @@ def build_providers(
     # Secrets are scrubbed from span and log attributes on the export thread, off the request path.
     redact.configure(settings.redact_keys)
     # shutdown_on_exit=False: otelkit's own exit hook shuts them down bounded in time (shutdown).
-    tracer_provider = TracerProvider(resource=resource, sampler=_installed_sampler(), shutdown_on_exit=False)
+    tracer_provider = TracerProvider(
+        resource=resource, sampler=_installed_sampler(), id_generator=_installed_id_generator(), shutdown_on_exit=False
+    )
     span_exporters = exporters_for("traces", settings)
     metric_exporters = exporters_for("metrics", settings)
     log_exporters = exporters_for("logs", settings)
@@ -128,6 +130,37 @@ def _installed_sampler() -> Any | None:
         _log.error("otelkit: OTEL_TRACES_SAMPLER=%s gave %r, not a Sampler; using parentbased_always_on", name, sampler)
         return DEFAULT_ON
     return DEFAULT_ON  # not installed (envcheck has said so and removed it, unless it came later)
+
+
+def _installed_id_generator() -> Any | None:
+    """The id generator ``OTEL_PYTHON_ID_GENERATOR`` names; None for ``random`` (the SDK's default).
+
+    ``TracerProvider`` alone always uses ``RandomIdGenerator``: the SDK's configurator, which otelkit's
+    replaces, loads the ``opentelemetry_id_generator`` entry point of that name (``xray`` from
+    opentelemetry-sdk-extension-aws, say) and calls it without arguments. So does otelkit; one that
+    fails gives the default, with one line. With any generator but the SDK's random one, server spans
+    go through ``Tracer.start_span`` (:mod:`otelkit._runtime.http.serverspan`), so they get its ids.
+    """
+    name = os.environ.get("OTEL_PYTHON_ID_GENERATOR", "").strip()
+    from otelkit._runtime.envcheck import DEFAULT_ID_GENERATOR
+
+    if not name or name == DEFAULT_ID_GENERATOR:
+        return None
+    from importlib.metadata import entry_points
+
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    for entry_point in entry_points(group="opentelemetry_id_generator", name=name):
+        try:
+            generator = entry_point.load()()
+        except Exception as exc:
+            _log.error("otelkit: the id generator %r could not be created (%s); using random", name, exc)
+            return None
+        if isinstance(generator, IdGenerator):
+            return generator
+        _log.error("otelkit: OTEL_PYTHON_ID_GENERATOR=%s gave %r, not an IdGenerator; using random", name, generator)
+        return None
+    return None  # not installed (envcheck has said so and removed it, unless it came later)
 
 
 DROPPED_INSTRUMENTS = ("flower.task.runtime.seconds",)

@@ -49,7 +49,6 @@ FREE_FORM = {
     "OTEL_PYTHON_TRACER_CONFIGURATOR",
     "OTEL_PYTHON_METER_CONFIGURATOR",
     "OTEL_PYTHON_LOGGER_CONFIGURATOR",
-    "OTEL_PYTHON_ID_GENERATOR",
     "OTEL_LOG_LEVEL",
     "OTEL_EXPORTER_PROMETHEUS_HOST",
     "OTEL_EXPORTER_PROMETHEUS_PORT",
@@ -222,6 +221,7 @@ def test_envcheck_messages_word_for_word(monkeypatch, caplog):
         {"OTEL_TRACES_SAMPLER": "ParentBased_TraceIdRatio", "OTEL_TRACES_SAMPLER_ARG": "0.25"},
         {"OTEL_TRACES_SAMPLER": "ALWAYS_OFF"},
         {"OTEL_PROPAGATORS": "None"},
+        {"OTEL_PYTHON_ID_GENERATOR": "random"},
     ],
     ids=[
         "grpc-host-port",
@@ -232,6 +232,7 @@ def test_envcheck_messages_word_for_word(monkeypatch, caplog):
         "sampler-case",
         "always-off-case",
         "propagators-None",
+        "id-generator-random",
     ],
 )
 def test_envcheck_keeps_values_the_sdk_accepts(monkeypatch, caplog, env):
@@ -339,19 +340,34 @@ def drop_named(arg):
 '''
 
 
-def test_envcheck_installed_sampler_is_the_one_spans_get(monkeypatch, tmp_path, receiver):
-    """An installed sampler envcheck accepts is used, as the SDK's own configurator would (it was ignored)."""
+def _install_entry_point(monkeypatch, tmp_path, module: str, source: str, group: str, name: str, target: str) -> None:
+    """Install ``module`` (``source``) as a distribution whose entry point ``group``/``name`` is ``module:target``.
+
+    A ``.dist-info`` directory on ``sys.path`` is all ``importlib.metadata.entry_points`` looks at, as
+    for a package installed with pip; the entry point is gone with the test's ``sys.path``.
+    """
     import importlib
 
-    (tmp_path / "dropnamed_sampler.py").write_text(SAMPLER_MODULE)
-    dist = tmp_path / "dropnamed_sampler-1.0.dist-info"
+    (tmp_path / f"{module}.py").write_text(source)
+    dist = tmp_path / f"{module}-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dropnamed-sampler\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[opentelemetry_traces_sampler]\ndrop_named = dropnamed_sampler:drop_named\n"
-    )
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{group}]\n{name} = {module}:{target}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
+
+
+def test_envcheck_installed_sampler_is_the_one_spans_get(monkeypatch, tmp_path, receiver):
+    """An installed sampler envcheck accepts is used, as the SDK's own configurator would (it was ignored)."""
+    _install_entry_point(
+        monkeypatch,
+        tmp_path,
+        "dropnamed_sampler",
+        SAMPLER_MODULE,
+        "opentelemetry_traces_sampler",
+        "drop_named",
+        "drop_named",
+    )
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "drop_named")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "health-probe")
     assert _envcheck.check() == []
@@ -366,3 +382,134 @@ def test_envcheck_installed_sampler_is_the_one_spans_get(monkeypatch, tmp_path, 
         for provider in (tracer_provider, meter_provider, logger_provider):
             provider.shutdown()
     assert [s.name for s in receiver.spans] == ["checkout"]
+
+
+ID_GENERATOR_MODULE = """
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+TRACE_ID = 0x0123456789ABCDEF0123456789ABCDEF
+
+
+class Sequential(IdGenerator):
+    \"\"\"One trace id for every trace, span ids 1, 2, 3… (an X-Ray-like generator would put the time first).\"\"\"
+
+    def __init__(self):
+        self.last = 0
+
+    def generate_span_id(self):
+        self.last += 1
+        return self.last
+
+    def generate_trace_id(self):
+        return TRACE_ID
+
+
+class NotAGenerator:
+    pass
+
+
+def broken():
+    raise RuntimeError("no AWS region")
+"""
+ID_GENERATOR_GROUP = "opentelemetry_id_generator"
+
+
+def _request_spans(tracer_provider, meter_provider, receiver) -> list:
+    """The spans one request to a FastAPI app (a server span and a span of the app's own) arrive as."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from otelkit._runtime.env import DEFAULT_EXCLUDED_URLS
+    from otelkit._runtime.http import asgi
+
+    app = FastAPI()
+
+    @app.get("/orders/{order_id}")
+    def order(order_id: int) -> dict:
+        with tracer_provider.get_tracer("app").start_as_current_span("load-order"):
+            return {"id": order_id}
+
+    asgi.instrument_fastapi(
+        asgi.HTTPInstrumentation(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            excluded_urls=DEFAULT_EXCLUDED_URLS,
+            request_id_header="X-Request-ID",
+            body_size_metrics=False,
+        )
+    )
+    try:
+        assert TestClient(app).get("/orders/7").status_code == 200
+    finally:
+        asgi.uninstrument_fastapi()
+    assert tracer_provider.force_flush(10_000)
+    receiver.wait_for(lambda r: len(r.spans) >= 2, timeout=10)
+    return sorted(receiver.spans, key=lambda s: s.span_id)
+
+
+def test_envcheck_installed_id_generator_gives_request_spans_their_ids(monkeypatch, tmp_path, receiver):
+    """OTEL_PYTHON_ID_GENERATOR names the generator spans get, as with the SDK's own configurator (it was ignored)."""
+    _install_entry_point(
+        monkeypatch, tmp_path, "sequential_ids", ID_GENERATOR_MODULE, ID_GENERATOR_GROUP, "seq", "Sequential"
+    )
+    monkeypatch.setenv("OTEL_PYTHON_ID_GENERATOR", " seq ")
+    assert _envcheck.check() == []
+    tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
+    try:
+        spans = _request_spans(tracer_provider, meter_provider, receiver)
+    finally:
+        for provider in (tracer_provider, meter_provider, logger_provider):
+            provider.shutdown()
+    trace_id = "0123456789abcdef0123456789abcdef"
+    # The server span went through Tracer.start_span: otelkit's short path draws random ids itself.
+    assert [(s.name, s.kind, s.trace_id, s.span_id) for s in spans] == [
+        ("GET /orders/{order_id}", "SERVER", trace_id, "0000000000000001"),
+        ("load-order", "INTERNAL", trace_id, "0000000000000002"),
+    ]
+
+
+def test_envcheck_unknown_id_generator_is_one_line_naming_the_installed_ones(monkeypatch, tmp_path, caplog, receiver):
+    _install_entry_point(
+        monkeypatch, tmp_path, "sequential_ids", ID_GENERATOR_MODULE, ID_GENERATOR_GROUP, "seq", "Sequential"
+    )
+    monkeypatch.setenv("OTEL_PYTHON_ID_GENERATOR", "xray")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        _envcheck.check()
+        tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
+    try:
+        spans = _request_spans(tracer_provider, meter_provider, receiver)
+    finally:
+        for provider in (tracer_provider, meter_provider, logger_provider):
+            provider.shutdown()
+    assert caplog.messages == [
+        "otelkit: invalid OTEL_PYTHON_ID_GENERATOR='xray'; expected the name of an installed id generator"
+        " (installed: random, seq); using random — fix or unset OTEL_PYTHON_ID_GENERATOR"
+    ]
+    assert "OTEL_PYTHON_ID_GENERATOR" not in os.environ
+    assert len({s.trace_id for s in spans}) == 1 and int(spans[0].trace_id, 16) > 2**64
+
+
+@pytest.mark.parametrize(
+    ("target", "start", "end"),
+    [
+        ("broken", "otelkit: the id generator 'bad' could not be created (no AWS region); using random", ""),
+        (
+            "NotAGenerator",
+            "otelkit: OTEL_PYTHON_ID_GENERATOR=bad gave <bad_ids.NotAGenerator object at 0x",
+            ">, not an IdGenerator; using random",
+        ),
+    ],
+)
+def test_providers_id_generator_that_fails_is_one_line_and_random(monkeypatch, tmp_path, caplog, target, start, end):
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    _install_entry_point(monkeypatch, tmp_path, "bad_ids", ID_GENERATOR_MODULE, ID_GENERATOR_GROUP, "bad", target)
+    monkeypatch.setenv("OTEL_PYTHON_ID_GENERATOR", "bad")
+    with caplog.at_level(logging.ERROR, logger="otelkit"):
+        assert _envcheck.check() == []  # installed: envcheck cannot know it will fail
+        tracer_provider, meter_provider, logger_provider = providers.build_providers(Settings())
+    for provider in (tracer_provider, meter_provider, logger_provider):
+        provider.shutdown()
+    assert type(tracer_provider.id_generator) is RandomIdGenerator
+    (line,) = caplog.messages
+    assert line.startswith(start) and line.endswith(end)
