@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,6 +45,33 @@ Examples:
       --traces-endpoint https://otlp.vendor.example --traces-auth-env VENDOR_TOKEN
   kubectl apply -f deploy/kubernetes/
 """
+
+
+def build_k8s_spec(
+    *,
+    namespace: str,
+    cluster_domain: str,
+    collector_image: str,
+    app_image: str,
+    gateway_replicas: int,
+    gateway_max_replicas: int,
+    tail_sampling: float | None,
+    no_tail_sampling: bool,
+    **gateway: Any,
+) -> K8sSpec:
+    """Turn parsed options into a :class:`K8sSpec`; the rest of the options make the gateways' collector spec."""
+    if no_tail_sampling and tail_sampling is not None:
+        raise UsageError("--tail-sampling and --no-tail-sampling contradict each other; give one")
+    sampling = None if no_tail_sampling else (10.0 if tail_sampling is None else tail_sampling)
+    return K8sSpec(
+        namespace=namespace,
+        cluster_domain=cluster_domain,
+        collector_image=collector_image,
+        app_image=app_image,
+        gateway_replicas=gateway_replicas,
+        gateway_max_replicas=gateway_max_replicas,
+        gateway=build_spec(role=Role.GATEWAY, tail_sampling=sampling, **gateway),
+    )
 
 
 def render_k8s_command(
@@ -124,40 +151,9 @@ def render_k8s_command(
     """Write Kubernetes manifests: an agent DaemonSet that load-balances by trace id onto a gateway
     Deployment (headless Service, autoscaler, disruption budget) that tail-samples and exports, and the
     example app and worker sending to the agent on their node."""
-    if no_tail_sampling and tail_sampling is not None:
-        raise UsageError("--tail-sampling and --no-tail-sampling contradict each other; give one")
-    gateway = build_spec(
-        role=Role.GATEWAY,
-        traces=traces,
-        metrics=metrics,
-        logs=logs,
-        traces_endpoint=traces_endpoint,
-        metrics_endpoint=metrics_endpoint,
-        logs_endpoint=logs_endpoint,
-        traces_auth_env=traces_auth_env,
-        metrics_auth_env=metrics_auth_env,
-        logs_auth_env=logs_auth_env,
-        header_env=header_env,
-        ca_file=ca_file,
-        cert_file=cert_file,
-        key_file=key_file,
-        tail_sampling=None if no_tail_sampling else (10.0 if tail_sampling is None else tail_sampling),
-        decision_wait=decision_wait,
-        slow_threshold=slow_threshold,
-        span_metrics=span_metrics,
-        drop_route=drop_route,
-        redact=redact,
-        max_attribute_length=max_attribute_length,
-    )
-    spec = K8sSpec(
-        namespace=namespace,
-        cluster_domain=cluster_domain,
-        collector_image=collector_image,
-        app_image=app_image,
-        gateway_replicas=gateway_replicas,
-        gateway_max_replicas=gateway_max_replicas,
-        gateway=gateway,
-    )
+    options = dict(locals())
+    del options["output"]
+    spec = build_k8s_spec(**options)
     shown = str(output) if str(output).endswith("/") else f"{output}/"
     files = render_k8s(spec, output=shown)
     if not output.is_dir():

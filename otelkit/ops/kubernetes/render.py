@@ -21,6 +21,8 @@ templates carry a checksum of their config, so a changed config rolls the pods.
 
 from __future__ import annotations
 
+from typing import Any
+
 from otelkit.ops import templates
 from otelkit.ops.collector import render_collector
 from otelkit.ops.kubernetes.example import example
@@ -29,7 +31,31 @@ from otelkit.ops.kubernetes.spec import KUBERNETES_VERSIONS, K8sSpec, check_spec
 from otelkit.ops.kubernetes.tiers import agent, gateway
 from otelkit.ops.templates import UserText
 
-__all__ = ["render_k8s"]
+__all__ = ["manifests", "render_k8s"]
+
+
+def manifests(spec: K8sSpec | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every manifest as data: ``{file name: [document, …]}``, what :func:`render_k8s` must parse back to.
+
+    Raises:
+        UsageError: a bad option (namespace, image, replicas, or a gateway option).
+        RenderError: the gateway's pipelines do not hold together.
+    """
+    spec = spec or K8sSpec()
+    check_spec(spec)
+    specs = collector_specs(spec)
+    configs = {role: render_collector(s) for role, s in specs.items()}
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": meta(UserText(spec.namespace), "namespace", None),
+    }
+    return {
+        "namespace.yaml": [namespace],
+        "agent.yaml": agent(spec, configs["agent"]),
+        "gateway.yaml": gateway(spec, configs["gateway"]),
+        "example.yaml": example(spec),
+    }
 
 
 def render_k8s(spec: K8sSpec | None = None, *, output: str = "deploy/kubernetes/") -> dict[str, str]:
@@ -40,23 +66,10 @@ def render_k8s(spec: K8sSpec | None = None, *, output: str = "deploy/kubernetes/
         RenderError: the gateway's pipelines do not hold together.
     """
     spec = spec or K8sSpec()
-    check_spec(spec)
-    specs = collector_specs(spec)
-    configs = {role: render_collector(s) for role, s in specs.items()}
+    documents = manifests(spec)
     header = (
         "# Kubernetes manifests rendered by otelkit; edit the command, not this file:\n"
         f"#   {spec.command_line(output)}\n"
         f"# Checked against the Kubernetes {' and '.join(KUBERNETES_VERSIONS)} API schemas.\n"
     )
-    namespace = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": meta(UserText(spec.namespace), "namespace", None),
-    }
-    documents = {
-        "namespace.yaml": [namespace],
-        "agent.yaml": agent(spec, configs["agent"]),
-        "gateway.yaml": gateway(spec, configs["gateway"]),
-        "example.yaml": example(spec),
-    }
     return {name: header + templates.dump_documents(docs) for name, docs in documents.items()}
