@@ -18,7 +18,8 @@ in a file as a quoted scalar, or in a comment as one escaped line:
 - **Comments.** :func:`comment` escapes every character that is not printable (line breaks,
   ``\\x85``, ``\\u2028``, ESC, NUL…) as ``\\n``/``\\xHH``/``\\uHHHH``, so a comment stays one line.
 - **Commands shown in headers.** :func:`shell_join` quotes each argument for a POSIX shell, with
-  ANSI-C quoting (``$'…\\n…'``) for arguments holding non-printable characters.
+  ANSI-C quoting (``$'…\\n…'``, other non-printable characters as their UTF-8 bytes ``\\xHH``) for
+  arguments holding non-printable characters: pasted into a shell, it is the same command.
 
 Text that is not UTF-8 (undecodable command-line bytes arrive as lone surrogates) cannot be
 written faithfully and is refused with a :class:`~otelkit.errors.UsageError`.
@@ -39,10 +40,12 @@ __all__ = [
     "UserText",
     "YAMLText",
     "check_document",
+    "check_stream",
     "comment",
     "dump_block",
     "dump_stream",
     "env_ref",
+    "env_vars",
     "escape_dollars",
     "scalar",
     "shell_join",
@@ -100,6 +103,27 @@ def env_ref(var: str, what: str) -> EnvRef:
             "(e.g. OTLP_TOKEN); pass the variable's name, never its value"
         )
     return EnvRef("${env:" + var + "}")
+
+
+def env_vars(data: Any) -> list[str]:
+    """The variables of the :class:`EnvRef` references in ``data`` (a model as data), sorted, once each.
+
+    Read from the model, never from the rendered text: user text that looks like ``${env:X}`` is
+    escaped (``$${env:X}``) and is no reference."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, EnvRef):
+            found.add(value[len("${env:") : -1])
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    walk(data)
+    return sorted(found)
 
 
 def _check_utf8(text: str) -> None:
@@ -308,8 +332,21 @@ def comment(text: Any) -> YAMLText:
     return YAMLText("".join(ch if ch.isprintable() else _escape_char(ch) for ch in str(text)))
 
 
+def _shell_bytes(ch: str) -> str:
+    # $'\xHH' is one byte whatever the locale ($'\u2028' is left as it is outside a UTF-8 one, and
+    # $'\x85' is the byte 0x85, not U+0085): a character is written as its UTF-8 bytes, and a lone
+    # surrogate (an undecodable command-line byte) as the byte it was.
+    try:
+        raw = ch.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = ch.encode("utf-8", "surrogatepass")
+    return "".join(f"\\x{b:02x}" for b in raw)
+
+
 def shell_quote(arg: str) -> str:
-    """``arg`` quoted for a POSIX shell; ANSI-C quoting (``$'…'``) when it holds non-printable characters."""
+    """``arg`` quoted for a POSIX shell; ANSI-C quoting (``$'…'``) when it holds non-printable characters.
+
+    A shell (bash, zsh, ksh) reads it back as exactly ``arg``, in any locale."""
     if _SHELL_SAFE.fullmatch(arg):
         return arg
     if arg.isprintable():
@@ -319,7 +356,7 @@ def shell_quote(arg: str) -> str:
         if ch in _ANSI_C_ESCAPES:
             out.append(_ANSI_C_ESCAPES[ch])
         else:
-            out.append(ch if ch.isprintable() else _escape_char(ch))
+            out.append(ch if ch.isprintable() else _shell_bytes(ch))
     return "$'" + "".join(out) + "'"
 
 
@@ -333,6 +370,15 @@ def _load_all(text: str) -> list[Any]:
     return list(yaml.load_all(text, Loader=loader))
 
 
+def _parse(text: str) -> list[Any]:
+    try:
+        return _load_all(text)
+    except yaml.YAMLError as exc:
+        raise TemplateError(
+            f"the rendered file is not valid YAML ({exc}); this is a bug in otelkit, please report it"
+        ) from None
+
+
 def check_document(text: str, expected: Any, *, confmap: bool = False) -> None:
     """Check that ``text`` is exactly one YAML document equal to ``expected`` (the model as data).
 
@@ -341,12 +387,7 @@ def check_document(text: str, expected: Any, *, confmap: bool = False) -> None:
     Raises:
         TemplateError: it is not; this is a bug in a template or a filter, never the user's input.
     """
-    try:
-        documents = _load_all(text)
-    except yaml.YAMLError as exc:
-        raise TemplateError(
-            f"the rendered file is not valid YAML ({exc}); this is a bug in otelkit, please report it"
-        ) from None
+    documents = _parse(text)
     if len(documents) != 1:
         raise TemplateError(
             f"the rendered file holds {len(documents)} YAML documents, not 1; this is a bug in otelkit,"
@@ -354,4 +395,21 @@ def check_document(text: str, expected: Any, *, confmap: bool = False) -> None:
         )
     got = unescape_dollars(documents[0]) if confmap else documents[0]
     if got != _prepare(expected, False):
+        raise TemplateError("the rendered file does not match its model; this is a bug in otelkit, please report it")
+
+
+def check_stream(text: str, expected: Iterable[Any]) -> None:
+    """Check that ``text`` is exactly the YAML documents ``expected`` (the model as data), in order.
+
+    Raises:
+        TemplateError: it is not; this is a bug in otelkit, never the user's input.
+    """
+    documents = _parse(text)
+    wanted = [_prepare(d, False) for d in expected]
+    if len(documents) != len(wanted):
+        raise TemplateError(
+            f"the rendered file holds {len(documents)} YAML documents, not {len(wanted)}; this is a bug in otelkit,"
+            " please report it"
+        )
+    if documents != wanted:
         raise TemplateError("the rendered file does not match its model; this is a bug in otelkit, please report it")

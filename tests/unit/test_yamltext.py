@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 import yaml
 from cli_runner import run_cli
@@ -9,13 +12,16 @@ from cli_runner import run_cli
 from otelkit.errors import TemplateError
 from otelkit.ops.yamltext import (
     check_document,
+    check_stream,
     comment,
     dump_block,
     env_ref,
+    env_vars,
     flow_list,
     literal_block,
     scalar,
     shell_join,
+    shell_quote,
 )
 
 
@@ -69,6 +75,37 @@ def test_shell_join_keeps_a_command_on_one_line() -> None:
     assert shell_join(["otelkit", "--x", "/q\n---", "it's", "plain/ok"]) == (
         "otelkit --x $'/q\\n---' 'it'\\''s' plain/ok"
     )
+
+
+def test_shell_quote_writes_non_printable_characters_as_their_utf8_bytes() -> None:
+    # $'\x85' is the byte 0x85 in bash, not U+0085; $'\u2028' stays as it is outside a UTF-8 locale.
+    assert shell_quote("a\x85b\u2028c") == "$'a\\xc2\\x85b\\xe2\\x80\\xa8c'"
+    assert shell_quote("dir\udcff") == "$'dir\\xff'"  # an undecodable byte from the command line: that byte
+    assert shell_quote("é ü") == "'é ü'"
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+def test_shell_join_reads_back_in_bash_as_the_same_arguments(locale: str) -> None:
+    # The command in a header, pasted into a shell, is the command: every argument comes back exactly.
+    args = ["a\x85b", "x\u2028y", "q\n---\nr", "it's", "é", "dir\udcff", "t\tz\r", "\x1b[2J", "$HOME `x`", ""]
+    script = f"printf '%s\\0' {shell_join(args)}"
+    result = subprocess.run(
+        ["bash", "-c", script], env={**os.environ, "LC_ALL": locale}, capture_output=True, timeout=30, check=True
+    )
+    assert [os.fsdecode(word) for word in result.stdout.split(b"\0")[:-1]] == args
+
+
+def test_env_vars_are_the_env_refs_of_the_model_not_text_that_looks_like_one() -> None:
+    model = {"a": {"h": env_ref("TOKEN", "--x")}, "b": ["${env:EVIL}", env_ref("A_1", "--y")], "c": 3}
+    assert env_vars(model) == ["A_1", "TOKEN"]
+
+
+def test_check_stream_refuses_another_number_of_documents_and_a_different_structure() -> None:
+    with pytest.raises(TemplateError, match="holds 3 YAML documents, not 2; this is a bug in otelkit"):
+        check_stream("# x\n---\na: 1\n---\nb: 2\n---\nkind: Secret\n", [{"a": 1}, {"b": 2}])
+    with pytest.raises(TemplateError, match="does not match its model"):
+        check_stream("---\na: 1\n---\nb: 3\n", [{"a": 1}, {"b": 2}])
+    check_stream("# header\n---\na: [1]\n---\nb: 2\n", [{"a": (1,)}, {"b": 2}])
 
 
 def test_check_document_refuses_two_documents_and_a_different_structure() -> None:
