@@ -33,6 +33,7 @@ from otelkit.errors import OutputError, UsageError
 from otelkit.ops.collector.spec import Role
 from otelkit.ops.files import check_target, write_atomic
 from otelkit.ops.kubernetes import K8sSpec, render_k8s
+from otelkit.ops.yamltext import shell_quote
 
 _K = "Kubernetes"
 _G = "Gateways (the collector options of render-collector --role gateway)"
@@ -170,7 +171,7 @@ def render_k8s_command(
         check_target(output / name)
     for name, text in files.items():
         write_atomic(output / name, text)
-    print(f"wrote {len(files)} files to {output}", file=sys.stderr)
+    print(f"wrote {len(files)} files to {shell_quote(str(output))}", file=sys.stderr)
 
 
 def register(app: typer.Typer) -> None:

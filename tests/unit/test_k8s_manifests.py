@@ -198,6 +198,25 @@ def test_render_k8s_secrets_come_from_a_secret(capsys: pytest.CaptureFixture[str
     assert docs[("Deployment", "otelkit-gateway")]["metadata"]["namespace"] == "observability"
 
 
+def test_render_k8s_header_is_the_command_quoted_for_a_shell(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A newline in -o ended the comment and started documents of its own; a value holding " --" cut
+    # the gateway's flags short.
+    out_dir = tmp_path / "k8s\n---\nkind: Secret"
+    argv = ["--drop-route", "/a --role x", "--drop-route", "/b", "--no-span-metrics", "--traces", "jaeger,otlp"]
+    argv += ["--traces-endpoint", "otlp=https://otlp.example"]
+    code, _, err = run_cli(capsys, "render-k8s", "-o", str(out_dir), *argv)
+    assert (code, err) == (0, f"wrote 4 files to $'{tmp_path}/k8s\\n---\\nkind: Secret'\n")
+    for name in ("namespace.yaml", "agent.yaml", "gateway.yaml", "example.yaml"):
+        lines = (out_dir / name).read_text().splitlines()
+        assert lines[1] == (
+            f"#   otelkit render-k8s -o $'{tmp_path}/k8s\\n---\\nkind: Secret/' --traces jaeger --traces otlp "
+            "--traces-endpoint otlp=https://otlp.example --drop-route '/a --role x' --drop-route /b --no-span-metrics"
+        )
+        assert lines[3] == "---"
+
+
 def test_render_k8s_tls_files_are_mounted_from_a_secret(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # The gateway's config names --ca-file/--cert-file/--key-file: without those files in the pod the
     # collector would not start. They come from the Secret otelkit-gateway-tls, each at its own path.

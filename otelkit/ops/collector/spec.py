@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from otelkit.errors import UsageError
 from otelkit.ops.collector.versions import DEFAULT_VERSION
-from otelkit.ops.yamltext import shell_quote
+from otelkit.ops.yamltext import shell_join
 
 __all__ = ["Batching", "CollectorSpec", "Profile", "Role"]
 
@@ -123,24 +123,29 @@ class CollectorSpec:
         if self.batching is not None:
             object.__setattr__(self, "batching", _choice(Batching, self.batching, "--batching"))
 
-    def command_line(self, command: str = "render-collector") -> str:
-        """The ``otelkit`` command that renders this spec (only non-default options)."""
-        default = CollectorSpec()
-        parts = ["otelkit", command]
+    def option_args(self, default: CollectorSpec | None = None) -> list[tuple[str, ...]]:
+        """The options that differ from ``default`` (``CollectorSpec()``), each as its arguments, unquoted:
+        ``[("--traces", "otlp"), ("--span-metrics",)]``. Every value of a changed repeated option is listed."""
+        default = default or CollectorSpec()
+        out: list[tuple[str, ...]] = []
         for f in fields(self):
             value = getattr(self, f.name)
             if value == getattr(default, f.name):
                 continue
             flag = "--" + f.name.replace("_", "-")
             if isinstance(value, bool):
-                parts.append(flag if value else "--no-" + f.name.replace("_", "-"))
+                out.append((flag if value else "--no-" + f.name.replace("_", "-"),))
             elif isinstance(value, tuple):
-                parts.extend(f"{flag} {_quote(str(v))}" for v in value)
+                out.extend((flag, str(v)) for v in value)
             elif isinstance(value, Enum):
-                parts.append(f"{flag} {value.value}")
+                out.append((flag, str(value.value)))
             elif value is not None:
-                parts.append(f"{flag} {_quote(_num(value))}")
-        return " ".join(parts)
+                out.append((flag, _num(value)))
+        return out
+
+    def command_line(self, command: str = "render-collector") -> str:
+        """The ``otelkit`` command that renders this spec (only non-default options), quoted for a shell."""
+        return shell_join(["otelkit", command, *(arg for group in self.option_args() for arg in group)])
 
 
 _E = TypeVar("_E", bound=Enum)
@@ -161,8 +166,3 @@ def _num(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _quote(value: str) -> str:
-    # Shown in the header comment of the rendered file: ANSI-C quoting keeps a newline on one line.
-    return shell_quote(value)

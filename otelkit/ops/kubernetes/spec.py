@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from otelkit.errors import UsageError
 from otelkit.ops.collector import CollectorSpec
 from otelkit.ops.collector.spec import Role
+from otelkit.ops.yamltext import shell_join
 
 __all__ = [
     "CONFIG_DIR",
@@ -61,25 +62,22 @@ class K8sSpec:
     gateway: CollectorSpec = field(default_factory=_default_gateway)
 
     def command_line(self, output: str) -> str:
-        """The ``otelkit render-k8s`` command that renders this spec (only non-default options)."""
-        parts = ["otelkit", "render-k8s", "-o", output]
+        """The ``otelkit render-k8s`` command that renders this spec (only non-default options), quoted for a shell."""
+        args = ["otelkit", "render-k8s", "-o", output]
         default = K8sSpec()
         for f in dataclasses.fields(self):
-            if f.name == "gateway" or getattr(self, f.name) == getattr(default, f.name):
-                continue
-            parts.append(f"--{f.name.replace('_', '-')} {getattr(self, f.name)}")
-        return " ".join(parts + _gateway_flags(self.gateway, default.gateway))
-
-
-def _gateway_flags(spec: CollectorSpec, default: CollectorSpec) -> list[str]:
-    mine = spec.command_line("x").split(" --")[1:]
-    base = default.command_line("x").split(" --")[1:]
-    out = ["--" + flag for flag in mine if flag not in base and not flag.startswith("role ")]
-    if spec.tail_sampling is None and default.tail_sampling is not None:
-        out.append("--no-tail-sampling")
-    if not spec.span_metrics and default.span_metrics:
-        out.append("--no-span-metrics")
-    return out
+            value = getattr(self, f.name)
+            if f.name != "gateway" and value != getattr(default, f.name):
+                args += [f"--{f.name.replace('_', '-')}", str(value)]
+        # The gateway's options, against render-k8s's defaults for it (span metrics and 10 % tail
+        # sampling); those two turned off come last, in the order headers have always shown them.
+        turned_off = ["--no-tail-sampling"] if self.gateway.tail_sampling is None else []
+        for group in self.gateway.option_args(default.gateway):
+            if group == ("--no-span-metrics",):
+                turned_off.append(group[0])
+            elif group[0] != "--role":
+                args += group
+        return shell_join(args + turned_off)
 
 
 def check_spec(spec: K8sSpec) -> None:
