@@ -198,6 +198,22 @@ def test_render_k8s_secrets_come_from_a_secret(capsys: pytest.CaptureFixture[str
     assert docs[("Deployment", "otelkit-gateway")]["metadata"]["namespace"] == "observability"
 
 
+def test_render_k8s_user_text_like_an_env_reference_needs_no_secret_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The collector does not expand an escaped "$${env:EVIL}"; a secretKeyRef for it would keep the
+    # pods from starting (CreateContainerConfigError) until someone adds that key to the Secret.
+    argv = ["--traces", "otlp", "--traces-endpoint", "https://otlp.vendor.example/${env:EVIL2}"]
+    argv += ["--traces-auth-env", "VENDOR_TOKEN", "--drop-route", "/${env:EVIL}"]
+    code, _, err = run_cli(capsys, "render-k8s", "-o", str(tmp_path / "k8s"), *argv)
+    assert code == 0, err
+    docs = _by_kind({"gateway.yaml": (tmp_path / "k8s" / "gateway.yaml").read_text()})
+    env = docs[("Deployment", "otelkit-gateway")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["name"] for e in env] == ["VENDOR_TOKEN"]
+    config = docs[("ConfigMap", "otelkit-gateway")]["data"]["config.yaml"]
+    assert '"/$${env:EVIL}"' in config and "https://otlp.vendor.example/$${env:EVIL2}" in config
+
+
 def test_render_k8s_header_is_the_command_quoted_for_a_shell(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -24,12 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 from otelkit.ops import templates
-from otelkit.ops.collector import render_collector
+from otelkit.ops.collector import build_model, render_collector
+from otelkit.ops.collector.render import document as collector_document
 from otelkit.ops.kubernetes.example import example
 from otelkit.ops.kubernetes.objects import meta
 from otelkit.ops.kubernetes.spec import KUBERNETES_VERSIONS, K8sSpec, check_spec, collector_specs
 from otelkit.ops.kubernetes.tiers import agent, gateway
 from otelkit.ops.templates import UserText
+from otelkit.ops.yamltext import check_stream, env_vars
 
 __all__ = ["manifests", "render_k8s"]
 
@@ -45,6 +47,8 @@ def manifests(spec: K8sSpec | None = None) -> dict[str, list[dict[str, Any]]]:
     check_spec(spec)
     specs = collector_specs(spec)
     configs = {role: render_collector(s) for role, s in specs.items()}
+    # From the model: a user's "${env:X}" is escaped text in the config, not a Secret key to mount.
+    secrets = env_vars(collector_document(build_model(specs["gateway"])[0]))
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -53,7 +57,7 @@ def manifests(spec: K8sSpec | None = None) -> dict[str, list[dict[str, Any]]]:
     return {
         "namespace.yaml": [namespace],
         "agent.yaml": agent(spec, configs["agent"]),
-        "gateway.yaml": gateway(spec, configs["gateway"]),
+        "gateway.yaml": gateway(spec, configs["gateway"], secrets),
         "example.yaml": example(spec),
     }
 
@@ -61,9 +65,13 @@ def manifests(spec: K8sSpec | None = None) -> dict[str, list[dict[str, Any]]]:
 def render_k8s(spec: K8sSpec | None = None, *, output: str = "deploy/kubernetes/") -> dict[str, str]:
     """Render every manifest: ``{file name: YAML text}``, in the order to apply them.
 
+    Each file is a header of comment lines (the command that renders it, quoted for a shell) and
+    the documents of :func:`manifests`; it is parsed back and must be exactly those documents.
+
     Raises:
         UsageError: a bad option (namespace, image, replicas, or a gateway option).
         RenderError: the gateway's pipelines do not hold together.
+        TemplateError: a file does not parse back to its documents (a bug in otelkit).
     """
     spec = spec or K8sSpec()
     documents = manifests(spec)
@@ -72,4 +80,7 @@ def render_k8s(spec: K8sSpec | None = None, *, output: str = "deploy/kubernetes/
         f"#   {spec.command_line(output)}\n"
         f"# Checked against the Kubernetes {' and '.join(KUBERNETES_VERSIONS)} API schemas.\n"
     )
-    return {name: header + templates.dump_documents(docs) for name, docs in documents.items()}
+    files = {name: header + templates.dump_documents(docs) for name, docs in documents.items()}
+    for name, text in files.items():
+        check_stream(text, documents[name])
+    return files

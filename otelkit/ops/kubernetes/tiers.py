@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from otelkit.ops.kubernetes.objects import (
@@ -25,8 +24,6 @@ from otelkit.ops.kubernetes.spec import TLS_KEYS, TLS_SECRET, K8sSpec
 from otelkit.ops.templates import UserText
 
 __all__ = ["agent", "gateway"]
-
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def agent(spec: K8sSpec, config: str) -> list[dict[str, Any]]:
@@ -97,11 +94,10 @@ def agent(spec: K8sSpec, config: str) -> list[dict[str, Any]]:
     return [account, role, binding, config_map("otelkit-agent", "agent", ns, config), daemonset]
 
 
-def gateway(spec: K8sSpec, config: str) -> list[dict[str, Any]]:
+def gateway(spec: K8sSpec, config: str, secrets: list[str]) -> list[dict[str, Any]]:
+    """The gateway's objects; ``secrets``: the variables of the ``${env:VAR}`` references its config makes."""
     ns = spec.namespace
-    # Every ${env:VAR} the config uses (comments aside) comes from the Secret, key VAR.
-    body = "\n".join(line for line in config.splitlines() if not line.lstrip().startswith("#"))
-    secrets = sorted(set(_ENV_REF.findall(body)))
+    # Every ${env:VAR} otelkit writes into the config comes from the Secret, key VAR.
     env: list[dict[str, Any]] = [
         {"name": var, "valueFrom": {"secretKeyRef": {"name": "otelkit-gateway", "key": UserText(var)}}}
         for var in secrets
