@@ -29,9 +29,9 @@ from otelkit.cli.render_collector import (
     TracesEndpoint,
     build_spec,
 )
-from otelkit.errors import OutputError, UsageError
+from otelkit.errors import UsageError
 from otelkit.ops.collector.spec import Role
-from otelkit.ops.files import check_target, write_atomic
+from otelkit.ops.files import check_target, make_directory, write_atomic
 from otelkit.ops.kubernetes import K8sSpec, render_k8s
 from otelkit.ops.yamltext import shell_quote
 
@@ -157,15 +157,7 @@ def render_k8s_command(
     spec = build_k8s_spec(**options)
     shown = str(output) if str(output).endswith("/") else f"{output}/"
     files = render_k8s(spec, output=shown)
-    if not output.is_dir():
-        if output.exists():
-            raise OutputError(f"cannot write to {str(output)!r}: it is a file, not a directory; choose a directory")
-        try:
-            output.mkdir(parents=False)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot create {str(output)!r}: {exc.strerror or exc}; create its parent or choose another -o"
-            ) from None
+    make_directory(output)
     # All of them or none: every target is checked before the first is written.
     for name in files:
         check_target(output / name)

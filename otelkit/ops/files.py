@@ -13,6 +13,8 @@ What the target may be:
   planted by another user cannot redirect a write (as root, onto ``/etc/…``);
 - a **directory, FIFO, device or socket**: refused (:class:`~otelkit.errors.OutputError`). Renaming
   over ``/dev/null`` as root would replace the device with a regular file.
+
+A command that writes several files into one ``-o`` directory gets it from :func:`make_directory`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from otelkit.errors import OutputError
 
-__all__ = ["check_target", "write_atomic"]
+__all__ = ["check_target", "make_directory", "write_atomic"]
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -95,6 +97,34 @@ def check_target(path: str | os.PathLike[str]) -> Path:
     if not os.path.isdir(directory):
         raise _error(text, f"directory {directory!r} does not exist", "create it or choose another -o path")
     return Path(real)
+
+
+def make_directory(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` as the directory to write files into, created when missing (its parent is not).
+
+    Raises:
+        OutputError: it exists and is not a directory, its parent does not exist, or it cannot be
+            looked at or created (permission denied, a name too long for the file system, …).
+    """
+    text = os.fspath(path)
+    try:
+        mode: int | None = os.stat(text).st_mode
+    except FileNotFoundError:
+        mode = None
+    except (OSError, ValueError, UnicodeEncodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
+        raise OutputError(f"cannot write to {text!r}: {why}; choose another -o directory") from None
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            return Path(text)
+        raise OutputError(f"cannot write to {text!r}: it is a file, not a directory; choose a directory")
+    try:
+        os.mkdir(text)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create {text!r}: {exc.strerror or exc}; create its parent or choose another -o"
+        ) from None
+    return Path(text)
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -233,6 +233,32 @@ def test_render_k8s_header_is_the_command_quoted_for_a_shell(
         assert lines[3] == "---"
 
 
+def test_render_k8s_output_that_cannot_be_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    long = tmp_path / ("k" * 300)
+    code, out, err = run_cli(capsys, "render-k8s", "-o", str(long))
+    assert (code, out, err) == (
+        2,
+        "",
+        f"error: cannot write to {str(long)!r}: File name too long; choose another -o directory\n",
+    )
+    file = tmp_path / "file"
+    file.write_text("x")
+    code, out, err = run_cli(capsys, "render-k8s", "-o", str(file))
+    assert (code, out, err) == (
+        2,
+        "",
+        f"error: cannot write to {str(file)!r}: it is a file, not a directory; choose a directory\n",
+    )
+    orphan = tmp_path / "missing" / "k8s"
+    code, out, err = run_cli(capsys, "render-k8s", "-o", str(orphan))
+    assert (code, out, err) == (
+        2,
+        "",
+        f"error: cannot create {str(orphan)!r}: No such file or directory; create its parent or choose another -o\n",
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
 def test_render_k8s_tls_files_are_mounted_from_a_secret(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # The gateway's config names --ca-file/--cert-file/--key-file: without those files in the pod the
     # collector would not start. They come from the Secret otelkit-gateway-tls, each at its own path.
