@@ -193,13 +193,18 @@ def run_hostile(
     before = set(os.listdir(workdir))
     code, out, err = run_cli(capsys, command, *argv)
     if code == 2:
-        assert out == ""
-        assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
-        assert "Traceback" not in err
-        assert set(os.listdir(workdir)) == before, "a refused command left a file or directory behind"
+        assert_refused(out, err, workdir, before)
         return None
     assert code == 0, f"exit {code}: {err}"
     return Accepted(argv, value, out, err, before)
+
+
+def assert_refused(out: str, err: str, workdir: Path, before: set[str]) -> None:
+    """A refusal (exit 2): nothing on stdout, one ``error:`` line, no traceback, nothing created in ``workdir``."""
+    assert out == ""
+    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert set(os.listdir(workdir)) == before, "a refused command left a file or directory behind"
 
 
 def strings(data: Any) -> Iterator[str]:
