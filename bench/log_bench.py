@@ -1,0 +1,278 @@
+"""In-process: what one log record costs under otelkit, step by step (CPU of the thread that logs).
+
+    python -m bench.log_bench [--records 20000] [--repeat 5] [--only total|steps]
+
+wrk figures move ±15 % on a shared VM; this one does not: it counts the CPU time of the thread
+that logs (``time.thread_time()``), so other processes do not count, and for the export thread
+its own CPU clock. Two records are measured, the two a request writes in the default deployment:
+the app's ``log.info("read item", extra={"item_id": i})`` and uvicorn's access record, both in a
+request's context (a recording SDK server span and a request id), console output to a file.
+
+``total`` runs each in two fresh processes — ``bare`` (uvicorn's logging config, no otelkit) and
+``otelkit`` (set up by ``otelkit._startup.initialize()``, exactly what ``otelkit-instrument`` runs
+before the app) — and prints µs per record, plus the export thread's µs per record (encoding and
+posting to an in-process OTLP receiver that counts every record). ``steps`` breaks otelkit's path
+into its parts (the stdlib call, the record factory, the handlers' filters, the OTel handler's
+translation, the SDK logger and batch processor, the console line, the encoder), each timed on
+its own over the same records. Both processes apply otelkit's GC tuning, so the difference is
+the logging alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+ACCESS_ARGS = ("127.0.0.1:51234", "GET", "/items/1", "1.1", 200)
+ACCESS_MSG = '%s - "%s %s HTTP/%s" %d'
+
+
+def _per_record(fn: Callable[[int], object], records: int, repeat: int, burst: int = 100) -> float:
+    """Best of ``repeat`` runs of ``fn(i)`` for ``records`` records, in µs of this thread's CPU per record.
+
+    Records go in bursts with a short sleep between (not counted: thread CPU time), so the batch
+    processor's export thread keeps up and nothing is dropped, as in a server at a few thousand
+    records per second.
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        used = 0.0
+        for start in range(0, records, burst):
+            t0 = time.thread_time()
+            for i in range(start, min(start + burst, records)):
+                fn(i)
+            used += time.thread_time() - t0
+            time.sleep(0.002)
+        best = min(best, used)
+    return best / records * 1e6
+
+
+def _thread_cpu(name_prefix: str) -> float:
+    for thread in threading.enumerate():
+        if thread.name.startswith(name_prefix) and thread.ident is not None:
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    return 0.0
+
+
+def _setup(mode: str, endpoint: str) -> None:
+    if mode == "otelkit":
+        os.environ.update(
+            {
+                "OTEL_PYTHON_DISTRO": "otelkit",
+                "OTEL_PYTHON_CONFIGURATOR": "otelkit",
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_METRICS_EXPORTER": "otlp",
+                "OTEL_LOGS_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_SERVICE_NAME": "bench-app",
+                "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+            }
+        )
+        from otelkit import _startup
+
+        _startup.initialize()  # what otelkit-instrument's sitecustomize runs; includes the GC tuning
+    else:
+        from otelkit._api import tune_gc
+
+        tune_gc()
+    # What uvicorn does at start: its logging config (access logger, handler, formatter).
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    logging.config.dictConfig(LOGGING_CONFIG)
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    logging.getLogger("bench.app").setLevel(logging.INFO)
+
+
+def _request_context() -> Any:
+    """A request's context: a recording server span (otelkit's tracer) and the request id, attached."""
+    from opentelemetry import context, trace
+
+    from otelkit.context import request_context
+
+    span = trace.get_tracer("otelkit.asgi").start_span("GET /items/{item_id}", kind=trace.SpanKind.SERVER)
+    return context.attach(request_context(span, "4bf92f3577b34da6"))
+
+
+def _total(mode: str, records: int, repeat: int) -> dict[str, float]:
+    from otelkit.testing import OTLPReceiver
+
+    with OTLPReceiver(keep=False) as receiver, tempfile.TemporaryFile("w") as console:
+        sys.stderr = sys.stdout = console  # the console handlers write to a file, as in bench.run
+        _setup(mode, receiver.endpoint)
+        import logging
+
+        app, access = logging.getLogger("bench.app"), logging.getLogger("uvicorn.access")
+        _request_context()
+        time.sleep(1.5)  # otelkit builds its exporters 1 s after set-up, on a thread of their own
+        export0 = _thread_cpu("OtelBatchLogRecordProcessor")
+        result = {
+            "app": _per_record(lambda i: app.info("read item", extra={"item_id": i}), records, repeat),
+            "access": _per_record(lambda i: access.info(ACCESS_MSG, *ACCESS_ARGS), records, repeat),
+        }
+        if mode == "otelkit":
+            from opentelemetry import _logs
+
+            _logs.get_logger_provider().force_flush()  # type: ignore[attr-defined]
+            emitted = 2 * records * repeat
+            result["export_thread"] = (_thread_cpu("OtelBatchLogRecordProcessor") - export0) / emitted * 1e6
+            result["received"] = receiver.items["logs"] / emitted
+        sys.stderr, sys.stdout = sys.__stderr__, sys.__stdout__
+    return result
+
+
+def _steps(records: int, repeat: int) -> list[tuple[str, float]]:
+    """otelkit's per-record path taken apart, and the SDK's path it replaces; each step timed alone."""
+    from otelkit.testing import OTLPReceiver
+
+    out: list[tuple[str, float]] = []
+    with OTLPReceiver(keep=False) as receiver, tempfile.TemporaryFile("w") as console:
+        sys.stderr = sys.stdout = console
+        _setup("otelkit", receiver.endpoint)
+        _request_context()
+        time.sleep(1.5)  # the exporters are built 1 s after set-up, on a thread that would compete
+        import copy
+
+        from opentelemetry._logs import get_logger
+        from opentelemetry.instrumentation.logging.handler import LoggingHandler
+        from opentelemetry.sdk._logs import LoggerProvider, ReadWriteLogRecord
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+        from otelkit import _logprobe, _logs
+
+        app = logging.getLogger("bench.app")
+        root = logging.getLogger()
+        otel = _logs.otel_handler()
+        assert otel is not None
+        console_handler = next(h for h in root.handlers if h is not otel)
+        base = app.makeRecord(app.name, logging.INFO, __file__, 1, "read item", (), None, extra={"item_id": 1})
+
+        def timed(label: str, fn: Callable[[Any], object]) -> None:
+            # Fresh copies for every run: nothing cached on a record carries over from another step.
+            best = float("inf")
+            for _ in range(repeat):
+                made = [copy.copy(base) for _ in range(records)]
+                best = min(best, _per_record(functools.partial(_apply, fn, made), records, 1))
+            out.append((label, best))
+
+        saved = root.handlers[:]
+        root.handlers.clear()
+        timed(
+            "stdlib: logger.info(extra=) with no handler (bare FastAPI's app record)",
+            lambda r: app.info("read item", extra={"item_id": 1}),
+        )
+        root.handlers[:] = saved
+        factory = logging.getLogRecordFactory()
+        args = (app.name, 20, __file__, 1, "read item", (), None)
+        timed(
+            f"stdlib: makeRecord, record factory now ({getattr(factory, '__qualname__', factory)})",
+            lambda r: app.makeRecord(*args, extra={"item_id": 1}),
+        )
+        provider = otel._logger_provider  # type: ignore[attr-defined]
+        # The SDK's path (instrumentation-logging's own emit), the one otelkit's replaces.
+        timed("SDK path: LoggingHandler.emit, whole", lambda r: LoggingHandler.emit(otel, r))  # type: ignore[arg-type]
+        timed("SDK path:   _translate (API LogRecord: attributes, context, body)", lambda r: otel._translate(r))  # type: ignore[attr-defined]
+        timed(
+            "SDK path:   get_logger(record.name), per record",
+            lambda r: get_logger("bench.app", logger_provider=provider),
+        )
+        sdk_logger = LoggerProvider(resource=provider.resource, shutdown_on_exit=False).get_logger("bench.app")
+        api_record = otel._translate(base)  # type: ignore[attr-defined]
+        timed(
+            "SDK path:   Logger.emit without processors (ReadWriteLogRecord, attribute cleaning)",
+            lambda r: sdk_logger.emit(copy.copy(api_record)),
+        )
+        timed("  (the copy.copy that step needs, to subtract)", lambda r: copy.copy(api_record))
+        processor = BatchLogRecordProcessor.__new__(BatchLogRecordProcessor)
+        processor._batch_processor = _logprobe._Queue()  # type: ignore[assignment]
+        rw = ReadWriteLogRecord(otel._translate(base), resource=provider.resource)  # type: ignore[attr-defined]
+        timed("SDK path:   BatchLogRecordProcessor.on_emit (copy, ReadableLogRecord)", lambda r: processor.on_emit(rw))
+        # otelkit's path.
+        timed("otelkit: OTel handler filters (request id; the record's facts read here)", lambda r: otel.filter(r))
+        emit = otel.emit
+        timed(f"otelkit: OTel handler emit, whole ({type(emit).__name__})", lambda r: emit(r))
+        if isinstance(emit, _logrecord_fast_emit()):
+            fast: Any = emit
+            logger = fast._plans["bench.app"].logger
+            timed("otelkit:   FastEmit.build (the ReadableLogRecord, once)", lambda r: fast.build(r, logger))
+        formatter = console_handler.formatter
+        assert formatter is not None
+        timed("otelkit: console format() (the JSON line)", lambda r: formatter.format(r))
+        timed("otelkit: console handle(), whole (lock, format, write, flush)", lambda r: console_handler.handle(r))
+        sys.stderr, sys.stdout = sys.__stderr__, sys.__stdout__
+        translated = [otel._translate(copy.copy(base)) for _ in range(512)]  # type: ignore[attr-defined]
+        scope = sdk_logger.instrumentation_scope  # type: ignore[attr-defined]
+
+    from opentelemetry.sdk._logs import ReadableLogRecord
+
+    from otelkit._otlp import encode_logs
+    from otelkit._redact import redact_attributes
+
+    batch = [
+        ReadableLogRecord(log_record=t, resource=provider.resource, instrumentation_scope=scope) for t in translated
+    ]
+    best = min(_cpu(lambda: encode_logs(batch, redact_attributes)) for _ in range(repeat * 4))  # type: ignore[arg-type]
+    out.append(("export thread: encode_logs with redaction (per record, batch of 512)", best / len(batch) * 1e6))
+    return out
+
+
+def _logrecord_fast_emit() -> type:
+    from otelkit._logrecord import FastEmit
+
+    return FastEmit
+
+
+def _apply(fn: Callable[[Any], object], made: list[Any], i: int) -> object:
+    return fn(made[i])
+
+
+def _cpu(fn: Callable[[], object]) -> float:
+    t0 = time.thread_time()
+    fn()
+    return time.thread_time() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", choices=("total", "steps"))
+    parser.add_argument("--child", choices=("bare", "otelkit"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_total(args.child, args.records, args.repeat)))
+        return
+    if args.only in (None, "total"):
+        rows = {}
+        for mode in ("bare", "otelkit"):
+            cmd = [sys.executable, "-m", "bench.log_bench", "--child", mode, "--records", str(args.records)]
+            cmd += ["--repeat", str(args.repeat)]
+            rows[mode] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        print(f"µs of the logging thread's CPU per record, best of {args.repeat} × {args.records} records")
+        for what in ("app", "access"):
+            bare, kit = rows["bare"][what], rows["otelkit"][what]
+            print(f"  {what:7} bare {bare:6.1f}   otelkit {kit:6.1f}   otelkit adds {kit - bare:6.1f}")
+        print(
+            f"  export thread under otelkit: {rows['otelkit']['export_thread']:.1f} µs per record;"
+            f" received {rows['otelkit']['received']:.3f} of the records emitted"
+        )
+    if args.only in (None, "steps"):
+        print(f"otelkit's path in steps (µs per record, best of {args.repeat} × {args.records}):")
+        for label, micros in _steps(args.records, args.repeat):
+            print(f"  {micros:6.2f}  {label}")
+
+
+if __name__ == "__main__":
+    main()
