@@ -8,8 +8,6 @@ See :mod:`otelkit._runtime.logs` for what otelkit does to logging and why.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
 import logging.config
 import sys
@@ -21,6 +19,8 @@ from typing import Any
 from opentelemetry import trace
 
 from otelkit._runtime import redact, sdk_compat
+from otelkit._runtime.logs import line as console_line
+from otelkit._runtime.logs.facts import field_names
 from otelkit.context import REQUEST_ID_KEY, exception_context, get_request_id
 
 __all__ = [
@@ -72,8 +72,11 @@ _RESERVED = frozenset(
 
 
 def _extras(record: logging.LogRecord) -> Mapping[str, Any]:
-    extras = {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
-    return redact.redact_attributes(extras)
+    fields = record.__dict__
+    names = field_names(fields, _RESERVED)
+    if not names:
+        return {}
+    return redact.redact_attributes({k: fields[k] for k in names})
 
 
 def _trace_ids(context: Any = None) -> tuple[str, str]:
@@ -94,33 +97,16 @@ class ConsoleFormatter(logging.Formatter):
         self._color = style == "pretty" and sys.stderr.isatty()
 
     def format(self, record: logging.LogRecord) -> str:
+        if self.style_name == "json":  # the production console: the hot path (otelkit._runtime.logs.line)
+            return console_line.format_json(self, record, _extras, redact.redact_message)
         message = redact.redact_message(record.getMessage())
         suppressed = getattr(record, "otelkit_suppressed", 0)
         if suppressed:
             message = f"{message} ({suppressed} similar messages suppressed)"
         context = exception_context(record)  # uvicorn's "Exception in ASGI application", after the request
-        trace_id, span_id = _trace_ids(context)
+        trace_id, _ = _trace_ids(context)
         request_id = get_request_id(context)
         extras = _extras(record)
-        if self.style_name == "json":
-            doc: dict[str, Any] = {
-                "timestamp": _dt.datetime.fromtimestamp(record.created, _dt.timezone.utc).isoformat(
-                    timespec="milliseconds"
-                ),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": message,
-            }
-            if trace_id:
-                doc["trace_id"] = trace_id
-                doc["span_id"] = span_id
-            if request_id:
-                doc["request_id"] = request_id
-            for key, value in extras.items():
-                doc.setdefault(key, value)
-            if record.exc_info:
-                doc["exception"] = redact.redact_message(self.formatException(record.exc_info))
-            return json.dumps(doc, default=str, ensure_ascii=False)
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created)) + f".{int(record.msecs):03d}"
         level = record.levelname
         if self._color:

@@ -15,8 +15,10 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from otelkit._runtime import failures, state
+from otelkit._runtime.logs import fastemit
 from otelkit._runtime.logs.console import OTEL_INTERNAL_PREFIX, console_handler, is_console_handler, is_otel_handler
-from otelkit.context import REQUEST_ID_KEY, exception_context, get_request_id
+from otelkit._runtime.logs.facts import facts
+from otelkit.context import REQUEST_ID_KEY, exception_context
 
 __all__ = ["after_app_config", "otel_handler", "prepare_otel_handler"]
 
@@ -34,7 +36,7 @@ class _DropOtelInternal(logging.Filter):
             return False
         if "color_message" in record.__dict__:
             del record.__dict__["color_message"]
-        request_id = get_request_id(exception_context(record) if record.exc_info else None)
+        request_id = facts(record).request_id  # the exception's request context for a late exception record
         if request_id is not None:
             record.__dict__[REQUEST_ID_KEY] = request_id
         return True
@@ -53,6 +55,7 @@ def prepare_otel_handler(handler: logging.Handler) -> None:
     if not any(isinstance(f, _DropOtelInternal) for f in handler.filters):
         handler.addFilter(_DropOtelInternal())
     _convert_attribute_values(handler)
+    fastemit.speed_up(handler)  # after the conversion: the fast emit calls the handler's _get_attributes
     state.set_otel_log_handler(handler)
     _attach_to_isolated_loggers(handler)
     _wrap_config_functions()

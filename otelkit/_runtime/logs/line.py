@@ -1,0 +1,139 @@
+"""The console's JSON line, written with the least work.
+
+:func:`format_json` is the document of :class:`~otelkit._runtime.logs.console.ConsoleFormatter`
+(``json`` style), byte for byte what ``json.dumps(doc, default=str, ensure_ascii=False)`` gives,
+with the timestamp's second formatted once per second and no encoder set up per call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from otelkit._runtime.logs.facts import facts
+
+__all__ = ["format_json", "iso_millis"]
+
+
+_second: list[tuple[int, str]] = [(-1, "")]  # (second, "YYYY-MM-DDTHH:MM:SS"), replaced whole: atomic
+
+
+def iso_millis(created: float) -> str:
+    """``datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")``, cheaper.
+
+    The same rounding as ``datetime`` (the fraction to microseconds, half to even) and the same
+    text; the date and time of each second are formatted once.
+    """
+    if created < 0:  # never for a log record; keep datetime's own behaviour there
+        import datetime as _dt
+
+        return _dt.datetime.fromtimestamp(created, _dt.timezone.utc).isoformat(timespec="milliseconds")
+    second = int(created)
+    micros = round((created - second) * 1e6)
+    if micros >= 1_000_000:
+        second += 1
+        micros -= 1_000_000
+    cached = _second[0]
+    if cached[0] == second:
+        text = cached[1]
+    else:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second[0] = (second, text)
+    return f"{text}.{micros // 1000:03d}+00:00"
+
+
+_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_encode_str: Any = getattr(json.encoder, "c_encode_basestring", None)
+
+
+def _dumps(doc: Mapping[str, Any]) -> str:
+    """``json.dumps(doc, default=str, ensure_ascii=False)`` without building a JSONEncoder per call.
+
+    The C encoder ``json.dumps`` ends in, with the same arguments and a fresh circular-reference
+    map per call (so threads never share one).
+    """
+    if _make_encoder is None or _encode_str is None:  # pragma: no cover - CPython has _json
+        return json.dumps(doc, default=str, ensure_ascii=False)
+    encoder = _make_encoder({}, str, _encode_str, None, ": ", ", ", False, False, True)
+    return "".join(encoder(doc, 0))
+
+
+_hex: list[tuple[Any, str, str]] = [(None, "", "")]  # (span context, trace id hex, span id hex)
+
+
+def _ids(context: Any) -> tuple[Any, str, str]:
+    """The hex ids of a span context; a request's records share it, so the last one is kept."""
+    cached = _hex[0]
+    if cached[0] is context:
+        return cached
+    entry = (context, format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    _hex[0] = entry
+    return entry
+
+
+def format_json(
+    formatter: logging.Formatter,
+    record: logging.LogRecord,
+    extras: Callable[[logging.LogRecord], Mapping[str, Any]],
+    message: Callable[[str], str] | None = None,
+) -> str:
+    """The JSON line of :class:`otelkit._logs.ConsoleFormatter` for ``record``.
+
+    Exactly ``json.dumps(doc, default=str, ensure_ascii=False)`` of the document ``{"timestamp",
+    "level", "logger", "message"[, "trace_id", "span_id"][, "request_id"], **extras[,
+    "exception"]}`` (an extra field never replaces one of the first ones). The common case — no
+    exception, no extra field named like one of them — is written piece by piece: the fixed keys
+    as text, the values through the C string encoder ``json`` uses, the extras through the C
+    encoder; anything else builds the document.
+
+    Args:
+        formatter: The console formatter (its ``formatException``).
+        record: The record.
+        extras: The record's ``extra=`` fields, redacted (``otelkit._logs._extras``).
+        message: Applied to the message (and exception text) first, e.g. redaction, if given.
+    """
+    f = facts(record)
+    text = f.message if message is None else message(f.message)
+    suppressed = getattr(record, "otelkit_suppressed", 0)
+    if suppressed:
+        text = f"{text} ({suppressed} similar messages suppressed)"
+    fields = extras(record)
+    context = f.span_context
+    valid = context.is_valid
+    request_id = f.request_id
+    if _encode_str is not None and not record.exc_info and not (fields and not fields.keys().isdisjoint(_FIRST_KEYS)):
+        enc = _encode_str
+        line = (
+            f'{{"timestamp": "{iso_millis(record.created)}", "level": {enc(record.levelname)},'
+            f' "logger": {enc(record.name)}, "message": {enc(text)}'
+        )
+        if valid:
+            _, trace_hex, span_hex = _ids(context)
+            line += f', "trace_id": "{trace_hex}", "span_id": "{span_hex}"'
+        if request_id:
+            line += f', "request_id": {enc(request_id)}'
+        if fields:
+            line += ", " + _dumps(fields)[1:-1]
+        return line + "}"
+    doc: dict[str, Any] = {
+        "timestamp": iso_millis(record.created),
+        "level": record.levelname,
+        "logger": record.name,
+        "message": text,
+    }
+    if valid:
+        _, doc["trace_id"], doc["span_id"] = _ids(context)
+    if request_id:
+        doc["request_id"] = request_id
+    for key, value in fields.items():
+        doc.setdefault(key, value)
+    if record.exc_info:
+        exception = formatter.formatException(record.exc_info)
+        doc["exception"] = exception if message is None else message(exception)
+    return _dumps(doc)
+
+
+_FIRST_KEYS = frozenset(("timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id", "exception"))

@@ -1,0 +1,392 @@
+"""otelkit's log record path exports what the SDK's own path exports, for less work per record.
+
+Both paths run through real SDK pipelines (``LoggerProvider`` → ``BatchLogRecordProcessor`` →
+exporter); what the exporters get is encoded with otelkit's encoder (with the redaction filter
+the OTLP exporter uses) and with the SDK's, decoded with opentelemetry-proto and compared field by
+field, the observed timestamp aside (each path reads the clock itself).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import logging
+import random
+import sys
+import warnings
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import baggage, context, trace
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as sdk_encode_logs
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from otelkit._runtime import redact as _redact
+from otelkit._runtime import state
+from otelkit._runtime.logs import console, fastemit, line
+from otelkit._runtime.logs import handler as loghandler
+from otelkit._runtime.logs import probe as checks
+from otelkit._runtime.otlp.encode import encode_logs
+from otelkit.context import EXCEPTION_CONTEXT_ATTRIBUTE, exception_context, request_context
+
+RESOURCE = Resource.create({"service.name": "t"})
+
+
+class _Keep(LogRecordExporter):
+    """What a batch processor exports, kept (the in-memory exporter copies nothing either)."""
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+
+    def export(self, batch: Any) -> LogRecordExportResult:
+        self.batches.extend(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _pipeline(*, fast: bool, limits: LogRecordLimits | None = None) -> tuple[logging.Handler, _Keep, LoggerProvider]:
+    provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False, log_record_limits=limits)
+    kept = _Keep()
+    provider.add_log_record_processor(BatchLogRecordProcessor(kept, schedule_delay_millis=60_000))
+    handler = LoggingHandler(logger_provider=provider)
+    # What otelkit's prepare_otel_handler does to it, without its global side effects: the request
+    # id filter, values converted for the SDK, the late exception's request context.
+    handler.addFilter(loghandler._DropOtelInternal())
+    loghandler._convert_attribute_values(handler)
+    if fast:
+        handler.emit = fastemit.FastEmit(handler, handler.emit)  # type: ignore[method-assign]
+    return handler, kept, provider
+
+
+@pytest.fixture
+def in_request() -> Iterator[Any]:
+    span = TracerProvider(shutdown_on_exit=False).get_tracer("otelkit.asgi").start_span("GET /items/{item_id}")
+    token = context.attach(request_context(span, "4bf92f3577b34da6"))
+    yield span
+    context.detach(token)
+
+
+def _records() -> list[logging.LogRecord]:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+
+    def make(name: str, level: int, msg: str, args: tuple[Any, ...] = (), exc: Any = None, **extra: Any) -> Any:
+        record = logging.LogRecord(name, level, __file__, 10, msg, args, exc)
+        record.__dict__.update(extra)
+        return record
+
+    return [
+        make("bench.app", logging.INFO, "read item", item_id=7),
+        make("uvicorn.access", logging.INFO, '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "GET", "/i/1", "1.1", 200)),
+        make("app", logging.INFO, "login", user="ana", password="hunter2", token="t0k3n"),
+        make("app", logging.INFO, "calling %s with Authorization: Bearer abc.def.ghi", ("https://u:pw@api.example",)),
+        make("app", logging.WARNING, "nested", user={"id": 1, "api_key": "k", "roles": ["a", "b"]}, tags=["x", 2]),
+        make("app", logging.ERROR, "failed %s", ("job",), exc_info, ratio=0.5, ok=True, raw=b"\x00", nothing=None),
+        make("app", logging.CRITICAL, "event", **{"otel.event.name": "app.started", "event.name": "old"}),
+        make("app", 25, "custom level é ☃", long="x" * 300),
+        make("app", 5, "below debug", obj=object()),
+        make("uvicorn.error", logging.INFO, "Started", color_message="\x1b[32mStarted\x1b[0m"),
+        make("app", logging.INFO, "own request id", **{"request.id": "mine"}),
+        make("app", logging.INFO, "", _private="kept by the SDK", **{"": "empty key"}),
+        make("celery.app.trace", logging.INFO, "Task %(name)s succeeded", ({"name": "t"},), eta=_WHEN, ref=_REF),
+        make("uvicorn.error", logging.ERROR, "Exception in ASGI application", (), _late_exception()),
+    ]
+
+
+_WHEN = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+class _Target:
+    pass
+
+
+_KEEP = _Target()
+_REF = weakref.proxy(_KEEP)
+
+
+def _late_exception() -> Any:
+    """exc_info of an exception that escaped a request after it ended: the request's context on it."""
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False, trace.TraceFlags(1))
+    )
+    ctx = baggage.set_baggage("request.id", "late-request", trace.set_span_in_context(span))
+    try:
+        raise RuntimeError("escaped")
+    except RuntimeError as error:
+        setattr(error, EXCEPTION_CONTEXT_ATTRIBUTE, ctx)
+        return sys.exc_info()
+
+
+def _emit_all(handler: logging.Handler, provider: LoggerProvider, records: list[logging.LogRecord]) -> None:
+    for record in records:
+        handler.handle(copy.copy(record))
+    provider.force_flush()
+
+
+def _decoded(data: bytes) -> ExportLogsServiceRequest:
+    message = ExportLogsServiceRequest()
+    message.ParseFromString(data)
+    for rl in message.resource_logs:
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                assert record.observed_time_unix_nano > 0
+                record.observed_time_unix_nano = 0
+    return message
+
+
+def _both(records: list[logging.LogRecord], **kwargs: Any) -> tuple[list[Any], list[Any]]:
+    """What each path exports for ``records``; both must warn alike (the SDK warns of dropped attributes)."""
+    out, warned = [], []
+    for fast in (False, True):
+        handler, kept, provider = _pipeline(fast=fast, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _emit_all(handler, provider, records)
+        out.append(kept.batches)
+        warned.append([(w.category, str(w.message)) for w in caught])
+    assert warned[1] == warned[0]
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("encoder", ["otelkit", "sdk"])
+@pytest.mark.parametrize("with_span", [True, False], ids=["in_request", "no_span"])
+def test_fast_emit_exports_what_the_sdk_exports(encoder: str, with_span: bool, request: Any) -> None:
+    if with_span:
+        request.getfixturevalue("in_request")
+    records = _records()
+    sdk, fast = _both(records)
+    assert len(sdk) == len(fast) == len(records)
+    if encoder == "otelkit":  # the OTLP exporter's encoder, redacting as it does
+        sdk_msg = _decoded(encode_logs(sdk, _redact.redact_attributes, text_filter=_redact.redact_body))
+        fast_msg = _decoded(encode_logs(fast, _redact.redact_attributes, text_filter=_redact.redact_body))
+    else:
+        sdk_msg = _decoded(sdk_encode_logs(sdk).SerializeToString())
+        fast_msg = _decoded(sdk_encode_logs(fast).SerializeToString())
+    sdk_logs = [r for rl in sdk_msg.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    fast_logs = [r for rl in fast_msg.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    assert len(fast_logs) == len(records)
+    for sdk_record, fast_record in zip(sdk_logs, fast_logs, strict=True):
+        assert fast_record == sdk_record
+    assert fast_msg == sdk_msg
+    first = {a.key: a.value for a in fast_logs[0].attributes}
+    assert first["item_id"].int_value == 7
+    if with_span:
+        assert first["request.id"].string_value == "4bf92f3577b34da6"
+        assert fast_logs[0].trace_id != b"\0" * 16
+    if encoder == "otelkit":
+        login = {a.key: a.value.string_value for a in fast_logs[2].attributes}
+        assert login["password"] == login["token"] == _redact.REDACTED
+        assert login["user"] == "ana"
+        (body,) = [r.body.string_value for r in fast_logs if "Authorization" in r.body.string_value]
+        assert "abc.def.ghi" not in body and "pw@" not in body and _redact.REDACTED in body
+    (late,) = [r for r in fast_logs if r.body.string_value == "Exception in ASGI application"]
+    assert late.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c"  # the request the exception escaped
+    assert {a.key: a.value.string_value for a in late.attributes}["request.id"] == "late-request"
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [LogRecordLimits(max_attributes=1), LogRecordLimits(max_attribute_length=4), LogRecordLimits(max_attributes=0)],
+    ids=["one_attribute", "four_characters", "none"],
+)
+def test_fast_emit_applies_the_sdks_attribute_limits(limits: LogRecordLimits, in_request: Any) -> None:
+    sdk, fast = _both(_records(), limits=limits)
+    for sdk_item, fast_item in zip(sdk, fast, strict=True):
+        assert checks.differences(sdk_item, fast_item) is None
+    assert encode_logs(sdk) != b"" and _decoded(encode_logs(fast)) == _decoded(encode_logs(sdk))
+
+
+def test_fast_emit_builds_the_record_once_with_no_per_record_lookup(
+    in_request: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk._logs._internal import export as sdk_export
+
+    handler, kept, provider = _pipeline(fast=True)
+    lookups: list[str] = []
+    real_get_logger = provider.get_logger
+    monkeypatch.setattr(
+        provider, "get_logger", lambda name, *a, **k: lookups.append(name) or real_get_logger(name, *a, **k)
+    )
+    copies: list[Any] = []
+    real_copy = sdk_export.copy.copy
+    monkeypatch.setattr(sdk_export.copy, "copy", lambda obj: copies.append(obj) or real_copy(obj))
+    for i in range(50):
+        handler.handle(logging.LogRecord("bench.app", logging.INFO, __file__, 1, "read %d", (i,), None))
+    provider.force_flush()
+    assert len(kept.batches) == 50
+    assert lookups == ["bench.app"]  # one Logger per name, not one lookup per record
+    assert copies == []  # the batch processor's copy of each record is not made: it is built once
+
+
+def test_fast_emit_takes_the_sdk_path_when_a_processor_is_not_a_batch_processor(in_request: Any) -> None:
+    provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+    memory = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    handler = LoggingHandler(logger_provider=provider)
+    fast = fastemit.FastEmit(handler, handler.emit)
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "hello", (), None)
+    fast(record)
+    (exported,) = memory.get_finished_logs()
+    assert exported.log_record.body == "hello"
+    assert fast._plans["app"].emits is None
+    # A processor added later re-plans the logger's records: now mixed, still the SDK's path.
+    kept = _Keep()
+    provider.add_log_record_processor(BatchLogRecordProcessor(kept, schedule_delay_millis=60_000))
+    fast(copy.copy(record))
+    provider.force_flush()
+    assert len(memory.get_finished_logs()) == 2 and len(kept.batches) == 1
+    assert fast._plans["app"].emits is None
+
+
+def test_fast_emit_respects_a_disabled_logger_and_the_recursion_guard(in_request: Any) -> None:
+    from opentelemetry.sdk._logs._internal import _LoggerConfig
+
+    handler, kept, provider = _pipeline(fast=True)
+    handler.handle(logging.LogRecord("quiet", logging.INFO, __file__, 1, "one", (), None))
+    plan = handler.emit._plans["quiet"]  # type: ignore[attr-defined]
+    plan.logger._set_logger_config(_LoggerConfig(is_enabled=False))
+    handler.handle(logging.LogRecord("quiet", logging.INFO, __file__, 1, "two", (), None))
+    token = LoggingHandler._is_emitting.set(True)  # a record logged while the handler emits
+    try:
+        handler.handle(logging.LogRecord("app", logging.INFO, __file__, 1, "three", (), None))
+    finally:
+        LoggingHandler._is_emitting.reset(token)
+    provider.force_flush()
+    assert [r.log_record.body for r in kept.batches] == ["one"]
+
+
+def test_probe_passes_on_this_sdk_and_turns_the_fast_path_off_on_a_difference(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert checks.compare(fastemit.FastEmit) is None
+    real_build = fastemit.FastEmit.build
+
+    def wrong(self: Any, record: logging.LogRecord, logger: Any) -> Any:
+        readable = real_build(self, record, logger)
+        readable.log_record.__dict__["severity_text"] = "INFO?"
+        return readable
+
+    monkeypatch.setattr(fastemit.FastEmit, "build", wrong)
+    assert checks.compare(fastemit.FastEmit) == "severity_text differs: SDK 'INFO', fast 'INFO?'"
+    monkeypatch.setattr(fastemit, "_probed", [False])
+    handler, _, _ = _pipeline(fast=False)
+    with caplog.at_level(logging.INFO, logger="otelkit"):
+        assert fastemit.speed_up(handler) is False
+    assert "emit" not in handler.__dict__
+    assert "otelkit: fast log record path off (severity_text differs" in caplog.text
+
+
+def test_prepare_otel_handler_gives_the_handler_the_fast_emit() -> None:
+    handler, _, _ = _pipeline(fast=False)
+    loghandler.prepare_otel_handler(handler)
+    try:
+        assert isinstance(handler.__dict__["emit"], fastemit.FastEmit)
+        loghandler.prepare_otel_handler(handler)  # idempotent
+        assert handler.emit.fallback.__self__ is handler  # type: ignore[attr-defined]
+    finally:
+        state.set_otel_log_handler(None)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the console line
+
+
+def _reference_json(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    """ConsoleFormatter's JSON line as it was written before the fast path (the specification)."""
+    message = _redact.redact_message(record.getMessage())
+    suppressed = getattr(record, "otelkit_suppressed", 0)
+    if suppressed:
+        message = f"{message} ({suppressed} similar messages suppressed)"
+    ctx = exception_context(record)
+    span_context = trace.get_current_span(ctx).get_span_context()
+    value = baggage.get_baggage("request.id", ctx)
+    request_id = value if isinstance(value, str) else None
+    extras = {k: v for k, v in record.__dict__.items() if k not in console._RESERVED and not k.startswith("_")}
+    extras = _redact.redact_attributes(extras)  # type: ignore[assignment]
+    doc: dict[str, Any] = {
+        "timestamp": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(
+            timespec="milliseconds"
+        ),
+        "level": record.levelname,
+        "logger": record.name,
+        "message": message,
+    }
+    if span_context.is_valid:
+        doc["trace_id"] = format(span_context.trace_id, "032x")
+        doc["span_id"] = format(span_context.span_id, "016x")
+    if request_id:
+        doc["request_id"] = request_id
+    for key, val in extras.items():
+        doc.setdefault(key, val)
+    if record.exc_info:
+        doc["exception"] = _redact.redact_message(formatter.formatException(record.exc_info))
+    return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def _console_records() -> list[logging.LogRecord]:
+    records = _records()
+    extra = [
+        ("app", logging.INFO, "collides", {"message": "extra", "level": 1, "trace_id": "x", "exception": "e"}),
+        ("app", logging.INFO, 'quote " and \\ and \n newline', {"path": "/a\tb", "n": float("nan")}),
+        ('we"ird', logging.INFO, "suppressed", {"otelkit_suppressed": 3}),
+    ]
+    for name, level, msg, fields in extra:
+        record = logging.LogRecord(name, level, __file__, 1, msg, (), None)
+        record.__dict__.update(fields)
+        records.append(record)
+    records[0].levelname = 'LEV"EL'
+    return records
+
+
+@pytest.mark.parametrize("with_span", [True, False], ids=["in_request", "no_span"])
+def test_console_json_line_is_byte_for_byte_the_reference(with_span: bool, request: Any) -> None:
+    if with_span:
+        request.getfixturevalue("in_request")
+    formatter = console.ConsoleFormatter("json")
+    for record in _console_records():
+        assert formatter.format(record) == _reference_json(formatter, record)
+
+
+def test_console_reads_the_message_again_when_a_filter_rewrote_it(in_request: Any) -> None:
+    formatter = console.ConsoleFormatter("json")
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "secret %s", ("x",), None)
+    assert json.loads(formatter.format(record))["message"] == "secret x"
+    record.args = ("[REDACTED]",)
+    assert json.loads(formatter.format(record))["message"] == "secret [REDACTED]"
+
+
+def test_iso_millis_matches_datetime_for_any_timestamp() -> None:
+    rng = random.Random(20)
+    stamps = [rng.uniform(0, 4e9) for _ in range(20000)]
+    stamps += [1764590400.0 + k / 1e6 + d for k in range(2000) for d in (0.0, 4.9e-7, 5e-7, 5.1e-7)]
+    stamps += [1764590400.9999995, 1764590400.9999994, 0.0, 1.5, 59.9995]
+    for stamp in stamps:
+        expected = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).isoformat(timespec="milliseconds")
+        assert line.iso_millis(stamp) == expected, stamp
+
+
+def test_extra_fields_are_the_records_own_fields_in_order() -> None:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "m", (), None)
+    assert console._extras(record) == {}
+    record.__dict__.update({"b": 1, "_hidden": 2, "a": 3, "request.id": "r", "password": "p"})
+    assert list(console._extras(record).items()) == [("b", 1), ("a", 3), ("password", _redact.REDACTED)]
