@@ -132,9 +132,12 @@ def _instrument_fastapi() -> None:
 def _instrument_logging(kwargs: dict[str, Any]) -> None:
     from opentelemetry.instrumentation.logging import LoggingInstrumentor
 
+    from otelkit._runtime.logs import fastemit
+
     instrumentor = LoggingInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(**kwargs)
+        fastemit.drop_idle_record_factory(kwargs)
     otel = handler.otel_handler()
     if otel is not None:
         handler.prepare_otel_handler(otel)

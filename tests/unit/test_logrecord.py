@@ -390,3 +390,53 @@ def test_extra_fields_are_the_records_own_fields_in_order() -> None:
     assert console._extras(record) == {}
     record.__dict__.update({"b": 1, "_hidden": 2, "a": 3, "request.id": "r", "password": "p"})
     assert list(console._extras(record).items()) == [("b", 1), ("a", 3), ("password", _redact.REDACTED)]
+
+
+# --------------------------------------------------------------------------- the record factory
+
+_FACTORY_SCRIPT = """
+import json, logging, sys
+from otelkit._runtime import instrument
+stdlib = logging.getLogRecordFactory()
+instrument.instrument_by_name("logging", json.loads(sys.argv[1]))
+record = logging.getLogger("app").makeRecord("app", logging.INFO, "f", 1, "m", (), None)
+fields = sorted(k for k in vars(record) if k.startswith("otel"))
+print(json.dumps({"stdlib": logging.getLogRecordFactory() is stdlib, "otel_fields": fields}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "env", "stdlib", "fields"),
+    [
+        ({}, {}, True, []),
+        (
+            {},
+            {"OTEL_PYTHON_LOG_CORRELATION": "true"},
+            False,
+            ["otelServiceName", "otelSpanID", "otelTraceID", "otelTraceSampled"],
+        ),
+        (
+            {"inject_trace_context": True},
+            {},
+            False,
+            ["otelServiceName", "otelSpanID", "otelTraceID", "otelTraceSampled"],
+        ),
+    ],
+    ids=["default", "correlation_env", "inject_trace_context"],
+)
+def test_idle_record_factory_wrapper_is_dropped_and_a_working_one_kept(
+    kwargs: dict[str, Any], env: dict[str, str], stdlib: bool, fields: list[str]
+) -> None:
+    import os
+    import subprocess
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELKIT_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", _FACTORY_SCRIPT, json.dumps(kwargs)],
+        env={**clean, "OTEL_SDK_DISABLED": "true", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == {"stdlib": stdlib, "otel_fields": fields}

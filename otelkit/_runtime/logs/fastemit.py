@@ -30,7 +30,7 @@ from opentelemetry.context import Context
 
 from otelkit._runtime.logs.facts import facts, field_names
 
-__all__ = ["PATH_NAME", "RELIES_ON", "FastEmit", "probe", "speed_up"]
+__all__ = ["PATH_NAME", "RELIES_ON", "FastEmit", "drop_idle_record_factory", "probe", "speed_up"]
 
 PATH_NAME = "log-record"
 """The fast path's name (the SDK-compat registry's and the INFO line's)."""
@@ -259,6 +259,38 @@ def speed_up(handler: logging.Handler) -> bool:
     except Exception as exc:
         logging.getLogger("otelkit").info("otelkit: fast log record path off (%s); using the SDK's", exc)
         return False
+
+
+def drop_idle_record_factory(kwargs: dict[str, Any]) -> bool:
+    """Put the record factory back that instrumentation-logging wrapped, when its wrapper does nothing.
+
+    ``LoggingInstrumentor`` wraps ``logging``'s record factory to add trace fields to each record
+    when ``OTEL_PYTHON_LOG_CORRELATION``/``set_logging_format``/``inject_trace_context`` or a
+    ``log_hook`` asks for it, and otherwise only calls the factory it wrapped: one more Python call
+    for every record. Its options are read once, at ``instrument()``; with none of them set the
+    wrapper is dropped (uninstrumenting restores the same factory). Checked, not assumed: a record
+    from the wrapper must have exactly the fields of one from the wrapped factory.
+    """
+    import os
+
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+    correlation = os.environ.get("OTEL_PYTHON_LOG_CORRELATION", "false").lower() == "true"
+    if kwargs.get("set_logging_format", correlation) or kwargs.get("inject_trace_context", False):
+        return False
+    if callable(getattr(LoggingInstrumentor, "_log_hook", None)):
+        return False
+    wrapped = getattr(LoggingInstrumentor, "_old_factory", None)
+    current = logging.getLogRecordFactory()
+    if wrapped is None or current is wrapped:
+        return False
+    if getattr(current, "__qualname__", "") != "LoggingInstrumentor._instrument.<locals>.record_factory":
+        return False  # someone else's factory came after it: leave the chain alone
+    probe_args = ("otelkit.probe", logging.INFO, __file__, 1, "probe", (), None)
+    if list(vars(current(*probe_args))) != list(vars(wrapped(*probe_args))):
+        return False
+    logging.setLogRecordFactory(wrapped)
+    return True
 
 
 _probed: list[str | bool | None] = [False]
