@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import io
 import json
 import logging
 import random
@@ -440,3 +441,34 @@ def test_idle_record_factory_wrapper_is_dropped_and_a_working_one_kept(
         check=True,
     )
     assert json.loads(out.stdout.splitlines()[-1]) == {"stdlib": stdlib, "otel_fields": fields}
+
+
+@pytest.mark.parametrize("kind", ["buffered", "line_buffered", "unbuffered"])
+def test_console_handler_writes_every_line_through_to_the_file(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = io.BytesIO()
+    if kind == "unbuffered":  # what stderr is: a text layer writing through to the raw file
+        stream = io.TextIOWrapper(_RawBytes(raw), write_through=True)
+    else:
+        stream = io.TextIOWrapper(io.BufferedWriter(_RawBytes(raw)), line_buffering=kind == "line_buffered")
+    monkeypatch.setattr(sys, "stderr", stream)
+    handler = console._ConsoleHandler()
+    handler.setFormatter(console.ConsoleFormatter("json"))
+    for i in range(3):
+        handler.handle(logging.LogRecord("app", logging.INFO, __file__, 1, "line %d", (i,), None))
+        assert raw.getvalue().count(b"\n") == i + 1  # on the file already, not in a buffer
+    assert [json.loads(line)["message"] for line in raw.getvalue().decode().splitlines()] == [
+        "line 0",
+        "line 1",
+        "line 2",
+    ]
+
+
+class _RawBytes(io.RawIOBase):
+    def __init__(self, sink: io.BytesIO) -> None:
+        self.sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return self.sink.write(bytes(data))

@@ -261,6 +261,9 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def stream(self, value: Any) -> None:
         pass
 
+    def emit(self, record: logging.LogRecord) -> None:
+        console_line.write_line(self, record, sys.stderr)
+
 
 def is_otel_handler(handler: logging.Handler) -> bool:
     return sdk_compat.is_otel_logging_handler(handler)

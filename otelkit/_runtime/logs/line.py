@@ -1,12 +1,14 @@
-"""The console's JSON line, written with the least work.
+"""The console's JSON line, written with the least work, and the write of one line.
 
 :func:`format_json` is the document of :class:`~otelkit._runtime.logs.console.ConsoleFormatter`
 (``json`` style), byte for byte what ``json.dumps(doc, default=str, ensure_ascii=False)`` gives,
 with the timestamp's second formatted once per second and no encoder set up per call.
+:func:`write_line` is ``StreamHandler.emit`` without the flush an unbuffered stream does not need.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -15,7 +17,7 @@ from typing import Any
 
 from otelkit._runtime.logs.facts import facts
 
-__all__ = ["format_json", "iso_millis"]
+__all__ = ["format_json", "iso_millis", "write_line"]
 
 
 _second: list[tuple[int, str]] = [(-1, "")]  # (second, "YYYY-MM-DDTHH:MM:SS"), replaced whole: atomic
@@ -134,6 +136,41 @@ def format_json(
         exception = formatter.formatException(record.exc_info)
         doc["exception"] = exception if message is None else message(exception)
     return _dumps(doc)
+
+
+_stream_kind: list[tuple[Any, bool]] = [(None, True)]  # (the last stream, whether a line needs a flush)
+
+
+def _needs_flush(stream: Any) -> bool:
+    """Whether a written line can still sit in a buffer of ``stream`` (decided once per stream object).
+
+    A line-buffered text stream flushes when given a newline; one writing through to an unbuffered
+    file (stderr, and stdout under ``python -u``/``PYTHONUNBUFFERED``) has no buffer to flush.
+    """
+    last = _stream_kind[0]
+    if last[0] is stream:
+        return last[1]
+    unbuffered = getattr(stream, "write_through", False) and isinstance(getattr(stream, "buffer", None), io.RawIOBase)
+    needs = not (getattr(stream, "line_buffering", False) or unbuffered)
+    _stream_kind[0] = (stream, needs)
+    return needs
+
+
+def write_line(handler: logging.Handler, record: logging.LogRecord, stream: Any) -> None:
+    """``StreamHandler.emit`` for otelkit's console: the line, then a flush only if the stream needs one.
+
+    The stdlib's flush after each line takes the handler lock again and looks the stream up three
+    times; for stderr it has nothing to do (see :func:`_needs_flush`). Nothing is skipped: every
+    line is formatted and written, whoever reads it.
+    """
+    try:
+        stream.write(handler.format(record) + "\n")
+        if _needs_flush(stream):
+            stream.flush()
+    except RecursionError:  # as the stdlib: never hide a recursion
+        raise
+    except Exception:
+        handler.handleError(record)
 
 
 _FIRST_KEYS = frozenset(("timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id", "exception"))
