@@ -10,8 +10,11 @@ Each has its undo, for :func:`otelkit.celery.uninstall`.
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import threading
+import types
 from typing import Any
 
 __all__ = [
@@ -25,28 +28,67 @@ _log = logging.getLogger("otelkit")
 
 
 def _quiet_client(client: Any) -> Any:
-    """Make ``client``'s commands (and its pipelines') invisible to the Redis instrumentation."""
+    """Make ``client``'s commands (and its pipelines') invisible to the Redis instrumentation.
+
+    kombu creates a client for every ack and every delivered message, so this runs twice per task.
+    Where the instrumentation wrapped redis-py's own methods (``wrapt``, at class level) and the
+    client's class did not override them, the client gets the unwrapped functions: what the
+    wrapper itself runs when instrumentation is suppressed, without a context switch per command.
+    Otherwise (instrumented later, a subclass, another instrumentation) each call runs inside
+    ``suppress_instrumentation()``.
+    """
+    raw = _unwrapped(type(client), "execute_command", _redis_class("Redis"))
+    client.execute_command = types.MethodType(raw, client) if raw is not None else _suppressed(client.execute_command)
+    client.pipeline = functools.partial(_quiet_pipeline, client.pipeline)
+    return client
+
+
+def _quiet_pipeline(make_pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+    pipe = make_pipeline(*args, **kwargs)
+    for name in ("execute", "immediate_execute_command"):
+        if hasattr(pipe, name):
+            raw = _unwrapped(type(pipe), name, _redis_class("client.Pipeline"))
+            setattr(pipe, name, types.MethodType(raw, pipe) if raw is not None else _suppressed(getattr(pipe, name)))
+    return pipe
+
+
+def _suppressed(method: Any) -> Any:
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-    def quiet(method: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with suppress_instrumentation():
-                return method(*args, **kwargs)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with suppress_instrumentation():
+            return method(*args, **kwargs)
 
-        return call
+    return call
 
-    make_pipeline = client.pipeline
 
-    def pipeline(*args: Any, **kwargs: Any) -> Any:
-        pipe = make_pipeline(*args, **kwargs)
-        for name in ("execute", "immediate_execute_command"):
-            if hasattr(pipe, name):
-                setattr(pipe, name, quiet(getattr(pipe, name)))
-        return pipe
+def _redis_class(path: str) -> Any:
+    """``redis.<path>`` (``Redis``, ``client.Pipeline``) if redis is imported, else None."""
+    obj: Any = sys.modules.get("redis")
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+    return obj
 
-    client.execute_command = quiet(client.execute_command)
-    client.pipeline = pipeline
-    return client
+
+def _unwrapped(cls: type, name: str, owner: Any) -> Any:
+    """The function a ``wrapt`` wrapper holds for ``cls.<name>``, if ``owner`` itself defines it so; else None.
+
+    None when a subclass overrides the method (kombu's prefixed client does): its own code would
+    still call the wrapped one.
+    """
+    for klass in cls.__mro__:
+        attr = klass.__dict__.get(name)
+        if attr is not None:
+            break
+    else:
+        return None
+    if klass is not owner:
+        return None
+    try:
+        from wrapt import FunctionWrapper
+    except ImportError:
+        return None
+    return attr.__wrapped__ if isinstance(attr, FunctionWrapper) else None
 
 
 def quiet_broker_redis() -> None:

@@ -1,0 +1,77 @@
+"""The broker's Redis commands stay out of tracing, against a real redis-server, for the least work per command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from opentelemetry.instrumentation import utils as instrumentation_utils
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otelkit._runtime.celery import patches
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def traced_redis() -> Iterator[InMemorySpanExporter]:
+    """redis-py instrumented at class level, as the launcher does, into an in-memory exporter."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = RedisInstrumentor()
+    was = instrumentor.is_instrumented_by_opentelemetry
+    if was:
+        instrumentor.uninstrument()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        yield exporter
+    finally:
+        instrumentor.uninstrument()
+
+
+def _commands(client: Any) -> None:
+    assert client.execute_command("PING") is True
+    pipe = client.pipeline()
+    pipe.set("otelkit:quiet", "1")
+    pipe.get("otelkit:quiet")
+    assert pipe.execute() == [True, b"1"]
+
+
+def test_broker_client_commands_make_no_span_and_enter_no_suppression_context(
+    redis_server: str, traced_redis: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commands(redis.Redis.from_url(redis_server))
+    assert len(traced_redis.get_finished_spans()) == 2  # the control: an ordinary client is traced
+    traced_redis.clear()
+    entered: list[int] = []
+    real = instrumentation_utils.suppress_instrumentation
+    monkeypatch.setattr(instrumentation_utils, "suppress_instrumentation", lambda: entered.append(1) or real())
+    quiet = patches._quiet_client(redis.Redis.from_url(redis_server))
+    _commands(quiet)
+    assert traced_redis.get_finished_spans() == ()
+    # kombu makes such a client for every ack and delivery: its commands run the functions the
+    # instrumentation wraps, with no context switched per command.
+    assert entered == []
+
+
+def test_broker_client_made_before_the_instrumentation_stays_quiet(redis_server: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = RedisInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    quiet = patches._quiet_client(redis.Redis.from_url(redis_server))
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        _commands(quiet)
+        _commands(redis.Redis.from_url(redis_server))
+    finally:
+        instrumentor.uninstrument()
+    assert len(exporter.get_finished_spans()) == 2  # the ordinary client's two; none of the quiet one's
