@@ -10,7 +10,7 @@ measured on. The variant and workload are chosen by the environment ``bench.run`
   root logger, writes it nowhere; under otelkit it becomes an OTel log record and a console line.
   Unset: the endpoint logs nothing (the no-log workload, with ``--no-access-log``).
 - ``BENCH_GC_TUNING=1``: the app applies otelkit's own GC tuning (``gc.freeze()`` and the raised
-  generation-0 threshold, :func:`otelkit._api.tune_gc`, the function otelkit's launcher calls) and
+  generation-0 threshold, :func:`otelkit._runtime.gctune.tune_gc`, the function otelkit's launcher calls) and
   nothing else of otelkit: the ``bare-gc`` variant, the honest baseline for what the telemetry
   itself costs.
 - ``BENCH_PROMETHEUS=1``: prometheus-fastapi-instrumentator on the app (and ``/metrics``). This is
@@ -35,7 +35,7 @@ if os.environ.get("BENCH_PROMETHEUS") == "1":
     Instrumentator().instrument(app).expose(app)
 
 if os.environ.get("BENCH_GC_TUNING") == "1":
-    from otelkit._api import tune_gc
+    from otelkit._runtime.gctune import tune_gc
 
     tune_gc()
 

@@ -9,7 +9,7 @@ the app's ``log.info("read item", extra={"item_id": i})`` and uvicorn's access r
 request's context (a recording SDK server span and a request id), console output to a file.
 
 ``total`` runs each in two fresh processes — ``bare`` (uvicorn's logging config, no otelkit) and
-``otelkit`` (set up by ``otelkit._startup.initialize()``, exactly what ``otelkit-instrument`` runs
+``otelkit`` (set up by ``otelkit._runtime.bootstrap.initialize()``, exactly what ``otelkit-instrument`` runs
 before the app) — and prints µs per record, plus the export thread's µs per record (encoding and
 posting to an in-process OTLP receiver that counts every record). ``steps`` breaks otelkit's path
 into its parts (the stdlib call, the record factory, the handlers' filters, the OTel handler's
@@ -79,11 +79,11 @@ def _setup(mode: str, endpoint: str) -> None:
                 "OTEL_TRACES_SAMPLER": "parentbased_always_on",
             }
         )
-        from otelkit import _startup
+        from otelkit._runtime import bootstrap
 
-        _startup.initialize()  # what otelkit-instrument's sitecustomize runs; includes the GC tuning
+        bootstrap.initialize()  # what otelkit-instrument's sitecustomize runs; includes the GC tuning
     else:
-        from otelkit._api import tune_gc
+        from otelkit._runtime.gctune import tune_gc
 
         tune_gc()
     # What uvicorn does at start: its logging config (access logger, handler, formatter).
@@ -148,13 +148,13 @@ def _steps(records: int, repeat: int) -> list[tuple[str, float]]:
         from opentelemetry._logs import get_logger
         from opentelemetry.instrumentation.logging.handler import LoggingHandler
         from opentelemetry.sdk._logs import LoggerProvider, ReadWriteLogRecord
-        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-        from otelkit import _logprobe, _logs
+        from otelkit._runtime.logs import handler as loghandler
+        from otelkit._runtime.logs import probe as checks
 
         app = logging.getLogger("bench.app")
         root = logging.getLogger()
-        otel = _logs.otel_handler()
+        otel = loghandler.otel_handler()
         assert otel is not None
         console_handler = next(h for h in root.handlers if h is not otel)
         base = app.makeRecord(app.name, logging.INFO, __file__, 1, "read item", (), None, extra={"item_id": 1})
@@ -195,8 +195,9 @@ def _steps(records: int, repeat: int) -> list[tuple[str, float]]:
             lambda r: sdk_logger.emit(copy.copy(api_record)),
         )
         timed("  (the copy.copy that step needs, to subtract)", lambda r: copy.copy(api_record))
-        processor = BatchLogRecordProcessor.__new__(BatchLogRecordProcessor)
-        processor._batch_processor = _logprobe._Queue()  # type: ignore[assignment]
+        queue_provider = LoggerProvider(resource=provider.resource, shutdown_on_exit=False)
+        checks.queue_of(queue_provider)  # a batch processor whose queue is a list: no thread, no export
+        processor = queue_provider._multi_log_record_processor._log_record_processors[0]  # type: ignore[attr-defined]
         rw = ReadWriteLogRecord(otel._translate(base), resource=provider.resource)  # type: ignore[attr-defined]
         timed("SDK path:   BatchLogRecordProcessor.on_emit (copy, ReadableLogRecord)", lambda r: processor.on_emit(rw))
         # otelkit's path.
@@ -217,8 +218,8 @@ def _steps(records: int, repeat: int) -> list[tuple[str, float]]:
 
     from opentelemetry.sdk._logs import ReadableLogRecord
 
-    from otelkit._otlp import encode_logs
-    from otelkit._redact import redact_attributes
+    from otelkit._runtime.otlp.encode import encode_logs
+    from otelkit._runtime.redact import redact_attributes
 
     batch = [
         ReadableLogRecord(log_record=t, resource=provider.resource, instrumentation_scope=scope) for t in translated
@@ -229,7 +230,7 @@ def _steps(records: int, repeat: int) -> list[tuple[str, float]]:
 
 
 def _logrecord_fast_emit() -> type:
-    from otelkit._logrecord import FastEmit
+    from otelkit._runtime.logs.fastemit import FastEmit
 
     return FastEmit
 
