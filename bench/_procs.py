@@ -112,7 +112,8 @@ class Process:
             )
 
     def log_tail(self, lines: int = 30) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         return "\n".join("    " + line for line in text) or "    (nothing)"
 
