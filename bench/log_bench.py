@@ -150,7 +150,7 @@ def _steps(records: int, repeat: int) -> list[tuple[str, float]]:
         from opentelemetry.sdk._logs import LoggerProvider, ReadWriteLogRecord
 
         from otelkit._runtime.logs import handler as loghandler
-        from otelkit._runtime.logs import probe as checks
+        from otelkit._runtime.sdk_compat import _log_probe as checks
 
         app = logging.getLogger("bench.app")
         root = logging.getLogger()
@@ -230,7 +230,7 @@ def _steps(records: int, repeat: int) -> list[tuple[str, float]]:
 
 
 def _logrecord_fast_emit() -> type:
-    from otelkit._runtime.logs.fastemit import FastEmit
+    from otelkit._runtime.sdk_compat import FastEmit
 
     return FastEmit
 

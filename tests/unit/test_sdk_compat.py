@@ -17,6 +17,7 @@ import pytest
 from otelkit._runtime import fasthist  # noqa: F401  (these register their paths)
 from otelkit._runtime import sdk_compat as _sdk_compat
 from otelkit._runtime.http import serverspan  # noqa: F401
+from otelkit._runtime.logs import fastemit  # noqa: F401
 from otelkit._runtime.otlp import encode as _encode  # noqa: F401
 from otelkit._runtime.otlp import fast as _fast  # noqa: F401
 from otelkit._runtime.sdk_compat import _export
@@ -40,6 +41,8 @@ EXPECTED_ON = {
     "entry-points": True,
     "exporter-preferences": True,
     "fast-histogram": True,
+    "idle-record-factory": True,
+    "log-record": CONTRIB >= (0, 62),  # LoggingHandler._is_emitting
     "fork-reset": True,
     "otlp-logs": SDK >= (1, 43),  # before: a None log body or value is left out, not sent empty
     "otlp-spans": SDK >= (1, 43),  # before: an attribute whose value is None is dropped
@@ -138,6 +141,7 @@ _APP = textwrap.dedent(
     import otelkit
     from otelkit._runtime import fasthist, sdk_compat as _sdk_compat
     from otelkit._runtime.http import serverspan
+    from otelkit._runtime.logs import fastemit
     from otelkit._runtime.otlp import encode, fast
 
     exec(os.environ["BREAK"])
@@ -195,6 +199,17 @@ def changed(encode):
 
 trace_exporter.encode_spans = changed(trace_exporter.encode_spans)
 _log_exporter.encode_logs = changed(_log_exporter.encode_logs)
+
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+_translate = LoggingHandler._translate
+
+def translate(self, record):
+    log = _translate(self, record)
+    log.attributes = {**(log.attributes or {}), "sdk.changed": True}
+    return log
+
+LoggingHandler._translate = translate
 """
 
 
@@ -230,6 +245,7 @@ def test_sdk_compat_every_fast_path_off_still_exports_everything():
     off = [m[len(_OFF_LINE) :] for m in messages if m.startswith(_OFF_LINE)]
     used = {"fast-histogram", "otlp-logs", "otlp-spans", "proxy-providers", "request-context", "server-span"}
     used |= {"span-attributes", "urllib3-transport", "exporter-preferences", "end-request-context"}
+    used |= {"log-record", "idle-record-factory"}
     assert sorted(off) == sorted(
         f"'{name}' off (forced off by the test); using the SDK's public API instead" for name in used
     )
@@ -241,12 +257,14 @@ def test_sdk_compat_an_sdk_that_changed_turns_the_short_paths_off_and_the_sdk_ex
     _assert_everything_arrived(receiver)
     off = {m[len(_OFF_LINE) :].split(" ")[0].strip("'") for m in messages if m.startswith(_OFF_LINE)}
     # Off because the SDK changed, and (older releases) those off on this release anyway.
-    assert {"server-span", "otlp-spans", "otlp-logs"} <= off
-    assert all(name in ("server-span", "otlp-spans", "otlp-logs") or not EXPECTED_ON[name] for name in off)
+    changed = ("server-span", "otlp-spans", "otlp-logs", "log-record")
+    assert set(changed) <= off
+    assert all(name in changed or not EXPECTED_ON[name] for name in off)
     # What arrived is the SDK's own work: its spans and its encoders.
     assert all(s.attributes.get("sdk.changed") is True for s in receiver.spans)
     assert all(s.resource.get("sdk.changed") is True for s in receiver.spans)
     assert all(r.resource.get("sdk.changed") is True for r in receiver.logs)
+    assert all(r.attributes.get("sdk.changed") is True for r in receiver.logs)
 
 
 def test_sdk_compat_a_metric_exporter_preferring_other_temporalities_is_reported(caplog):

@@ -33,7 +33,8 @@ path and why it is off.
 The package: ``_registry`` (the above), ``_probes`` (the probes' throw-away provider, spans and log
 records), ``_spans`` (reading finished spans and attribute mappings), ``_server_span`` (otelkit's
 HTTP server span), ``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences,
-the fast histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_api`` (the rest).
+the fast histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_log_emit`` and ``_log_probe`` (the
+OTel log handler's fast emit and its probe), ``_api`` (the rest).
 
 What relies on what (and what changed between 1.40 and 1.45.2):
 
@@ -67,6 +68,12 @@ path                         relies on
                              1.40 wraps the ``importlib_metadata`` backport, 1.45 the stdlib)
 ``proxy-providers``          the API's proxy provider classes (``_ProxyMeterProvider`` …)
 ``dependency-conflict``      ``DependencyConflict._log`` (contrib 0.66; absent in 0.61–0.65)
+``log-record``               instrumentation-logging's ``LoggingHandler`` (``_logger_provider``,
+                             ``_get_attributes``, ``_is_emitting``, ``_RESERVED_ATTRS``,
+                             ``std_to_otel``), the SDK ``Logger``'s and processors' private fields,
+                             ``BatchLogRecordProcessor._batch_processor``, the fields of
+                             ``ReadableLogRecord``, ``LogRecord`` and ``BoundedAttributes``
+``idle-record-factory``      ``LoggingInstrumentor._old_factory``/``_log_hook`` (class fields)
 ``fast-histogram``           otelkit's pre-aggregated histogram, probed against the SDK histogram
                              (same points for the same measurements, both temporalities)
 ============================ ==================================================================
@@ -113,6 +120,8 @@ from otelkit._runtime.sdk_compat._export import (
     urllib3_transport,
 )
 from otelkit._runtime.sdk_compat._fork import FORK_RESET, reset_exporter_connections
+from otelkit._runtime.sdk_compat._log_emit import FastEmit, drop_idle_record_factory, probe_record_factory
+from otelkit._runtime.sdk_compat._log_probe import probe_log_emit
 from otelkit._runtime.sdk_compat._probes import probe_log_records, probe_spans
 from otelkit._runtime.sdk_compat._registry import FastPath, fallback_reason, paths, register, sdk_version
 from otelkit._runtime.sdk_compat._server_span import (
@@ -149,11 +158,13 @@ __all__ = [
     "SPAN_FIELDS",
     "URLLIB3_TRANSPORT",
     "EncodedRequest",
+    "FastEmit",
     "FastPath",
     "SpanFields",
     "UnexpectedUse",
     "attribute_reader",
     "attributes_like",
+    "drop_idle_record_factory",
     "end_request_context",
     "entry_points",
     "export_with_encoder",
@@ -168,8 +179,10 @@ __all__ = [
     "otlp_log_exporter_module",
     "paths",
     "probe_fast_histogram",
+    "probe_log_emit",
     "probe_log_encoder",
     "probe_log_records",
+    "probe_record_factory",
     "probe_span_encoder",
     "probe_spans",
     "register",

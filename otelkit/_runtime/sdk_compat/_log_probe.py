@@ -1,10 +1,10 @@
-"""The check behind the fast log emit: the same records through the SDK's path and the fast one, compared.
+"""The probe of the fast log emit: the same records through the SDK's path and the fast one, compared.
 
-:func:`compare` builds a throw-away ``LoggerProvider`` whose one batch processor never starts a
+:func:`probe_log_emit` builds a throw-away ``LoggerProvider`` whose one batch processor never starts a
 thread (its queue is replaced by a list that keeps what it is given), emits a set of records —
 plain ``extra=`` fields, nested ones, an exception, an event name, ``%``-arguments, odd levels,
 inside and outside a span with a request id — once through the instrumentation handler's own
-``emit`` and once through the fast emit (:class:`otelkit._runtime.logs.fastemit.FastEmit`), and
+``emit`` and once through the fast emit (:class:`otelkit._runtime.sdk_compat._log_emit.FastEmit`), and
 compares what reached the queue field by field (:func:`differences`). The tests use it too.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["compare", "differences", "probe_records", "queue_of"]
+__all__ = ["differences", "probe_log_emit", "probe_records", "queue_of"]
 
 
 class _Queue:
@@ -154,10 +154,11 @@ def _in_span(active: bool) -> Iterator[None]:
         context.detach(token)
 
 
-def compare(fast_emit: Callable[[logging.Handler, Callable[[logging.LogRecord], None]], Any]) -> str | None:
+def probe_log_emit(fast_emit: Callable[..., Any], **options: Any) -> str | None:
     """None when ``fast_emit`` (``FastEmit``) queues what the SDK queues for every probe record; else why not.
 
-    The signature of an SDK-compat probe: called with the fast implementation.
+    An SDK-compat probe: called with the fast implementation; ``options`` are the keywords it is
+    built with (the record facts and field names of :mod:`otelkit._runtime.logs.facts`).
     """
     import copy
     import warnings
@@ -170,7 +171,7 @@ def compare(fast_emit: Callable[[logging.Handler, Callable[[logging.LogRecord], 
     queue = queue_of(provider)
     sdk_handler = LoggingHandler(logger_provider=provider)
     fast_handler = LoggingHandler(logger_provider=provider)
-    fast = fast_emit(fast_handler, fast_handler.emit)
+    fast = fast_emit(fast_handler, fast_handler.emit, **options)
     sdk_items, fast_items = [], []
     quiet = logging.getLogger("opentelemetry.attributes")
     was = quiet.disabled

@@ -1,0 +1,300 @@
+"""The OTel log handler's emit with the least work: the SDK's record built once and queued directly.
+
+The SDK's path (opentelemetry-instrumentation-logging's ``LoggingHandler.emit``) translates each
+stdlib record into an API ``LogRecord`` (reading the context again), looks its ``Logger`` up,
+wraps the record in a ``ReadWriteLogRecord`` (cleaning every attribute into a
+``BoundedAttributes``), and the batch processor then copies it (``copy.copy``) into the
+``ReadableLogRecord`` it queues. :class:`FastEmit` builds that ``ReadableLogRecord`` once and
+queues it: loggers cached by name, the attributes dict used as built when the SDK's cleaning
+would keep it as is (otherwise the SDK's own ``BoundedAttributes`` cleans it), the message and
+trace context taken from the record's facts, read once for all of otelkit's handlers (the caller
+passes them in: :mod:`otelkit._runtime.logs.facts`).
+
+It is used only where it gives what the SDK gives: the provider is the SDK's and its processors
+are all ``BatchLogRecordProcessor`` (anything else — a simple processor, a custom one — takes the
+SDK's path for that logger's records), and its probe passed (:func:`probe_log_emit`: the same
+records through both paths on a throw-away provider, what reaches the queue compared field by
+field). The internals it reads are listed in :data:`RELIES_ON`. The feature module registers it
+(``log-record`` in :mod:`otelkit._runtime.logs.fastemit`).
+
+Also here: :func:`drop_idle_record_factory`, which reads instrumentation-logging's class fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from opentelemetry.context import Context
+
+from otelkit._runtime.sdk_compat._registry import missing
+
+__all__ = ["RELIES_ON", "FactsView", "FastEmit", "drop_idle_record_factory", "probe_record_factory"]
+
+
+class FactsView(Protocol):
+    """What :class:`FastEmit` reads from a record's shared facts."""
+
+    message: str
+    span_context: Any
+
+
+FactsOf = Callable[[logging.LogRecord], FactsView]
+FieldNames = Callable[..., tuple[str, ...]]
+
+RELIES_ON = (
+    "opentelemetry.instrumentation.logging.handler: LoggingHandler._is_emitting, _logger_provider, _get_attributes,"
+    " _log_code_attributes, _RESERVED_ATTRS,"
+    " std_to_otel",
+    "opentelemetry.sdk._logs: Logger._multi_log_record_processor/_resource/_instrumentation_scope/"
+    "_log_record_limits/_logger_metrics/_is_enabled(), SynchronousMultiLogRecordProcessor._log_record_processors,"
+    " BatchLogRecordProcessor._batch_processor.emit, LogRecordLimits.max_log_record_attributes/"
+    "max_log_record_attribute_length, ReadableLogRecord's fields, the API LogRecord's fields",
+    "opentelemetry.attributes: BoundedAttributes' fields (_dict, maxlen, dropped, max_value_len, _lock, _immutable)",
+)
+"""What :class:`FastEmit` reads that the SDK does not promise to keep (checked by :func:`probe`)."""
+
+
+_SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+
+
+class _Plan:
+    """How records of one logger name reach the SDK: its Logger and its batch processors' queues."""
+
+    __slots__ = ("emits", "logger", "multi", "processors")
+
+    def __init__(self, logger: Any, multi: Any, processors: Any, emits: tuple[Callable[[Any], None], ...] | None):
+        self.logger = logger
+        self.multi = multi
+        self.processors = processors
+        self.emits = emits  # None: this logger's records take the SDK's path
+
+
+class FastEmit:
+    """A drop-in ``emit`` for opentelemetry-instrumentation-logging's ``LoggingHandler``.
+
+    Builds the ``ReadableLogRecord`` the SDK's batch processors queue, once, and queues it; takes
+    the handler's own ``emit`` (``fallback``) for any logger whose processors are not all
+    ``BatchLogRecordProcessor`` and whenever the handler is already emitting (its recursion guard
+    then logs its warning, as it would).
+    """
+
+    def __init__(
+        self,
+        handler: logging.Handler,
+        fallback: Callable[[logging.LogRecord], None],
+        *,
+        facts: FactsOf,
+        field_names: FieldNames,
+    ) -> None:
+        from opentelemetry._logs import LogRecord
+        from opentelemetry.attributes import BoundedAttributes
+        from opentelemetry.instrumentation.logging import handler as handler_module
+        from opentelemetry.sdk._logs import Logger, ReadableLogRecord
+        from opentelemetry.sdk._logs._internal import SynchronousMultiLogRecordProcessor
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+        self.handler = handler
+        self.fallback = fallback
+        self._facts = facts
+        self._field_names = field_names
+        self._provider = handler._logger_provider  # type: ignore[attr-defined]
+        self._is_emitting = type(handler)._is_emitting  # type: ignore[attr-defined]
+        self._get_attributes = handler._get_attributes  # type: ignore[attr-defined]
+        self._code_attributes = bool(handler._log_code_attributes)  # type: ignore[attr-defined]
+        self._reserved: frozenset[str] = handler_module._RESERVED_ATTRS
+        self._std_to_otel = handler_module.std_to_otel  # type: ignore[attr-defined]
+        self._severity: dict[int, Any] = {}
+        self._plans: dict[str, _Plan] = {}
+        self._lock = threading.Lock()
+        self._api_record = LogRecord
+        self._readable = ReadableLogRecord
+        self._bounded = BoundedAttributes
+        self._sdk_logger = Logger
+        self._sync_multi = SynchronousMultiLogRecordProcessor
+        self._batch = BatchLogRecordProcessor
+        self._empty_context = Context()
+
+    def _plan(self, name: str) -> _Plan:
+        from opentelemetry._logs import get_logger
+
+        logger = get_logger(name, logger_provider=self._provider)
+        multi = getattr(logger, "_multi_log_record_processor", None)
+        processors = getattr(multi, "_log_record_processors", None)
+        emits = None
+        if (
+            type(logger) is self._sdk_logger
+            and type(multi) is self._sync_multi
+            and processors
+            and all(type(p) is self._batch for p in processors)
+        ):
+            emits = tuple(p._batch_processor.emit for p in processors)
+        plan = _Plan(logger, multi, processors, emits)
+        with self._lock:
+            self._plans[name] = plan
+        return plan
+
+    def __call__(self, record: logging.LogRecord) -> None:
+        plan = self._plans.get(record.name)
+        if plan is None or plan.processors is not plan.multi._log_record_processors:
+            plan = self._plan(record.name)
+        # A record with an exception takes the handler's own path: otelkit's handler reads its
+        # trace context from the request the exception escaped (logs/handler.py), and such records are rare.
+        if plan.emits is None or record.exc_info or self._is_emitting.get():
+            self.fallback(record)
+            return
+        token = self._is_emitting.set(True)
+        try:
+            readable = self.build(record, plan.logger)
+            if readable is not None:
+                for emit in plan.emits:
+                    emit(readable)
+        finally:
+            self._is_emitting.reset(token)
+
+    def build(self, record: logging.LogRecord, logger: Any) -> Any:
+        """The ``ReadableLogRecord`` the SDK's batch processor would queue for ``record``; None if disabled."""
+        if not logger._is_enabled():
+            return None
+        handler = self.handler
+        severity = self._severity.get(record.levelno)
+        if severity is None:
+            severity = self._severity[record.levelno] = self._std_to_otel(record.levelno)
+        f = self._facts(record)
+        body = handler.format(record) if handler.formatter else f.message
+        attributes, event_name, plain = self._record_attributes(record)
+        limits = logger._log_record_limits
+        bounded = self._attributes(attributes, limits, plain)
+        span_context = f.span_context
+        log = self._api_record.__new__(self._api_record)
+        # The fields LogRecord.__init__ sets, in its order, as the batch processor's copy has them.
+        log.__dict__ = {
+            "timestamp": int(record.created * 1e9),
+            "observed_timestamp": time.time_ns(),
+            "context": self._empty_context,
+            "trace_id": span_context.trace_id,
+            "span_id": span_context.span_id,
+            "trace_flags": span_context.trace_flags,
+            "severity_text": _SEVERITY_TEXT.get(record.levelname, record.levelname),
+            "severity_number": severity,
+            "body": body,
+            "attributes": bounded,
+            "event_name": event_name,
+            "exception": None,
+        }
+        if bounded.dropped:
+            import warnings
+
+            from opentelemetry.sdk._logs import LogRecordDroppedAttributesWarning
+
+            warnings.warn(
+                "Log record attributes were dropped due to limits", LogRecordDroppedAttributesWarning, stacklevel=2
+            )
+        readable = self._readable.__new__(self._readable)
+        object.__setattr__(  # a frozen dataclass: its own __setattr__ refuses
+            readable,
+            "__dict__",
+            {
+                "log_record": log,
+                "resource": logger._resource,
+                "instrumentation_scope": logger._instrumentation_scope,
+                "limits": limits,
+            },
+        )
+        logger._logger_metrics.emit_log()
+        return readable
+
+    def _record_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], Any, bool]:
+        """What the handler's ``_get_attributes`` returns (the record's own fields, the event name),
+        and whether every value is of a type the SDK keeps as it is.
+
+        The common record (no code attributes asked for, no event name, plain values) is read here
+        from the fields of its shape; any other goes through the handler's ``_get_attributes``,
+        which otelkit's handler wraps to convert values the SDK would refuse (logs/handler.py).
+        """
+        if not self._code_attributes:
+            fields = record.__dict__
+            attributes = {k: fields[k] for k in self._field_names(fields, self._reserved, private=True)}
+            if _EVENT_KEYS.isdisjoint(attributes) and _plain_values(attributes):
+                return attributes, None, True
+        attributes, event_name = self._get_attributes(record)
+        return attributes, event_name, False
+
+    def _attributes(self, attributes: dict[str, Any], limits: Any, plain: bool) -> Any:
+        maxlen = limits.max_log_record_attributes
+        max_value_len = limits.max_log_record_attribute_length
+        if plain and (maxlen is None or len(attributes) <= maxlen) and _short(attributes, max_value_len):
+            # What BoundedAttributes(maxlen, attributes, immutable=False, max_value_len) holds when
+            # cleaning changes nothing: the dict itself (built for this record alone), nothing dropped.
+            bounded = self._bounded.__new__(self._bounded)
+            bounded.__dict__ = {
+                "_dict": attributes,
+                "maxlen": maxlen,
+                "dropped": 0,
+                "max_value_len": max_value_len,
+                "_lock": threading.Lock(),
+                "_immutable": False,
+            }
+            return bounded
+        return self._bounded(maxlen, attributes or None, immutable=False, max_value_len=max_value_len)
+
+
+_EVENT_KEYS = frozenset(("otel.event.name", "event.name"))
+
+
+_PLAIN_TYPES = frozenset((str, int, float, bool, bytes, type(None)))
+
+
+def _plain_values(attributes: dict[str, Any]) -> bool:
+    """Whether the SDK's cleaning keeps every key and value of ``attributes`` as they are (lengths aside)."""
+    plain = _PLAIN_TYPES
+    return all(type(value) in plain and key != "" for key, value in attributes.items())
+
+
+def _short(attributes: dict[str, Any], max_value_len: int | None) -> bool:
+    """Whether no string value is longer than the SDK's attribute length limit (it would truncate it)."""
+    if max_value_len is None:
+        return True
+    return all(type(v) is not str or len(v) <= max_value_len for v in attributes.values())
+
+
+def drop_idle_record_factory(kwargs: dict[str, Any]) -> bool:
+    """Put the record factory back that instrumentation-logging wrapped, when its wrapper does nothing.
+
+    ``LoggingInstrumentor`` wraps ``logging``'s record factory to add trace fields to each record
+    when ``OTEL_PYTHON_LOG_CORRELATION``/``set_logging_format``/``inject_trace_context`` or a
+    ``log_hook`` asks for it, and otherwise only calls the factory it wrapped: one more Python call
+    for every record. Its options are read once, at ``instrument()``; with none of them set the
+    wrapper is dropped (uninstrumenting restores the same factory). Checked, not assumed: a record
+    from the wrapper must have exactly the fields of one from the wrapped factory.
+    """
+    import os
+
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+    correlation = os.environ.get("OTEL_PYTHON_LOG_CORRELATION", "false").lower() == "true"
+    if kwargs.get("set_logging_format", correlation) or kwargs.get("inject_trace_context", False):
+        return False
+    if callable(getattr(LoggingInstrumentor, "_log_hook", None)):
+        return False
+    wrapped = getattr(LoggingInstrumentor, "_old_factory", None)
+    current = logging.getLogRecordFactory()
+    if wrapped is None or current is wrapped:
+        return False
+    if getattr(current, "__qualname__", "") != "LoggingInstrumentor._instrument.<locals>.record_factory":
+        return False  # someone else's factory came after it: leave the chain alone
+    probe_args = ("otelkit.probe", logging.INFO, __file__, 1, "probe", (), None)
+    if list(vars(current(*probe_args))) != list(vars(wrapped(*probe_args))):
+        return False
+    logging.setLogRecordFactory(wrapped)
+    return True
+
+
+def probe_record_factory(fast: Any) -> str | None:
+    """The probe of :func:`drop_idle_record_factory`: the class fields it reads are there."""
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+    return missing(LoggingInstrumentor, ("_old_factory", "_log_hook"))
