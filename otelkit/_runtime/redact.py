@@ -129,6 +129,8 @@ TASK_ARGUMENT_KEYS = frozenset(("args", "kwargs", "argsrepr", "kwargsrepr"))
 _USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 _CACHE_MAX = 4096
 _CACHE_KEY_MAX = 128
+_MESSAGE_CACHE_LEN_MAX = 512  # an access-log line with a long query string still fits
+_UNCHANGED = "\x00otelkit: unchanged"  # never a redacted text: redaction only replaces parts of one
 _PLAIN, _SENSITIVE, _URL, _TEXT = 0, 1, 2, 3
 # Values that hold no mapping: nothing to look at inside them.
 _ATOMS = frozenset((str, int, float, bool, bytes, type(None)))
@@ -170,6 +172,10 @@ class Redactor:
         self._jwt = re.compile(r"\beyJ[A-Za-z0-9_\-]{6,}\.eyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]*")
         # key -> _PLAIN, _SENSITIVE, _URL or _TEXT: decided once per key (keys are few in practice).
         self._kinds: dict[str, int] = {}
+        # Short free text -> its redacted form (_UNCHANGED: the text itself). A log record's message
+        # is redacted twice, for the console line and again in the export; and a service repeats
+        # its messages. Bounded like _kinds: long texts are not kept, a full cache starts over.
+        self._messages: dict[str, str] = {}
 
     def _kind(self, key: str) -> int:
         kind = self._kinds.get(key)
@@ -277,8 +283,22 @@ class Redactor:
         URL user-info, ``key=value``/``key: value`` pairs whose key is sensitive (with the
         ``Bearer``/``Basic``… scheme word and the credential after it), ``Cookie:`` lines and bare
         ``Bearer <token>`` credentials become ``[REDACTED]``. Returns ``text`` itself when nothing
-        looks sensitive: then the cost is one lower-cased copy and a few substring tests.
+        looks sensitive: then the cost is one lower-cased copy and a few substring tests, or one
+        dictionary lookup for a short text seen before.
         """
+        if len(text) > _MESSAGE_CACHE_LEN_MAX:
+            return self._redact_message(text)
+        messages = self._messages
+        known = messages.get(text)
+        if known is not None:
+            return text if known is _UNCHANGED else known
+        new = self._redact_message(text)
+        if len(messages) >= _CACHE_MAX:
+            messages.clear()
+        messages[text] = _UNCHANGED if new is text else new
+        return new
+
+    def _redact_message(self, text: str) -> str:
         lowered = text.lower()
         userinfo = "@" in lowered and "://" in lowered
         if not userinfo:

@@ -146,6 +146,38 @@ def test_redact_text_removes_userinfo_and_secret_pairs():
     assert _redact.redact_text("x" * 1000, limit=10) == "x" * 9 + "…"
 
 
+def test_redact_message_seen_again_gives_the_same_answer():
+    # Short texts are remembered (console line, then export); a repeat must give the same text,
+    # and an unchanged one must be the very object passed in (callers test identity).
+    redactor = Redactor()
+    secret = "login failed password=hunter2 for bob"
+    plain = "read item"
+    for _ in range(3):
+        assert redactor.redact_message(secret) == f"login failed password={REDACTED} for bob"
+        assert redactor.redact_message(plain) is plain
+    twin = "".join(["read ", "item"])  # equal to plain, another object
+    assert twin is not plain
+    assert redactor.redact_message(twin) is twin
+    long_secret = "x" * 600 + " token=abc"
+    assert redactor.redact_message(long_secret) == "x" * 600 + f" token={REDACTED}"
+    assert redactor.redact_message(long_secret) == "x" * 600 + f" token={REDACTED}"
+
+
+def test_redact_message_remembered_texts_follow_the_configured_keys():
+    assert _redact.redact_message("lookup ssn=123") == "lookup ssn=123"
+    _redact.configure(["ssn"])
+    assert _redact.redact_message("lookup ssn=123") == f"lookup ssn={REDACTED}"
+    _redact.configure(())
+    assert _redact.redact_message("lookup ssn=123") == "lookup ssn=123"
+
+
+def test_redact_message_remembers_a_bounded_number_of_texts():
+    redactor = Redactor()
+    for i in range(5000):
+        assert redactor.redact_message(f"GET /items/{i} token={i}") == f"GET /items/{i} token={REDACTED}"
+    assert len(redactor._messages) <= 4096
+
+
 def _span_exporter_pipeline():
     exported = InMemorySpanExporter()
     provider = TracerProvider()
