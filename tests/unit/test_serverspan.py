@@ -264,3 +264,19 @@ def test_set_known_attributes_on_a_non_recording_span_is_a_no_op() -> None:
     span = NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
     set_known_attributes(span, ATTRS)
     assert not span.is_recording()
+
+
+def test_set_known_attributes_keeps_the_sdk_order_for_new_and_repeated_keys() -> None:
+    # New keys are appended in order; a key set again moves to the end, as in Span.set_attributes.
+    batches = (ATTRS, {"http.route": "/x", "user_agent.original": "t"}, FINAL, {"request.id": "def"})
+    exported = []
+    for setter in (_sdk_set, set_known_attributes):
+        provider, exporter, _ = _provider(ALWAYS_ON)
+        span = provider.get_tracer("x").start_span("s")
+        for attributes in batches:
+            setter(span, attributes)
+        span.end()
+        (done,) = exporter.get_finished_spans()
+        exported.append(list(done.attributes.items()))
+    assert exported[0] == exported[1]
+    assert [key for key, _ in exported[1]][-2:] == ["url.path", "request.id"]
