@@ -181,9 +181,11 @@ def _redacts(exporter: Any) -> bool:
 
 
 def _register_fast_histograms() -> None:
+    from otelkit._runtime.celery import hooks
     from otelkit._runtime.http import asgi
 
     asgi.register_fast_duration()
+    hooks.register_fast_histograms()
 
 
 def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> tuple[Any, Any, Any]:
