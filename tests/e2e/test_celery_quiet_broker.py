@@ -75,3 +75,30 @@ def test_broker_client_made_before_the_instrumentation_stays_quiet(redis_server:
     finally:
         instrumentor.uninstrument()
     assert len(exporter.get_finished_spans()) == 2  # the ordinary client's two; none of the quiet one's
+
+
+def test_broker_clients_find_the_unwrapped_methods_once_per_class_and_again_after_reinstrumenting(
+    redis_server: str, traced_redis: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(patches, "_found", {})
+    looked_up: list[str] = []
+    real = patches._unwrapped
+    monkeypatch.setattr(
+        patches, "_unwrapped", lambda cls, name, owner: looked_up.append(name) or real(cls, name, owner)
+    )
+    for _ in range(3):  # kombu: a client for every ack and every delivered message
+        _commands(patches._quiet_client(redis.Redis.from_url(redis_server)))
+    assert sorted(looked_up) == ["execute", "execute_command", "immediate_execute_command"]
+    assert traced_redis.get_finished_spans() == ()
+    # The instrumentation replaced: its new wrappers are seen, and the clients stay quiet.
+    instrumentor = RedisInstrumentor()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(traced_redis))
+    instrumentor.uninstrument()
+    instrumentor.instrument(tracer_provider=provider)
+    looked_up.clear()
+    _commands(patches._quiet_client(redis.Redis.from_url(redis_server)))
+    assert sorted(looked_up) == ["execute", "execute_command", "immediate_execute_command"]
+    assert traced_redis.get_finished_spans() == ()
+    _commands(redis.Redis.from_url(redis_server))
+    assert len(traced_redis.get_finished_spans()) == 2  # the control: an ordinary client is traced
