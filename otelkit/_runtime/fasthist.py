@@ -109,7 +109,10 @@ class FastHistogram:
                 points, self._points = self._points, {}
                 start, self._last_collect = self._last_collect, now
             else:
-                points = {k: [list(p[0]), p[1], p[2], p[3], p[4], list(p[5])] for k, p in self._points.items()}
+                points = {k: [list(p[0]), p[1], p[2], p[3], p[4], p[5]] for k, p in self._points.items()}
+                # As the SDK's reservoirs: a collection reports the exemplars offered since the last one.
+                for p in self._points.values():
+                    p[5] = [None] * len(p[5])
                 start = self._start
         if not points:
             return None
@@ -197,6 +200,10 @@ def _merge(metrics_data: MetricsData, extra: list[tuple[InstrumentationScope, Me
         scopes[scope.name] = scope
     resource_metrics = list(metrics_data.resource_metrics)
     target = next((i for i, rm in enumerate(resource_metrics) if rm.resource == resource), None)
+    if target is None and len(resource_metrics) == 1:
+        # The SDK's MeterProvider exports one resource: ours, but renewed in a forked child (SDK 1.4x
+        # gives each process its own service.instance.id). Points under the parent's would collide.
+        target = 0
     if target is None:
         resource_metrics.append(ResourceMetrics(resource=resource, scope_metrics=[], schema_url=""))
         target = len(resource_metrics) - 1

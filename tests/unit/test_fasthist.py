@@ -132,3 +132,28 @@ def test_fasthist_wraps_exporters_without_a_temporality_preference(hist):
 
     wrapped = _fasthist.wrap_exporter(ConsoleMetricExporter(), Resource.create({}))
     assert wrapped._temporality is AggregationTemporality.CUMULATIVE
+
+
+def test_fasthist_points_join_the_sdk_resource_renewed_in_a_forked_child(hist):
+    # SDK 1.4x gives a forked child its own service.instance.id: the provider's resource changes,
+    # the exporter wrapped in the parent still holds the parent's. The points belong to the child.
+    parent = Resource.create({"service.name": "svc", "service.instance.id": "parent"})
+    child = Resource.create({"service.name": "svc", "service.instance.id": "child"})
+    capture = Capture()
+    reader = PeriodicExportingMetricReader(_fasthist.wrap_exporter(capture, parent), export_interval_millis=math.inf)
+    provider = MeterProvider(resource=child, metric_readers=[reader], shutdown_on_exit=False)
+    provider.get_meter("otelkit.http").create_counter("test.requests").add(1)
+    hist.record(0.05, ("GET", "/a", None), now=1)
+    provider.force_flush()
+    (rm,) = capture.batches[-1].resource_metrics
+    assert rm.resource.attributes["service.instance.id"] == "child"
+    assert {m.name for sm in rm.scope_metrics for m in sm.metrics} == {"test.requests", "test.duration"}
+    provider.shutdown()
+
+
+def test_fasthist_cumulative_reports_each_exemplar_once_like_the_sdk(hist):
+    hist.record(0.05, ("GET", "/a", None), now=1, trace_id=0xABC, span_id=0xDEF)
+    (first,) = hist.collect(AggregationTemporality.CUMULATIVE).data.data_points
+    (second,) = hist.collect(AggregationTemporality.CUMULATIVE).data.data_points
+    assert [e.span_id for e in first.exemplars] == [0xDEF]
+    assert (second.count, second.exemplars) == (1, [])  # the SDK's reservoirs are reset by each collection
