@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import threading
 from bisect import bisect_left
 from collections.abc import Sequence
 from time import time_ns
 from typing import Any
 
+from opentelemetry.sdk.metrics import Counter as _CounterInstrument
 from opentelemetry.sdk.metrics import Exemplar as _Exemplar
 from opentelemetry.sdk.metrics import Histogram as _HistogramInstrument
+from opentelemetry.sdk.metrics import UpDownCounter as _UpDownCounterInstrument
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -38,14 +41,21 @@ from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricExportResult,
     MetricsData,
+    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelkit._runtime import sdk_compat
 
-__all__ = ["FastHistogram", "get", "register", "usable", "wrap_exporter"]
+__all__ = ["FastHistogram", "FastSum", "get", "register", "usable", "wrap_exporter"]
+
+
+def _exemplar_mode(exemplars: str | None) -> str:
+    mode = (exemplars or os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")).strip().lower()
+    return mode if mode in ("trace_based", "always_on", "always_off") else "trace_based"
 
 
 class FastHistogram:
@@ -75,8 +85,7 @@ class FastHistogram:
         self.bounds = tuple(float(b) for b in boundaries)
         self.attribute_names = tuple(attribute_names)
         self.scope = scope
-        mode = (exemplars or os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")).strip().lower()
-        self.exemplars = mode if mode in ("trace_based", "always_on", "always_off") else "trace_based"
+        self.exemplars = _exemplar_mode(exemplars)
         self._lock = threading.Lock()
         # key -> [bucket_counts, sum, count, min, max, exemplars-by-bucket]
         self._points: dict[tuple[Any, ...], list[Any]] = {}
@@ -141,23 +150,122 @@ class FastHistogram:
             data=Histogram(data_points=data_points, aggregation_temporality=temporality),
         )
 
-
-_registry: dict[str, FastHistogram] = {}
-
-
-def register(histogram: FastHistogram) -> FastHistogram:
-    """Make ``histogram`` part of every export of exporters wrapped by :func:`wrap_exporter`."""
-    return _registry.setdefault(histogram.name, histogram)
+    instrument: type = _HistogramInstrument
+    """The SDK instrument class whose temporality preference applies."""
 
 
-def get(name: str) -> FastHistogram | None:
-    """The registered histogram ``name``: only set up when otelkit built the MeterProvider."""
+class FastSum:
+    """A counter (``monotonic``) or up-down counter keyed by a tuple of attribute values, as :class:`FastHistogram`.
+
+    What the SDK's sum aggregation exports for the same ``add`` calls: one point per key (every key
+    seen, when cumulative; the keys added to since the last collection, when delta), and the
+    SDK's default exemplar reservoir for sums: one exemplar per point and collection, drawn
+    uniformly from the sampled measurements of that collection period (the same reservoir
+    algorithm, on the same ``random.randrange``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        unit: str,
+        description: str,
+        monotonic: bool,
+        attribute_names: Sequence[str],
+        scope: InstrumentationScope,
+        exemplars: str | None = None,
+    ) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.monotonic = monotonic
+        self.instrument: type = _CounterInstrument if monotonic else _UpDownCounterInstrument
+        self.attribute_names = tuple(attribute_names)
+        self.scope = scope
+        self.exemplars = _exemplar_mode(exemplars)
+        self._lock = threading.Lock()
+        # key -> [value (None: nothing added since the last collection), cumulative total,
+        #         sampled measurements seen, exemplar (value, time, trace_id, span_id) or None]
+        self._points: dict[tuple[Any, ...], list[Any]] = {}
+        self._start = time_ns()
+        self._last_collect = self._start
+
+    def add(self, amount: int | float, key: tuple[Any, ...], now: int, trace_id: int = 0, span_id: int = 0) -> None:
+        """Add ``amount``; ``trace_id``/``span_id`` of a sampled span make it an exemplar candidate."""
+        with self._lock:
+            point = self._points.get(key)
+            if point is None:
+                point = self._points[key] = [None, 0, 0, None]
+            point[0] = amount if point[0] is None else point[0] + amount
+            if (trace_id and self.exemplars != "always_off") or self.exemplars == "always_on":
+                seen = point[2] = point[2] + 1
+                if seen == 1 or random.randrange(0, seen) == 0:
+                    point[3] = (amount, now, trace_id, span_id)
+
+    def collect(self, temporality: AggregationTemporality) -> Metric | None:
+        """The points as an SDK ``Metric`` (None when there is none)."""
+        now = time_ns()
+        data_points = []
+        with self._lock:
+            start, self._last_collect = (
+                (self._last_collect if temporality is AggregationTemporality.DELTA else self._start),
+                now,
+            )
+            for key, point in self._points.items():
+                added, total, _, sample = point
+                point[0], point[2], point[3] = None, 0, None
+                total = point[1] = total + (added or 0)
+                if temporality is AggregationTemporality.DELTA:
+                    if added is None:
+                        continue
+                    value = added
+                else:
+                    value = total
+                attributes = {n: v for n, v in zip(self.attribute_names, key, strict=True) if v is not None}
+                exemplars = (
+                    []
+                    if sample is None
+                    else [_Exemplar({}, sample[0], sample[1], sample[3] or None, sample[2] or None)]
+                )
+                data_points.append(
+                    NumberDataPoint(
+                        attributes=attributes,
+                        start_time_unix_nano=start,
+                        time_unix_nano=now,
+                        value=value,
+                        exemplars=exemplars,
+                    )
+                )
+        if not data_points:
+            return None
+        return Metric(
+            name=self.name,
+            description=self.description,
+            unit=self.unit,
+            data=Sum(data_points=data_points, aggregation_temporality=temporality, is_monotonic=self.monotonic),
+        )
+
+
+_registry: dict[str, FastHistogram | FastSum] = {}
+
+
+def register(instrument: FastHistogram | FastSum) -> Any:
+    """Make ``instrument`` part of every export of exporters wrapped by :func:`wrap_exporter`."""
+    return _registry.setdefault(instrument.name, instrument)
+
+
+def get(name: str) -> Any:
+    """The registered instrument ``name`` (a :class:`FastHistogram` or :class:`FastSum`), or None.
+
+    Only set up when otelkit built the MeterProvider.
+    """
     return _registry.get(name)
 
 
 FAST_HISTOGRAM = sdk_compat.register(
     "fast-histogram", probe=sdk_compat.probe_fast_histogram, fast=FastHistogram, fallback=None
 )
+FAST_SUM = sdk_compat.register("fast-sum", probe=sdk_compat.probe_fast_sum, fast=FastSum, fallback=None)
 
 
 def usable(exporters: Sequence[MetricExporter]) -> bool:
@@ -177,13 +285,20 @@ class _MergingExporter(MetricExporter):
         self._resource = resource
         # Exporters without a preference (the console one) have none: cumulative, the SDK default.
         self._temporality = temporality.get(_HistogramInstrument, AggregationTemporality.CUMULATIVE)
+        self._temporalities = temporality
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        collected = [(h, h.collect(self._temporality)) for h in list(_registry.values())]
-        extra = [(h.scope, m) for h, m in collected if m is not None]
+        extra = self._collect_fast()
         if extra:
             metrics_data = _merge(metrics_data, extra, self._resource)
         return self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def _collect_fast(self) -> list[tuple[InstrumentationScope, Metric]]:
+        cumulative = AggregationTemporality.CUMULATIVE
+        collected = [
+            (h, h.collect(self._temporalities.get(h.instrument, cumulative))) for h in list(_registry.values())
+        ]
+        return [(h.scope, m) for h, m in collected if m is not None]
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self._inner.force_flush(timeout_millis=timeout_millis)

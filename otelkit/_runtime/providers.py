@@ -185,7 +185,7 @@ def _register_fast_histograms() -> None:
     from otelkit._runtime.http import asgi
 
     asgi.register_fast_duration()
-    hooks.register_fast_histograms()
+    hooks.register_fast_instruments()
 
 
 def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> tuple[Any, Any, Any]:

@@ -41,6 +41,7 @@ EXPECTED_ON = {
     "entry-points": True,
     "exporter-preferences": True,
     "fast-histogram": True,
+    "fast-sum": True,
     "idle-record-factory": True,
     "log-record": CONTRIB >= (0, 62),  # LoggingHandler._is_emitting
     "fork-reset": True,

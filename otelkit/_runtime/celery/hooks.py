@@ -45,6 +45,12 @@ TASK_STATE_KEY = "celery.task.state"
 
 DURATION_METRIC = "celery.task.duration"
 WAIT_METRIC = "celery.task.wait.duration"
+STARTED_METRIC = "celery.task.started"
+COMPLETED_METRIC = "celery.task.completed"
+ACTIVE_METRIC = "celery.task.active"
+_STARTED_DESCRIPTION = "Celery tasks that started running."
+_COMPLETED_DESCRIPTION = "Celery tasks that finished, by final state (success, failure, retry, revoked)."
+_ACTIVE_DESCRIPTION = "Celery tasks running now."
 _DURATION_DESCRIPTION = "Time Celery tasks took to run."
 _WAIT_DESCRIPTION = "Time Celery tasks waited between being enqueued (or their ETA) and starting."
 _SCOPE = "otelkit.celery"
@@ -60,8 +66,6 @@ _STATES = {
     "REJECTED": "rejected",
 }
 
-_UID = "otelkit.celery"
-
 
 @dataclass
 class _Running:
@@ -76,8 +80,7 @@ class _Running:
     start: float
     attributes: dict[str, str]
     span: Any
-    key: tuple[str | None, ...] = ()
-    """The attribute values in :data:`_WAIT_ATTRIBUTES` order (None: absent), for the fast histograms."""
+    key: tuple[str | None, ...] = ()  # the values of _WAIT_ATTRIBUTES (None: absent), for fasthist
     token: contextvars.Token[_Running | None] | None = None
 
 
@@ -115,17 +118,33 @@ def _attributes(name: str, delivery_info: Any) -> dict[str, str]:
     return attributes
 
 
+def _exemplar_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, span: Any) -> tuple[int, int]:
+    """The ids the SDK's exemplar filter would take from a measurement made with ``span`` current (0: none)."""
+    ctx = span.get_span_context()
+    if ctx.trace_flags.sampled or (instrument.exemplars == "always_on" and ctx.is_valid):
+        return ctx.trace_id, ctx.span_id
+    return 0, 0
+
+
 def _record_fast(histogram: fasthist.FastHistogram, value: float, key: tuple[str | None, ...], span: Any) -> None:
     """Record as the SDK histogram would with ``span`` in the context (an exemplar when it is sampled)."""
-    ctx = span.get_span_context()
-    if ctx.trace_flags.sampled or (histogram.exemplars == "always_on" and ctx.is_valid):
-        histogram.record(value, key, time.time_ns(), ctx.trace_id, ctx.span_id)
-    else:
-        histogram.record(value, key, time.time_ns())
+    histogram.record(value, key, time.time_ns(), *_exemplar_ids(histogram, span))
 
 
-def register_fast_histograms() -> None:
-    """Register the pre-aggregated task histograms (called when otelkit builds the MeterProvider)."""
+def _add_fast(counter: fasthist.FastSum, key: tuple[str | None, ...], span: Any) -> None:
+    """Add 1 as the SDK counter would with ``span`` in the context (an exemplar candidate when it is sampled)."""
+    counter.add(1, key, time.time_ns(), *_exemplar_ids(counter, span))
+
+
+def register_fast_instruments() -> None:
+    """Register the pre-aggregated task instruments (called when otelkit builds the MeterProvider).
+
+    The histograms when fasthist is usable at all (the caller checked); the two counters too when
+    the ``fast-sum`` path is on. ``celery.task.active`` stays an SDK instrument on purpose: the
+    SDK's reader calls the exporter (which merges these in) only when its own instruments have a
+    point, and an up-down counter is cumulative under every temporality preference of the OTLP
+    exporters, so from a process's first task on every collection has one.
+    """
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
     scope = InstrumentationScope(_SCOPE, "")  # as metrics.get_meter(_SCOPE) makes it: version ""
@@ -137,6 +156,16 @@ def register_fast_histograms() -> None:
             fasthist.FastHistogram(
                 name, unit="s", description=description, boundaries=DURATION_BUCKETS, attribute_names=names, scope=scope
             )
+        )
+    fast_sum = fasthist.FAST_SUM.get()
+    if fast_sum is None:
+        return
+    for name, description, names in (
+        (STARTED_METRIC, _STARTED_DESCRIPTION, _WAIT_ATTRIBUTES),
+        (COMPLETED_METRIC, _COMPLETED_DESCRIPTION, _DURATION_ATTRIBUTES),
+    ):
+        fasthist.register(
+            fast_sum(name, unit="{task}", description=description, monotonic=True, attribute_names=names, scope=scope)
         )
 
 
@@ -172,25 +201,20 @@ class _Hooks:
         # otelkit's own MeterProvider pre-aggregates the two histograms (fasthist: a bisect and a
         # dict update instead of ~100,000 instructions per SDK record); providers passed in
         # explicitly get the SDK histograms.
-        self.fast_duration = fasthist.get(DURATION_METRIC) if meter_provider is None else None
-        self.fast_wait = fasthist.get(WAIT_METRIC) if meter_provider is None else None
-        self.started = meter.create_counter(
-            "celery.task.started", unit="{task}", description="Celery tasks that started running."
-        )
-        self.completed = meter.create_counter(
-            "celery.task.completed",
-            unit="{task}",
-            description="Celery tasks that finished, by final state (success, failure, retry, revoked).",
-        )
+        own = meter_provider is None
+        self.fast_duration: fasthist.FastHistogram | None = fasthist.get(DURATION_METRIC) if own else None
+        self.fast_wait: fasthist.FastHistogram | None = fasthist.get(WAIT_METRIC) if own else None
+        self.fast_started: fasthist.FastSum | None = fasthist.get(STARTED_METRIC) if own else None
+        self.fast_completed: fasthist.FastSum | None = fasthist.get(COMPLETED_METRIC) if own else None
+        self.started = meter.create_counter(STARTED_METRIC, unit="{task}", description=_STARTED_DESCRIPTION)
+        self.completed = meter.create_counter(COMPLETED_METRIC, unit="{task}", description=_COMPLETED_DESCRIPTION)
         self.duration = meter.create_histogram(
             DURATION_METRIC,
             unit="s",
             description=_DURATION_DESCRIPTION,
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self.active = meter.create_up_down_counter(
-            "celery.task.active", unit="{task}", description="Celery tasks running now."
-        )
+        self.active = meter.create_up_down_counter(ACTIVE_METRIC, unit="{task}", description=_ACTIVE_DESCRIPTION)
         self.wait = meter.create_histogram(
             WAIT_METRIC,
             unit="s",
@@ -219,12 +243,15 @@ class _Hooks:
             name = str(task.name)
             request = getattr(task, "request", None)
             attributes = _attributes(name, getattr(request, "delivery_info", None))
-            self.started.add(1, attributes)
-            self.active.add(1, attributes)
             # The run span is current here (contrib's prerun receiver ran first); kept so the
             # duration recorded after it ended still links to it as an exemplar.
             span = trace.get_current_span()
             key = (name, "celery", attributes.get("messaging.destination.name"))
+            if self.fast_started is None:
+                self.started.add(1, attributes)
+            else:
+                _add_fast(self.fast_started, key, span)
+            self.active.add(1, attributes)  # an SDK instrument on purpose: register_fast_instruments()
             self._record_wait(request, attributes, key, span)
             running = _Running(name, str(task_id), time.monotonic(), attributes, span, key=key)
             running.token = _current.set(running)
@@ -259,7 +286,10 @@ class _Hooks:
             final = _STATES.get(str(state), str(state).lower())
             done = {**attributes, TASK_STATE_KEY: final}
             context = trace.set_span_in_context(running.span)
-            self.completed.add(1, done, context=context)
+            if self.fast_completed is None:
+                self.completed.add(1, done, context=context)
+            else:
+                _add_fast(self.fast_completed, (*running.key, final), running.span)
             if self.fast_duration is None:
                 self.duration.record(elapsed, done, context=context)
             else:
@@ -273,7 +303,11 @@ class _Hooks:
             if not name:
                 return
             attributes = _attributes(str(name), getattr(request, "delivery_info", None))
-            self.completed.add(1, {**attributes, TASK_STATE_KEY: "revoked"})
+            if self.fast_completed is None:
+                self.completed.add(1, {**attributes, TASK_STATE_KEY: "revoked"})
+            else:
+                key = (str(name), "celery", attributes.get("messaging.destination.name"), "revoked")
+                _add_fast(self.fast_completed, key, trace.get_current_span())
         except Exception:
             failures.report("the Celery task_revoked hook failed; this revocation is not counted")
 
@@ -329,11 +363,11 @@ class _Hooks:
 
     def connect(self) -> None:
         for signal, receiver in self._receivers():
-            signal.connect(receiver, weak=False, dispatch_uid=f"{_UID}.{receiver.__name__}")
+            signal.connect(receiver, weak=False, dispatch_uid=f"{_SCOPE}.{receiver.__name__}")
 
     def disconnect(self) -> None:
         for signal, receiver in self._receivers():
-            signal.disconnect(receiver, dispatch_uid=f"{_UID}.{receiver.__name__}")
+            signal.disconnect(receiver, dispatch_uid=f"{_SCOPE}.{receiver.__name__}")
 
 
 _lock = threading.Lock()

@@ -74,6 +74,8 @@ path                         relies on
                              ``BatchLogRecordProcessor._batch_processor``, the fields of
                              ``ReadableLogRecord``, ``LogRecord`` and ``BoundedAttributes``
 ``idle-record-factory``      ``LoggingInstrumentor._old_factory``/``_log_hook`` (class fields)
+``fast-sum``                 otelkit's pre-aggregated counter and up-down counter, probed against the
+                             SDK's (same points and exemplars, both temporalities)
 ``fast-histogram``           otelkit's pre-aggregated histogram, probed against the SDK histogram
                              (same points for the same measurements, both temporalities)
 ============================ ==================================================================
@@ -115,6 +117,7 @@ from otelkit._runtime.sdk_compat._export import (
     export_with_encoder,
     exporter_preferences,
     probe_fast_histogram,
+    probe_fast_sum,
     probe_log_encoder,
     probe_span_encoder,
     urllib3_transport,
@@ -179,6 +182,7 @@ __all__ = [
     "otlp_log_exporter_module",
     "paths",
     "probe_fast_histogram",
+    "probe_fast_sum",
     "probe_log_emit",
     "probe_log_encoder",
     "probe_log_records",

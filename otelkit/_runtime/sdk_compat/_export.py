@@ -233,6 +233,80 @@ def probe_fast_histogram(fast: Callable[..., Any]) -> str | None:
     return None
 
 
+def probe_fast_sum(fast: Callable[..., Any]) -> str | None:
+    """Probe for :class:`otelkit._runtime.fasthist.FastSum`: the points it exports are the SDK counters'.
+
+    Two collections of a counter and an up-down counter in each temporality (a key idle in the
+    second one), with exemplars from a sampled span (one sampled measurement per key and period,
+    so the reservoir's choice is not random).
+    """
+    from opentelemetry import trace
+    from opentelemetry.sdk.metrics import Counter, MeterProvider, UpDownCounter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    if EXPORTER_PREFERENCES.get() is None:
+        return "metric exporters' temporality cannot be read"
+    span = trace.NonRecordingSpan(trace.SpanContext(0xA1, 0xB2, False, trace.TraceFlags(trace.TraceFlags.SAMPLED)))
+    sampled = trace.set_span_in_context(span)
+    periods = (
+        ((1, ("a", None), False), (2, ("a", None), True), (5, ("b", "x"), True)),
+        ((-1, ("a", None), True), (3, ("a", None), False)),
+    )
+    for temporality in (AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA):
+        for monotonic, kind in ((True, Counter), (False, UpDownCounter)):
+            ours_instrument = fast(
+                "probe.sum",
+                unit="1",
+                description="probe",
+                monotonic=monotonic,
+                attribute_names=("k", "v"),
+                scope=InstrumentationScope("otelkit.probe"),
+                exemplars="trace_based",
+            )
+            reader = InMemoryMetricReader(preferred_temporality={kind: temporality})
+            provider = MeterProvider(metric_readers=[reader], resource=Resource({}), shutdown_on_exit=False)
+            meter = provider.get_meter("otelkit.probe")
+            create = meter.create_counter if monotonic else meter.create_up_down_counter
+            sdk = create("probe.sum", unit="1", description="probe")
+            for period in periods:
+                for amount, key, with_span in period:
+                    if monotonic and amount < 0:
+                        continue
+                    attributes = {n: v for n, v in zip(("k", "v"), key, strict=True) if v is not None}
+                    if with_span:
+                        ours_instrument.add(amount, key, 0, 0xA1, 0xB2)
+                        sdk.add(amount, attributes, context=sampled)
+                    else:
+                        ours_instrument.add(amount, key, 0)
+                        sdk.add(amount, attributes)
+                ours = ours_instrument.collect(temporality)
+                data = reader.get_metrics_data()
+                theirs = None if data is None else data.resource_metrics[0].scope_metrics[0].metrics[0]
+                reason = differs("sum", _sum_shape(ours), _sum_shape(theirs))
+                if reason is not None:
+                    provider.shutdown()
+                    return reason
+            provider.shutdown()
+    return None
+
+
+def _sum_shape(metric: Any) -> tuple[Any, ...] | None:
+    if metric is None:
+        return None
+    points = sorted(
+        (
+            sorted(p.attributes.items()),
+            p.value,
+            [(e.filtered_attributes or {}, e.value, e.trace_id, e.span_id) for e in p.exemplars],
+        )
+        for p in metric.data.data_points
+    )
+    data = metric.data
+    return (metric.name, metric.unit, metric.description, data.aggregation_temporality, data.is_monotonic, points)
+
+
 def _histogram_shape(metric: Any) -> tuple[Any, ...]:
     points = sorted(
         (
