@@ -155,7 +155,22 @@ def _instrument_celery(kwargs: dict[str, Any]) -> None:
     instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]  # unannotated in contrib
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(**kwargs)
+        _skip_dropped_histograms(instrumentor, kwargs)
     hooks.install()
+
+
+def _skip_dropped_histograms(instrumentor: Any, kwargs: dict[str, Any]) -> None:
+    """No SDK record per task for contrib histograms otelkit's MeterProvider drops (no-ops instead)."""
+    from opentelemetry import metrics
+
+    from otelkit._runtime import providers
+
+    meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
+    if providers.drops_instruments(meter_provider):
+        try:
+            sdk_compat.skip_dropped_celery_histograms(instrumentor, providers.DROPPED_INSTRUMENTS)
+        except Exception as exc:  # the records go on being dropped by the SDK
+            _log.debug("otelkit: keeping contrib's Celery histograms: %s", exc)
 
 
 def instrument_all(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from typing import Any
 
 from otelkit._runtime import sdk_compat, shutdown
@@ -90,6 +91,7 @@ def build_providers(
     meter_provider = MeterProvider(
         resource=resource, metric_readers=readers, views=default_views(), shutdown_on_exit=False
     )
+    _dropping.add(meter_provider)
 
     logger_provider = sdk_compat.logs_sdk().LoggerProvider(resource=resource, shutdown_on_exit=False)
     for exporter in log_exporters:
@@ -167,6 +169,17 @@ DROPPED_INSTRUMENTS = ("flower.task.runtime.seconds",)
 """Instruments otelkit's meter provider drops: opentelemetry-instrumentation-celery records
 ``flower.task.runtime.seconds`` for every task, the same durations as otelkit's
 ``celery.task.duration`` (which also has the queue, the final state and exemplars)."""
+
+
+_dropping: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def drops_instruments(meter_provider: Any) -> bool:
+    """Whether ``meter_provider`` is one otelkit built: its views drop :data:`DROPPED_INSTRUMENTS`."""
+    try:
+        return meter_provider in _dropping
+    except TypeError:  # not weak-referenceable: not ours
+        return False
 
 
 def default_views() -> list[Any]:

@@ -74,6 +74,8 @@ path                         relies on
                              ``BatchLogRecordProcessor._batch_processor``, the fields of
                              ``ReadableLogRecord``, ``LogRecord`` and ``BoundedAttributes``
 ``idle-record-factory``      ``LoggingInstrumentor._old_factory``/``_log_hook`` (class fields)
+``celery-histograms``        contrib's ``CeleryInstrumentor.metrics`` dict, read by its
+                             ``_record_histograms`` (histograms otelkit's provider drops get no-ops)
 ``fast-sum``                 otelkit's pre-aggregated counter and up-down counter, probed against the
                              SDK's (same points and exemplars, both temporalities)
 ``fast-histogram``           otelkit's pre-aggregated histogram, probed against the SDK histogram
@@ -108,6 +110,7 @@ from otelkit._runtime.sdk_compat._api import (
     otlp_log_exporter_module,
     report_dependency_conflict,
     request_context,
+    skip_dropped_celery_histograms,
 )
 from otelkit._runtime.sdk_compat._export import (
     EXPORTER_PREFERENCES,
@@ -196,6 +199,7 @@ __all__ = [
     "sdk_version",
     "server_span_starter",
     "set_known_attributes",
+    "skip_dropped_celery_histograms",
     "span_reader",
     "urllib3_transport",
 ]
