@@ -36,6 +36,7 @@ CONTRIB = _release("opentelemetry-instrumentation")
 EXPECTED_ON = {
     "attribute-dict": True,
     "attributes-like": True,
+    "celery-attributes": True,
     "celery-histograms": True,
     "dependency-conflict": CONTRIB >= (0, 66),  # DependencyConflict._log
     "end-request-context": True,

@@ -473,16 +473,7 @@ def install(*, meter_provider: Any = None) -> bool:
             return False
         _hooks.append(hooks)
         _attach_log_filter()
-        try:
-            patches.quiet_broker_redis()
-        except Exception as exc:
-            _log.error("otelkit: hiding the broker's Redis commands from tracing failed: %s", exc)
-        try:
-            patches.key_contrib_spans_by_thread()
-        except ImportError:
-            pass  # spans are not instrumented at all; nothing to fix
-        except Exception as exc:
-            _log.error("otelkit: keying Celery run spans by thread failed: %s", exc)
+        patches.apply()
         return True
 
 
@@ -495,5 +486,4 @@ def uninstall() -> None:
             if hooks.broker is not None:
                 hooks.broker.close()
         _detach_log_filter()
-        patches.restore_broker_redis()
-        patches.restore_contrib_context_functions()
+        patches.restore()

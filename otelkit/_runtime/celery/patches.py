@@ -1,9 +1,11 @@
-"""Two repairs otelkit makes to libraries a Celery worker runs (see :mod:`otelkit.celery`, "Two repairs").
+"""Repairs otelkit makes to libraries a Celery worker runs (see :mod:`otelkit.celery`, "Two repairs").
 
 - The broker's own Redis traffic is left out of tracing: commands of kombu's Redis channels run
   with instrumentation suppressed (:func:`quiet_broker_redis`).
 - opentelemetry-instrumentation-celery's per-task span store is keyed by thread too, so a retried
   task's runs in a threads pool never share an entry (:func:`key_contrib_spans_by_thread`).
+- Not a repair, a saving: contrib's request-field copier sets its attributes in one batch
+  (:func:`batch_contrib_attributes`).
 
 Each has its undo, for :func:`otelkit.celery.uninstall`.
 """
@@ -18,13 +20,44 @@ import types
 from typing import Any
 
 __all__ = [
+    "apply",
+    "batch_contrib_attributes",
     "key_contrib_spans_by_thread",
     "quiet_broker_redis",
+    "restore",
     "restore_broker_redis",
+    "restore_contrib_attributes",
     "restore_contrib_context_functions",
 ]
 
 _log = logging.getLogger("otelkit")
+
+
+def apply() -> None:
+    """Make every change below (each logs its own failure and never raises)."""
+    try:
+        quiet_broker_redis()
+    except Exception as exc:
+        _log.error("otelkit: hiding the broker's Redis commands from tracing failed: %s", exc)
+    try:
+        key_contrib_spans_by_thread()
+    except ImportError:
+        pass  # spans are not instrumented at all; nothing to fix
+    except Exception as exc:
+        _log.error("otelkit: keying Celery run spans by thread failed: %s", exc)
+    try:
+        batch_contrib_attributes()
+    except ImportError:
+        pass
+    except Exception as exc:
+        _log.debug("otelkit: keeping contrib's Celery attribute copier as it is: %s", exc)
+
+
+def restore() -> None:
+    """Undo :func:`apply`."""
+    restore_broker_redis()
+    restore_contrib_context_functions()
+    restore_contrib_attributes()
 
 
 def _quiet_client(client: Any) -> Any:
@@ -179,3 +212,31 @@ def restore_contrib_context_functions() -> None:
         original = getattr(getattr(utils, name, None), "_otelkit_original", None)
         if original is not None:
             setattr(utils, name, original)
+
+
+def batch_contrib_attributes() -> None:
+    """contrib's ``set_attributes_from_context`` sets its attributes in one batch (sdk_compat ``celery-attributes``).
+
+    It copies eight request fields per task run onto the run span, each ``set_attribute`` taking
+    the span's lock and cleaning the value; batched, the same attributes in the same order.
+    """
+    from opentelemetry.instrumentation.celery import utils
+
+    from otelkit._runtime import sdk_compat
+
+    original = getattr(utils, "set_attributes_from_context", None)
+    if not callable(original) or getattr(original, "_otelkit_original", None) is not None:
+        return
+    batched = sdk_compat.batched_context_attributes(original)
+    if batched is not original:
+        setattr(utils, "set_attributes_from_context", batched)  # noqa: B010  # contrib's annotation is narrower
+
+
+def restore_contrib_attributes() -> None:
+    try:
+        from opentelemetry.instrumentation.celery import utils
+    except ImportError:
+        return
+    original = getattr(getattr(utils, "set_attributes_from_context", None), "_otelkit_original", None)
+    if original is not None:
+        setattr(utils, "set_attributes_from_context", original)  # noqa: B010

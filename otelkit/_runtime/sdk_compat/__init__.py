@@ -34,7 +34,7 @@ The package: ``_registry`` (the above), ``_probes`` (the probes' throw-away prov
 records), ``_spans`` (reading finished spans and attribute mappings), ``_server_span`` (otelkit's
 HTTP server span), ``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences,
 the fast histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_log_emit`` and ``_log_probe`` (the
-OTel log handler's fast emit and its probe), ``_api`` (the rest).
+OTel log handler's fast emit and its probe), ``_celery`` (contrib Celery's attribute copier), ``_api`` (the rest).
 
 What relies on what (and what changed between 1.40 and 1.45.2):
 
@@ -74,6 +74,9 @@ path                         relies on
                              ``BatchLogRecordProcessor._batch_processor``, the fields of
                              ``ReadableLogRecord``, ``LogRecord`` and ``BoundedAttributes``
 ``idle-record-factory``      ``LoggingInstrumentor._old_factory``/``_log_hook`` (class fields)
+``celery-attributes``        contrib's ``utils.set_attributes_from_context`` touching a span only
+                             through ``is_recording()``/``set_attribute()`` (its pairs are set in one
+                             batch), and ``span-attributes``
 ``celery-histograms``        contrib's ``CeleryInstrumentor.metrics`` dict, read by its
                              ``_record_histograms`` (histograms otelkit's provider drops get no-ops)
 ``fast-sum``                 otelkit's pre-aggregated counter and up-down counter, probed against the
@@ -112,6 +115,7 @@ from otelkit._runtime.sdk_compat._api import (
     request_context,
     skip_dropped_celery_histograms,
 )
+from otelkit._runtime.sdk_compat._celery import CELERY_CONTEXT_ATTRIBUTES, batched_context_attributes
 from otelkit._runtime.sdk_compat._export import (
     EXPORTER_PREFERENCES,
     URLLIB3_TRANSPORT,
@@ -150,6 +154,7 @@ from otelkit._runtime.sdk_compat._spans import (
 __all__ = [
     "ATTRIBUTES_LIKE",
     "ATTRIBUTE_DICT",
+    "CELERY_CONTEXT_ATTRIBUTES",
     "DEPENDENCY_CONFLICT",
     "END_REQUEST_CONTEXT",
     "ENTRY_POINTS",
@@ -170,6 +175,7 @@ __all__ = [
     "UnexpectedUse",
     "attribute_reader",
     "attributes_like",
+    "batched_context_attributes",
     "drop_idle_record_factory",
     "end_request_context",
     "entry_points",
