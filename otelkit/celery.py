@@ -105,9 +105,9 @@ from otelkit._runtime.celery.hooks import (
     observe_broker,
     uninstall,
 )
-from otelkit._runtime.celery.hooks import TASK_ID_KEY as TASK_ID_KEY
-from otelkit._runtime.celery.hooks import TASK_NAME_KEY as TASK_NAME_KEY
-from otelkit._runtime.celery.hooks import TASK_STATE_KEY as TASK_STATE_KEY
+from otelkit._runtime.celery.instruments import TASK_ID_KEY as TASK_ID_KEY
+from otelkit._runtime.celery.instruments import TASK_NAME_KEY as TASK_NAME_KEY
+from otelkit._runtime.celery.instruments import TASK_STATE_KEY as TASK_STATE_KEY
 
 __all__ = [
     "DURATION_BUCKETS",

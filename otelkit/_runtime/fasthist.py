@@ -50,7 +50,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelkit._runtime import sdk_compat
 
-__all__ = ["FastHistogram", "FastSum", "get", "register", "usable", "wrap_exporter"]
+__all__ = ["FastHistogram", "FastSum", "cumulative_up_down", "get", "register", "usable", "wrap_exporter"]
 
 
 def _exemplar_mode(exemplars: str | None) -> str:
@@ -183,6 +183,9 @@ class FastSum:
         self.attribute_names = tuple(attribute_names)
         self.scope = scope
         self.exemplars = _exemplar_mode(exemplars)
+        # True: an SDK instrument of the same name and scope only keeps the reader exporting (it has a
+        # point in every collection); the export carries this one's points in its place.
+        self.replaces_sdk = False
         self._lock = threading.Lock()
         # key -> [value (None: nothing added since the last collection), cumulative total,
         #         sampled measurements seen, exemplar (value, time, trace_id, span_id) or None]
@@ -268,6 +271,18 @@ FAST_HISTOGRAM = sdk_compat.register(
 FAST_SUM = sdk_compat.register("fast-sum", probe=sdk_compat.probe_fast_sum, fast=FastSum, fallback=None)
 
 
+def cumulative_up_down(exporters: Sequence[MetricExporter]) -> bool:
+    """Whether every exporter takes up-down counters cumulative (an SDK point, once made, is in every export)."""
+    for exporter in exporters:
+        preferences = sdk_compat.exporter_preferences(exporter)
+        if preferences is None:
+            return False
+        wanted = preferences[0].get(_UpDownCounterInstrument, AggregationTemporality.CUMULATIVE)
+        if wanted != AggregationTemporality.CUMULATIVE:
+            return False
+    return True
+
+
 def usable(exporters: Sequence[MetricExporter]) -> bool:
     """Whether fast histograms can be merged into what ``exporters`` export (see the module docstring)."""
     return FAST_HISTOGRAM.get() is not None and all(sdk_compat.exporter_preferences(e) is not None for e in exporters)
@@ -290,7 +305,8 @@ class _MergingExporter(MetricExporter):
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         extra = self._collect_fast()
         if extra:
-            metrics_data = _merge(metrics_data, extra, self._resource)
+            replaced = {h.name for h in _registry.values() if getattr(h, "replaces_sdk", False)}
+            metrics_data = _merge(metrics_data, extra, self._resource, replaced)
         return self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
 
     def _collect_fast(self) -> list[tuple[InstrumentationScope, Metric]]:
@@ -307,7 +323,12 @@ class _MergingExporter(MetricExporter):
         self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
-def _merge(metrics_data: MetricsData, extra: list[tuple[InstrumentationScope, Metric]], resource: Any) -> MetricsData:
+def _merge(
+    metrics_data: MetricsData,
+    extra: list[tuple[InstrumentationScope, Metric]],
+    resource: Any,
+    replaced: set[str] | frozenset[str] = frozenset(),
+) -> MetricsData:
     by_scope: dict[str, list[Metric]] = {}
     scopes: dict[str, InstrumentationScope] = {}
     for scope, metric in extra:
@@ -330,9 +351,8 @@ def _merge(metrics_data: MetricsData, extra: list[tuple[InstrumentationScope, Me
             scope_metrics.append(ScopeMetrics(scope=scopes[name], metrics=metrics, schema_url=""))
         else:
             sm = scope_metrics[index]
-            scope_metrics[index] = ScopeMetrics(
-                scope=sm.scope, metrics=[*sm.metrics, *metrics], schema_url=sm.schema_url
-            )
+            kept = [m for m in sm.metrics if m.name not in replaced]  # an anchor's points: the fast ones instead
+            scope_metrics[index] = ScopeMetrics(scope=sm.scope, metrics=[*kept, *metrics], schema_url=sm.schema_url)
     resource_metrics[target] = ResourceMetrics(
         resource=rm.resource, scope_metrics=scope_metrics, schema_url=rm.schema_url
     )

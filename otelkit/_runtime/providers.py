@@ -83,7 +83,7 @@ def build_providers(
     # where the installed SDK allows it (fasthist.usable).
     fast_histograms = fasthist.usable(metric_exporters)
     if fast_histograms:
-        _register_fast_histograms()
+        _register_fast_histograms(anchored=fasthist.cumulative_up_down(metric_exporters))
     readers = [
         PeriodicExportingMetricReader(fasthist.wrap_exporter(exporter, resource) if fast_histograms else exporter)
         for exporter in metric_exporters
@@ -193,12 +193,12 @@ def _redacts(exporter: Any) -> bool:
     return getattr(exporter, "redacts", False) or getattr(exporter, "_attribute_filter", None) is not None
 
 
-def _register_fast_histograms() -> None:
-    from otelkit._runtime.celery import hooks
+def _register_fast_histograms(anchored: bool = False) -> None:
+    from otelkit._runtime.celery import instruments
     from otelkit._runtime.http import asgi
 
     asgi.register_fast_duration()
-    hooks.register_fast_instruments()
+    instruments.register_fast_instruments(anchored=anchored)
 
 
 def _set_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> tuple[Any, Any, Any]:

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otelkit._runtime import fasthist, providers
 from otelkit._runtime.celery import hooks as celery_hooks
+from otelkit._runtime.celery import instruments
 
 COMMON_OK = {"celery.task.name": "unit.ok", "messaging.system": "celery", "messaging.destination.name": "default"}
 HISTOGRAMS = (celery_hooks.DURATION_METRIC, celery_hooks.WAIT_METRIC)
@@ -84,7 +85,9 @@ def _run(fast: bool, temporality: AggregationTemporality, monkeypatch: pytest.Mo
         hooks.fast_wait = fasthist.get(celery_hooks.WAIT_METRIC)
         hooks.fast_started = fasthist.get(celery_hooks.STARTED_METRIC)
         hooks.fast_completed = fasthist.get(celery_hooks.COMPLETED_METRIC)
-        assert None not in (hooks.fast_duration, hooks.fast_wait, hooks.fast_started, hooks.fast_completed)
+        hooks.fast_active = fasthist.get(celery_hooks.ACTIVE_METRIC)
+        fast_ones = (hooks.fast_duration, hooks.fast_wait, hooks.fast_started, hooks.fast_completed, hooks.fast_active)
+        assert None not in fast_ones
     tracer = TracerProvider().get_tracer("unit")
 
     class Request:
@@ -171,16 +174,19 @@ def _shapes(batch: Any, spans: list[Any]) -> tuple[dict[tuple[Any, ...], Any], l
         else:
             continue
         shapes[key] = (metric.unit, metric.description, data.aggregation_temporality, points)
-    return shapes, sorted(k[2] for k in metrics)
+    exported = [m.name for rm in batch.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    return shapes, sorted(exported)  # a metric twice (the SDK's and the fast one) shows here
 
 
 @pytest.mark.parametrize("temporality", [AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA])
 def test_celery_fast_instruments_export_what_the_sdk_instruments_export(
     registry: None, temporality: AggregationTemporality, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    celery_hooks.register_fast_instruments()
+    instruments.register_fast_instruments(anchored=True)
     sdk, sdk_names = _run(False, temporality, monkeypatch)
     fast, fast_names = _run(True, temporality, monkeypatch)
+    # celery.task.active: the SDK instrument got one add(0) per attribute set; the points are the fast one's
+    assert len(fasthist.get(celery_hooks.ACTIVE_METRIC)._points) == 2
     assert set(sdk[0]) == {("otelkit.celery", "", name) for name in (*HISTOGRAMS, *SUMS)}
     assert fast == sdk
     assert fast_names == sdk_names  # each metric once: nothing recorded into the SDK instruments too
@@ -197,7 +203,7 @@ def test_celery_hooks_record_into_the_instruments_otelkit_providers_register(reg
     hooks = celery_hooks._Hooks()
     assert hooks.fast_started is fasthist.get(celery_hooks.STARTED_METRIC) is not None
     assert hooks.fast_completed is fasthist.get(celery_hooks.COMPLETED_METRIC) is not None
-    assert fasthist.get(celery_hooks.ACTIVE_METRIC) is None  # an SDK instrument: register_fast_instruments()
+    assert fasthist.get(celery_hooks.ACTIVE_METRIC) is None  # not anchored: an SDK instrument
     assert hooks.fast_started.monotonic and hooks.fast_completed.monotonic
     assert hooks.fast_duration is fasthist.get(celery_hooks.DURATION_METRIC) is not None
     assert hooks.fast_wait is fasthist.get(celery_hooks.WAIT_METRIC) is not None
@@ -211,3 +217,23 @@ def test_celery_hooks_record_into_the_instruments_otelkit_providers_register(reg
     assert hooks.fast_duration.bounds == celery_hooks.DURATION_BUCKETS
     # A provider passed in explicitly records into the SDK histograms, as before.
     assert celery_hooks._Hooks(MeterProvider(shutdown_on_exit=False)).fast_duration is None
+
+
+def test_celery_active_is_pre_aggregated_only_where_every_exporter_takes_up_down_counters_cumulative(
+    registry: None,
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import UpDownCounter
+
+    delta = OTLPMetricExporter(
+        endpoint="http://127.0.0.1:9/v1/metrics",
+        preferred_temporality={UpDownCounter: AggregationTemporality.DELTA},
+    )
+    default = OTLPMetricExporter(endpoint="http://127.0.0.1:9/v1/metrics")
+    assert fasthist.cumulative_up_down([default])
+    assert not fasthist.cumulative_up_down([default, delta])
+    providers._register_fast_histograms(anchored=True)
+    active = celery_hooks._Hooks().fast_active
+    assert active is fasthist.get(celery_hooks.ACTIVE_METRIC) is not None
+    assert not active.monotonic and active.replaces_sdk
+    assert active.attribute_names == ("celery.task.name", "messaging.system", "messaging.destination.name")

@@ -19,8 +19,24 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from otelkit._runtime import failures, fasthist, shutdown, state
-from otelkit._runtime.celery import patches
+from otelkit._runtime.celery import instruments, patches
 from otelkit._runtime.celery.broker import BrokerObserver
+from otelkit._runtime.celery.instruments import (
+    ACTIVE_DESCRIPTION,
+    ACTIVE_METRIC,
+    COMPLETED_DESCRIPTION,
+    COMPLETED_METRIC,
+    DURATION_DESCRIPTION,
+    DURATION_METRIC,
+    SCOPE,
+    STARTED_DESCRIPTION,
+    STARTED_METRIC,
+    TASK_ID_KEY,
+    TASK_NAME_KEY,
+    TASK_STATE_KEY,
+    WAIT_DESCRIPTION,
+    WAIT_METRIC,
+)
 from otelkit._runtime.logs import handler as log_handler
 from otelkit._runtime.monitor import DURATION_BUCKETS
 
@@ -38,24 +54,6 @@ _log = logging.getLogger("otelkit")
 ENQUEUED_AT_HEADER = "otelkit_enqueued_at"
 """Message header carrying the publish time (Unix seconds, float), for ``celery.task.wait.duration``."""
 
-
-TASK_NAME_KEY = "celery.task.name"
-TASK_ID_KEY = "celery.task.id"
-TASK_STATE_KEY = "celery.task.state"
-
-DURATION_METRIC = "celery.task.duration"
-WAIT_METRIC = "celery.task.wait.duration"
-STARTED_METRIC = "celery.task.started"
-COMPLETED_METRIC = "celery.task.completed"
-ACTIVE_METRIC = "celery.task.active"
-_STARTED_DESCRIPTION = "Celery tasks that started running."
-_COMPLETED_DESCRIPTION = "Celery tasks that finished, by final state (success, failure, retry, revoked)."
-_ACTIVE_DESCRIPTION = "Celery tasks running now."
-_DURATION_DESCRIPTION = "Time Celery tasks took to run."
-_WAIT_DESCRIPTION = "Time Celery tasks waited between being enqueued (or their ETA) and starting."
-_SCOPE = "otelkit.celery"
-_WAIT_ATTRIBUTES = (TASK_NAME_KEY, "messaging.system", "messaging.destination.name")
-_DURATION_ATTRIBUTES = (*_WAIT_ATTRIBUTES, TASK_STATE_KEY)
 
 _STATES = {
     "SUCCESS": "success",
@@ -80,7 +78,7 @@ class _Running:
     start: float
     attributes: dict[str, str]
     span: Any
-    key: tuple[str | None, ...] = ()  # the values of _WAIT_ATTRIBUTES (None: absent), for fasthist
+    key: tuple[str | None, ...] = ()  # the values of WAIT_ATTRIBUTES (None: absent), for fasthist
     token: contextvars.Token[_Running | None] | None = None
 
 
@@ -118,57 +116,6 @@ def _attributes(name: str, delivery_info: Any) -> dict[str, str]:
     return attributes
 
 
-def _exemplar_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, span: Any) -> tuple[int, int]:
-    """The ids the SDK's exemplar filter would take from a measurement made with ``span`` current (0: none)."""
-    ctx = span.get_span_context()
-    if ctx.trace_flags.sampled or (instrument.exemplars == "always_on" and ctx.is_valid):
-        return ctx.trace_id, ctx.span_id
-    return 0, 0
-
-
-def _record_fast(histogram: fasthist.FastHistogram, value: float, key: tuple[str | None, ...], span: Any) -> None:
-    """Record as the SDK histogram would with ``span`` in the context (an exemplar when it is sampled)."""
-    histogram.record(value, key, time.time_ns(), *_exemplar_ids(histogram, span))
-
-
-def _add_fast(counter: fasthist.FastSum, key: tuple[str | None, ...], span: Any) -> None:
-    """Add 1 as the SDK counter would with ``span`` in the context (an exemplar candidate when it is sampled)."""
-    counter.add(1, key, time.time_ns(), *_exemplar_ids(counter, span))
-
-
-def register_fast_instruments() -> None:
-    """Register the pre-aggregated task instruments (called when otelkit builds the MeterProvider).
-
-    The histograms when fasthist is usable at all (the caller checked); the two counters too when
-    the ``fast-sum`` path is on. ``celery.task.active`` stays an SDK instrument on purpose: the
-    SDK's reader calls the exporter (which merges these in) only when its own instruments have a
-    point, and an up-down counter is cumulative under every temporality preference of the OTLP
-    exporters, so from a process's first task on every collection has one.
-    """
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-    scope = InstrumentationScope(_SCOPE, "")  # as metrics.get_meter(_SCOPE) makes it: version ""
-    for name, description, names in (
-        (DURATION_METRIC, _DURATION_DESCRIPTION, _DURATION_ATTRIBUTES),
-        (WAIT_METRIC, _WAIT_DESCRIPTION, _WAIT_ATTRIBUTES),
-    ):
-        fasthist.register(
-            fasthist.FastHistogram(
-                name, unit="s", description=description, boundaries=DURATION_BUCKETS, attribute_names=names, scope=scope
-            )
-        )
-    fast_sum = fasthist.FAST_SUM.get()
-    if fast_sum is None:
-        return
-    for name, description, names in (
-        (STARTED_METRIC, _STARTED_DESCRIPTION, _WAIT_ATTRIBUTES),
-        (COMPLETED_METRIC, _COMPLETED_DESCRIPTION, _DURATION_ATTRIBUTES),
-    ):
-        fasthist.register(
-            fast_sum(name, unit="{task}", description=description, monotonic=True, attribute_names=names, scope=scope)
-        )
-
-
 def _timestamp(value: Any) -> float | None:
     """Unix seconds from a header value: a number, or an ISO 8601 string (Celery's ETA)."""
     if value is None or isinstance(value, bool):
@@ -197,7 +144,7 @@ class _Hooks:
     """The signal receivers and the instruments they record into."""
 
     def __init__(self, meter_provider: Any = None) -> None:
-        meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
+        meter = metrics.get_meter(SCOPE, meter_provider=meter_provider)
         # otelkit's own MeterProvider pre-aggregates the two histograms (fasthist: a bisect and a
         # dict update instead of ~100,000 instructions per SDK record); providers passed in
         # explicitly get the SDK histograms.
@@ -206,19 +153,21 @@ class _Hooks:
         self.fast_wait: fasthist.FastHistogram | None = fasthist.get(WAIT_METRIC) if own else None
         self.fast_started: fasthist.FastSum | None = fasthist.get(STARTED_METRIC) if own else None
         self.fast_completed: fasthist.FastSum | None = fasthist.get(COMPLETED_METRIC) if own else None
-        self.started = meter.create_counter(STARTED_METRIC, unit="{task}", description=_STARTED_DESCRIPTION)
-        self.completed = meter.create_counter(COMPLETED_METRIC, unit="{task}", description=_COMPLETED_DESCRIPTION)
+        self.fast_active: fasthist.FastSum | None = fasthist.get(ACTIVE_METRIC) if own else None
+        self.anchored: set[tuple[str | None, ...]] = set()  # keys the SDK's celery.task.active has a 0 for
+        self.started = meter.create_counter(STARTED_METRIC, unit="{task}", description=STARTED_DESCRIPTION)
+        self.completed = meter.create_counter(COMPLETED_METRIC, unit="{task}", description=COMPLETED_DESCRIPTION)
         self.duration = meter.create_histogram(
             DURATION_METRIC,
             unit="s",
-            description=_DURATION_DESCRIPTION,
+            description=DURATION_DESCRIPTION,
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self.active = meter.create_up_down_counter(ACTIVE_METRIC, unit="{task}", description=_ACTIVE_DESCRIPTION)
+        self.active = meter.create_up_down_counter(ACTIVE_METRIC, unit="{task}", description=ACTIVE_DESCRIPTION)
         self.wait = meter.create_histogram(
             WAIT_METRIC,
             unit="s",
-            description=_WAIT_DESCRIPTION,
+            description=WAIT_DESCRIPTION,
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self.broker: BrokerObserver | None = None
@@ -250,8 +199,14 @@ class _Hooks:
             if self.fast_started is None:
                 self.started.add(1, attributes)
             else:
-                _add_fast(self.fast_started, key, span)
-            self.active.add(1, attributes)  # an SDK instrument on purpose: register_fast_instruments()
+                instruments.add_fast(self.fast_started, key, span)
+            if self.fast_active is None:
+                self.active.add(1, attributes)
+            else:
+                if key not in self.anchored:  # the SDK point that keeps the reader exporting
+                    self.active.add(0, attributes)
+                    self.anchored.add(key)
+                instruments.add_fast(self.fast_active, key, span)
             self._record_wait(request, attributes, key, span)
             running = _Running(name, str(task_id), time.monotonic(), attributes, span, key=key)
             running.token = _current.set(running)
@@ -271,7 +226,7 @@ class _Hooks:
         if self.fast_wait is None:
             self.wait.record(waited, attributes)
         else:
-            _record_fast(self.fast_wait, waited, key, span)
+            instruments.record_fast(self.fast_wait, waited, key, span)
 
     def postrun(self, task_id: Any = None, task: Any = None, state: Any = None, **_: Any) -> None:
         try:
@@ -282,18 +237,22 @@ class _Hooks:
                 _current.reset(running.token)
             elapsed = time.monotonic() - running.start
             attributes = running.attributes
-            self.active.add(-1, attributes)
+            if self.fast_active is None:
+                self.active.add(-1, attributes)
+            else:
+                instruments.add_fast(self.fast_active, running.key, trace.get_current_span(), -1)
             final = _STATES.get(str(state), str(state).lower())
-            done = {**attributes, TASK_STATE_KEY: final}
-            context = trace.set_span_in_context(running.span)
+            if self.fast_completed is None or self.fast_duration is None:
+                done = {**attributes, TASK_STATE_KEY: final}
+                context = trace.set_span_in_context(running.span)
             if self.fast_completed is None:
                 self.completed.add(1, done, context=context)
             else:
-                _add_fast(self.fast_completed, (*running.key, final), running.span)
+                instruments.add_fast(self.fast_completed, (*running.key, final), running.span)
             if self.fast_duration is None:
                 self.duration.record(elapsed, done, context=context)
             else:
-                _record_fast(self.fast_duration, elapsed, (*running.key, final), running.span)
+                instruments.record_fast(self.fast_duration, elapsed, (*running.key, final), running.span)
         except Exception:
             failures.report("the Celery task_postrun hook failed; this run is not recorded")
 
@@ -307,7 +266,7 @@ class _Hooks:
                 self.completed.add(1, {**attributes, TASK_STATE_KEY: "revoked"})
             else:
                 key = (str(name), "celery", attributes.get("messaging.destination.name"), "revoked")
-                _add_fast(self.fast_completed, key, trace.get_current_span())
+                instruments.add_fast(self.fast_completed, key, trace.get_current_span())
         except Exception:
             failures.report("the Celery task_revoked hook failed; this revocation is not counted")
 
@@ -363,11 +322,11 @@ class _Hooks:
 
     def connect(self) -> None:
         for signal, receiver in self._receivers():
-            signal.connect(receiver, weak=False, dispatch_uid=f"{_SCOPE}.{receiver.__name__}")
+            signal.connect(receiver, weak=False, dispatch_uid=f"{SCOPE}.{receiver.__name__}")
 
     def disconnect(self) -> None:
         for signal, receiver in self._receivers():
-            signal.disconnect(receiver, dispatch_uid=f"{_SCOPE}.{receiver.__name__}")
+            signal.disconnect(receiver, dispatch_uid=f"{SCOPE}.{receiver.__name__}")
 
 
 _lock = threading.Lock()

@@ -1,0 +1,117 @@
+"""The Celery task instruments' names and attributes, and the pre-aggregated ones otelkit's MeterProvider registers.
+
+Recording into a pre-aggregated instrument (:mod:`otelkit._runtime.fasthist`) as the SDK instrument
+would with the task's span in the context: :func:`record_fast`, :func:`add_fast`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from otelkit._runtime import fasthist
+from otelkit._runtime.monitor import DURATION_BUCKETS
+
+__all__ = [
+    "ACTIVE_DESCRIPTION",
+    "ACTIVE_METRIC",
+    "COMPLETED_DESCRIPTION",
+    "COMPLETED_METRIC",
+    "DURATION_ATTRIBUTES",
+    "DURATION_DESCRIPTION",
+    "DURATION_METRIC",
+    "SCOPE",
+    "STARTED_DESCRIPTION",
+    "STARTED_METRIC",
+    "TASK_ID_KEY",
+    "TASK_NAME_KEY",
+    "TASK_STATE_KEY",
+    "WAIT_ATTRIBUTES",
+    "WAIT_DESCRIPTION",
+    "WAIT_METRIC",
+    "add_fast",
+    "exemplar_ids",
+    "record_fast",
+    "register_fast_instruments",
+]
+
+TASK_NAME_KEY = "celery.task.name"
+TASK_ID_KEY = "celery.task.id"
+TASK_STATE_KEY = "celery.task.state"
+
+DURATION_METRIC = "celery.task.duration"
+WAIT_METRIC = "celery.task.wait.duration"
+STARTED_METRIC = "celery.task.started"
+COMPLETED_METRIC = "celery.task.completed"
+ACTIVE_METRIC = "celery.task.active"
+STARTED_DESCRIPTION = "Celery tasks that started running."
+COMPLETED_DESCRIPTION = "Celery tasks that finished, by final state (success, failure, retry, revoked)."
+ACTIVE_DESCRIPTION = "Celery tasks running now."
+DURATION_DESCRIPTION = "Time Celery tasks took to run."
+WAIT_DESCRIPTION = "Time Celery tasks waited between being enqueued (or their ETA) and starting."
+SCOPE = "otelkit.celery"
+WAIT_ATTRIBUTES = (TASK_NAME_KEY, "messaging.system", "messaging.destination.name")
+DURATION_ATTRIBUTES = (*WAIT_ATTRIBUTES, TASK_STATE_KEY)
+
+
+def exemplar_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, span: Any) -> tuple[int, int]:
+    """The ids the SDK's exemplar filter would take from a measurement made with ``span`` current (0: none)."""
+    ctx = span.get_span_context()
+    if ctx.trace_flags.sampled or (instrument.exemplars == "always_on" and ctx.is_valid):
+        return ctx.trace_id, ctx.span_id
+    return 0, 0
+
+
+def record_fast(histogram: fasthist.FastHistogram, value: float, key: tuple[str | None, ...], span: Any) -> None:
+    """Record as the SDK histogram would with ``span`` in the context (an exemplar when it is sampled)."""
+    histogram.record(value, key, time.time_ns(), *exemplar_ids(histogram, span))
+
+
+def add_fast(counter: fasthist.FastSum, key: tuple[str | None, ...], span: Any, amount: int = 1) -> None:
+    """Add as the SDK counter would with ``span`` in the context (an exemplar candidate when it is sampled)."""
+    counter.add(amount, key, time.time_ns(), *exemplar_ids(counter, span))
+
+
+def register_fast_instruments(*, anchored: bool = False) -> None:
+    """Register the pre-aggregated task instruments (called when otelkit builds the MeterProvider).
+
+    The histograms when fasthist is usable at all (the caller checked); the two counters too when
+    the ``fast-sum`` path is on; ``celery.task.active`` too when every exporter also takes
+    up-down counters cumulative (``anchored``). The SDK's reader calls the exporter (which merges
+    these in) only when its own instruments have a point: the SDK's ``celery.task.active`` gets one
+    ``add(0)`` per attribute set, which stays in every cumulative collection from a process's first
+    task on, and the exporter sends the fast instrument's points in its place.
+    """
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    scope = InstrumentationScope(SCOPE, "")  # as metrics.get_meter(SCOPE) makes it: version ""
+    for name, description, names in (
+        (DURATION_METRIC, DURATION_DESCRIPTION, DURATION_ATTRIBUTES),
+        (WAIT_METRIC, WAIT_DESCRIPTION, WAIT_ATTRIBUTES),
+    ):
+        fasthist.register(
+            fasthist.FastHistogram(
+                name, unit="s", description=description, boundaries=DURATION_BUCKETS, attribute_names=names, scope=scope
+            )
+        )
+    fast_sum = fasthist.FAST_SUM.get()
+    if fast_sum is None:
+        return
+    for name, description, names in (
+        (STARTED_METRIC, STARTED_DESCRIPTION, WAIT_ATTRIBUTES),
+        (COMPLETED_METRIC, COMPLETED_DESCRIPTION, DURATION_ATTRIBUTES),
+    ):
+        fasthist.register(
+            fast_sum(name, unit="{task}", description=description, monotonic=True, attribute_names=names, scope=scope)
+        )
+    if anchored:
+        active = fast_sum(
+            ACTIVE_METRIC,
+            unit="{task}",
+            description=ACTIVE_DESCRIPTION,
+            monotonic=False,
+            attribute_names=WAIT_ATTRIBUTES,
+            scope=scope,
+        )
+        active.replaces_sdk = True
+        fasthist.register(active)
