@@ -156,6 +156,10 @@ def _instrument_celery(kwargs: dict[str, Any]) -> None:
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(**kwargs)
         _skip_dropped_histograms(instrumentor, kwargs)
+        try:
+            sdk_compat.short_celery_tracer(instrumentor)
+        except Exception as exc:  # its spans go on starting through the SDK's start_span
+            _log.debug("otelkit: keeping contrib's Celery tracer: %s", exc)
     hooks.install()
 
 

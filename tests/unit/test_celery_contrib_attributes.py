@@ -1,4 +1,4 @@
-"""contrib Celery's request-field attributes set in one batch (sdk_compat ``celery-attributes``): the same spans."""
+"""contrib Celery's spans for less (sdk_compat ``celery-attributes``, ``celery-spans``): the same spans."""
 
 from __future__ import annotations
 
@@ -78,18 +78,28 @@ class _Finished:
 
 
 def _run_tasks(app: Celery, batched: bool) -> list[tuple[Any, ...]]:
-    """Publish and run a succeeding, a failing and a retried task; their spans, task ids made equal."""
+    """Publish and run a succeeding, a failing and a retried task; their spans, task ids made equal.
+
+    ``batched``: otelkit's attribute copier and contrib's spans on the short path; else contrib's own.
+    """
     finished = _Finished()
     signals.task_postrun.connect(finished, weak=False, dispatch_uid="attrs-finished")
     with InMemoryTelemetry() as mem:
-        CeleryInstrumentor().instrument(tracer_provider=mem.tracer_provider, meter_provider=mem.meter_provider)
+        instrumentor = CeleryInstrumentor()
+        instrumentor.instrument(tracer_provider=mem.tracer_provider, meter_provider=mem.meter_provider)
+        if batched:
+            sdk_compat.short_celery_tracer(instrumentor)
+            # Off where the 'server-span' short path is (SDK < 1.42): contrib keeps the SDK's tracer.
+            short = sdk_compat.CELERY_SPANS.on
+            assert (type(instrumentor._tracer).__name__ == "_ShortTracer") is short
         assert otelkit_celery.install(meter_provider=mem.meter_provider)
         try:
             assert hasattr(utils.set_attributes_from_context, "_otelkit_original")
             if not batched:
                 patches.restore_contrib_attributes()
                 assert utils.set_attributes_from_context is ORIGINAL
-            app.tasks["attrs.ok"].delay(1)
+            with mem.tracer().start_as_current_span("POST /x"):  # a parent for the first publish
+                app.tasks["attrs.ok"].delay(1)
             finished.wait(1)
             app.tasks["attrs.fail"].delay(2)
             finished.wait(2)
@@ -102,21 +112,32 @@ def _run_tasks(app: Celery, batched: bool) -> list[tuple[Any, ...]]:
             signals.task_postrun.disconnect(finished, dispatch_uid="attrs-finished")
     ids = {s.attributes.get("messaging.message.id") for s in spans} - {None}
     assert len(ids) == 3
+    names = {s.context.span_id: s.name for s in spans}
+    roots = {s.context.trace_id: s.name for s in spans if s.parent is None}
     out = []
     for span in spans:
         attributes = [(k, "<id>" if v in ids else v) for k, v in span.attributes.items()]
         events = [(e.name, dict(e.attributes or {}).get("exception.type")) for e in span.events]
-        out.append((span.name, span.kind, span.status.status_code, attributes, span.dropped_attributes, events))
+        parent = None if span.parent is None else names.get(span.parent.span_id, "elsewhere")
+        links = (parent, roots.get(span.context.trace_id), span.context.trace_flags, span.context.trace_state)
+        status = span.status.status_code, span.status.description
+        out.append((span.name, span.kind, status, attributes, span.dropped_attributes, events, links))
+    out.sort(key=repr)  # the order spans end in across the worker's and the test's threads varies
     return out
 
 
-def test_celery_contrib_run_and_publish_spans_are_the_same_with_attributes_batched(worker_app: Celery) -> None:
+def test_celery_contrib_run_and_publish_spans_are_the_same_with_attributes_batched_and_the_short_path(
+    worker_app: Celery,
+) -> None:
     assert sdk_compat.CELERY_CONTEXT_ATTRIBUTES.on
     batched = _run_tasks(worker_app, batched=True)
     stock = _run_tasks(worker_app, batched=False)
     assert batched == stock
     names = [span[0] for span in batched]
     assert names.count("run/attrs.flaky") == 2 and "apply_async/attrs.fail" in names
+    parents = {span[0]: span[6][:2] for span in batched}
+    assert parents["run/attrs.ok"] == ("apply_async/attrs.ok", "POST /x")
+    assert parents["apply_async/attrs.ok"] == ("POST /x", "POST /x")
     (run,) = [span for span in batched if span[0] == "run/attrs.ok"]
     keys = [key for key, _ in run[3]]
     assert {"celery.action", "messaging.message.id", "celery.delivery_info", "celery.state"} <= set(keys)

@@ -77,6 +77,8 @@ path                         relies on
 ``celery-attributes``        contrib's ``utils.set_attributes_from_context`` touching a span only
                              through ``is_recording()``/``set_attribute()`` (its pairs are set in one
                              batch), and ``span-attributes``
+``celery-spans``             ``CeleryInstrumentor._tracer`` (its run and publish spans started through
+                             it), and ``server-span``'s short path, given the span kind
 ``celery-histograms``        contrib's ``CeleryInstrumentor.metrics`` dict, read by its
                              ``_record_histograms`` (histograms otelkit's provider drops get no-ops)
 ``fast-sum``                 otelkit's pre-aggregated counter and up-down counter, probed against the
@@ -115,7 +117,12 @@ from otelkit._runtime.sdk_compat._api import (
     request_context,
     skip_dropped_celery_histograms,
 )
-from otelkit._runtime.sdk_compat._celery import CELERY_CONTEXT_ATTRIBUTES, batched_context_attributes
+from otelkit._runtime.sdk_compat._celery import (
+    CELERY_CONTEXT_ATTRIBUTES,
+    CELERY_SPANS,
+    batched_context_attributes,
+    short_celery_tracer,
+)
 from otelkit._runtime.sdk_compat._export import (
     EXPORTER_PREFERENCES,
     URLLIB3_TRANSPORT,
@@ -155,6 +162,7 @@ __all__ = [
     "ATTRIBUTES_LIKE",
     "ATTRIBUTE_DICT",
     "CELERY_CONTEXT_ATTRIBUTES",
+    "CELERY_SPANS",
     "DEPENDENCY_CONFLICT",
     "END_REQUEST_CONTEXT",
     "ENTRY_POINTS",
@@ -205,6 +213,7 @@ __all__ = [
     "sdk_version",
     "server_span_starter",
     "set_known_attributes",
+    "short_celery_tracer",
     "skip_dropped_celery_histograms",
     "span_reader",
     "urllib3_transport",

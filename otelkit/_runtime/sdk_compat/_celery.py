@@ -1,4 +1,5 @@
-"""contrib Celery's attribute copier, its attributes set on the span in one batch (``celery-attributes``).
+"""contrib Celery's spans for less: its attribute copier batched (``celery-attributes``), its spans started on
+the short path (``celery-spans``).
 
 opentelemetry-instrumentation-celery copies a task's request fields onto its spans with
 ``utils.set_attributes_from_context(span, context)``: one ``span.set_attribute`` per field, each
@@ -13,6 +14,14 @@ It relies on contrib's function touching the span only through ``is_recording()`
 ``set_attribute()``: the probe runs the wrapped and the plain function on two SDK spans for the
 contexts a worker and a publisher pass (a task request, the signal's keyword arguments) and
 compares the attributes, their order and what was dropped.
+
+``celery-spans``: contrib starts its run (CONSUMER) and publish (PRODUCER) spans with
+``self._tracer.start_span(name, context=…, kind=…)``, no attributes, no links (unless
+``use_span_links``). :func:`short_celery_tracer` gives its instrumentor a tracer that starts those
+on the short path of the ``server-span`` path (the same ids, sampling decision, flags, trace state
+and SDK ``_Span``, of the kind asked for) and anything else through the SDK's ``start_span``. It
+relies on ``CeleryInstrumentor`` keeping its tracer in ``_tracer`` and starting spans through it;
+the probe also starts CONSUMER and PRODUCER spans both ways and compares them.
 """
 
 from __future__ import annotations
@@ -20,11 +29,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from otelkit._runtime.sdk_compat._probes import probe_provider
-from otelkit._runtime.sdk_compat._registry import differs, quiet, register
-from otelkit._runtime.sdk_compat._server_span import set_known_attributes
+from otelkit._runtime.sdk_compat._probes import probe_provider, remote_parent
+from otelkit._runtime.sdk_compat._registry import differs, missing, quiet, register
+from otelkit._runtime.sdk_compat._server_span import PENDING, SERVER_SPAN, server_span_starter, set_known_attributes
 
-__all__ = ["CELERY_CONTEXT_ATTRIBUTES", "batched_context_attributes"]
+__all__ = ["CELERY_CONTEXT_ATTRIBUTES", "CELERY_SPANS", "batched_context_attributes", "short_celery_tracer"]
 
 Copier = Callable[[Any, Any], None]
 
@@ -132,3 +141,120 @@ CELERY_CONTEXT_ATTRIBUTES = register("celery-attributes", probe=_probe, fast=bat
 def batched_context_attributes(original: Copier) -> Copier:
     """contrib's ``set_attributes_from_context`` setting its attributes in one batch (module docstring), or itself."""
     return CELERY_CONTEXT_ATTRIBUTES.get()(original)
+
+
+# --- celery-spans -----------------------------------------------------------------------------------
+
+
+class _ShortTracer:
+    """A tracer starting spans without attributes and links on the short path; the wrapped one's otherwise."""
+
+    __slots__ = ("_start", "_tracer")
+
+    def __init__(self, tracer: Any, start: Any) -> None:
+        self._tracer = tracer
+        self._start = start
+
+    def start_span(
+        self,
+        name: str,
+        context: Any = None,
+        kind: Any = None,
+        attributes: Any = None,
+        links: Any = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Any:
+        if kind is not None and not attributes and not links and record_exception and set_status_on_exception:
+            span = self._start(name, context, start_time, kind)
+            if span is not None:
+                return span
+        if kind is None:
+            return self._tracer.start_span(name, context, attributes=attributes, links=links, start_time=start_time)
+        return self._tracer.start_span(
+            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracer, name)
+
+
+def _short_tracer(instrumentor: Any) -> None:
+    tracer = instrumentor._tracer
+    if isinstance(tracer, _ShortTracer):
+        return
+    start = server_span_starter(tracer)
+    if start is not None and start is not PENDING:
+        instrumentor._tracer = _ShortTracer(tracer, start)
+
+
+def _keep_tracer(instrumentor: Any) -> None:
+    pass
+
+
+def _span_shape(span: Any) -> tuple[Any, ...]:
+    context = span.get_span_context()
+    shape: tuple[Any, ...] = (type(span).__name__, span.is_recording(), context.trace_flags, context.trace_state)
+    if span.is_recording():
+        shape += (span.name, span.kind, span.parent, dict(span.attributes), span.resource, span.instrumentation_scope)
+        shape += (span.start_time, span._span_processor, span._record_exception, span._set_status_on_exception)
+    return shape
+
+
+def _probe_spans(fast: Callable[[Any], None]) -> str | None:
+    from types import SimpleNamespace
+
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+    from opentelemetry.trace import SpanKind
+
+    for method, names in (
+        ("_instrument", ("_tracer",)),
+        ("_trace_prerun", ("_tracer", "start_span")),
+        ("_trace_before_publish", ("_tracer", "start_span")),
+    ):
+        code = getattr(getattr(CeleryInstrumentor, method, None), "__code__", None)
+        if code is None or not set(names) <= set(code.co_names):
+            return f"CeleryInstrumentor.{method} does not use self._tracer as it did"
+    if not SERVER_SPAN.on:
+        return f"the 'server-span' path is off ({SERVER_SPAN.reason})"
+    low, high = 0x0A0B0C0D0E0F10110000000000000001, 0x0A0B0C0D0E0F1011FFFFFFFFFFFFFFFF
+    cases = [
+        (ParentBased(ALWAYS_ON), [None, remote_parent(low, True), remote_parent(low, False)]),
+        (TraceIdRatioBased(0.5), [remote_parent(low, True), remote_parent(high, True)]),
+    ]
+    for sampler, contexts in cases:
+        provider, _ = probe_provider(sampler)
+        tracer = provider.get_tracer("otelkit.probe", "1")
+        instrumentor: Any = SimpleNamespace(_tracer=tracer)
+        fast(instrumentor)
+        if not isinstance(instrumentor._tracer, _ShortTracer):
+            return "the short path does not take the SDK's own tracer"
+        reason = missing(instrumentor._tracer, ("start_span", "resource", "sampler"))
+        if reason is not None:
+            return reason
+        for kind in (SpanKind.CONSUMER, SpanKind.PRODUCER):
+            for context in contexts:
+                sdk_span = tracer.start_span("run/probe", context=context, kind=kind, start_time=1_000)
+                fast_span = instrumentor._tracer.start_span("run/probe", context=context, kind=kind, start_time=1_000)
+                reason = differs("celery span", _span_shape(fast_span), _span_shape(sdk_span))
+                for span in (sdk_span, fast_span):
+                    span.end(end_time=2_000)
+                if reason is not None:
+                    return reason
+                if (
+                    context is not None
+                    and fast_span.get_span_context().trace_id != sdk_span.get_span_context().trace_id
+                ):
+                    return "the celery span's trace id is not its parent's"
+        provider.shutdown()
+    return None
+
+
+CELERY_SPANS = register("celery-spans", probe=_probe_spans, fast=_short_tracer, fallback=_keep_tracer)
+
+
+def short_celery_tracer(instrumentor: Any) -> None:
+    """Give contrib's CeleryInstrumentor a tracer starting its run and publish spans on the short path (docstring)."""
+    CELERY_SPANS.get()(instrumentor)

@@ -153,7 +153,7 @@ def _decider(sampler: Any) -> Decide | None:
     return None
 
 
-def _start(sdk: Any, decide: Decide, name: str, context: Any, start_time: int) -> Any:
+def _start(sdk: Any, decide: Decide, name: str, context: Any, start_time: int | None, kind: Any = None) -> Any:
     if not sdk._is_enabled():
         return None
     parent = _Sdk.get_current_span(context).get_span_context()
@@ -182,7 +182,7 @@ def _start(sdk: Any, decide: Decide, name: str, context: Any, start_time: int) -
         sampler=sdk.sampler,
         resource=sdk.resource,
         span_processor=sdk.span_processor,
-        kind=_Sdk.SERVER,
+        kind=_Sdk.SERVER if kind is None else kind,
         instrumentation_info=sdk.instrumentation_info,
         limits=sdk._span_limits,
         instrumentation_scope=sdk._instrumentation_scope,
