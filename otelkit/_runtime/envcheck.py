@@ -33,7 +33,8 @@ the attribute, event and link limits               an integer, 0 to 2 147 483 64
 ``…_CERTIFICATE``, ``…_CLIENT_KEY``,               an existing file
 ``…_CLIENT_CERTIFICATE``
 ``…_INSECURE``, ``OTEL_SDK_DISABLED``,              ``true`` or ``false``
-``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``
+``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``,
+``OTEL_PYTHON_LOG_CORRELATION``
 ``OTEL_TRACES_SAMPLER``                            a built-in sampler (any case) or an installed one
 ``OTEL_TRACES_SAMPLER_ARG``                        with a ``…traceidratio`` sampler: a number, 0 to 1
 ``OTEL_METRICS_EXEMPLAR_FILTER``                   ``trace_based``, ``always_on`` or ``always_off``
@@ -227,6 +228,7 @@ for _signal in ("", "TRACES_", "METRICS_", "LOGS_"):
     _RULES[f"{_base}INSECURE"] = _BOOL
 _RULES["OTEL_SDK_DISABLED"] = _BOOL
 _RULES["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] = _BOOL
+_RULES["OTEL_PYTHON_LOG_CORRELATION"] = _BOOL  # instrumentation-logging's; otelkit reads it too (sdk_compat)
 _RULES["OTEL_TRACES_SAMPLER"] = _Rule(
     _installed(
         "opentelemetry_traces_sampler",
@@ -331,6 +333,7 @@ READ_BY_OTELKIT: frozenset[str] = frozenset(
         "OTEL_SERVICE_NAME",
         "OTEL_RESOURCE_ATTRIBUTES",
         "OTEL_SDK_DISABLED",
+        "OTEL_PYTHON_LOG_CORRELATION",
         "OTEL_SEMCONV_STABILITY_OPT_IN",
         "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS",
         "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
