@@ -5,7 +5,8 @@
 1. starts ``otelkit tail`` (an embedded OTLP/HTTP receiver that prints what arrives),
 2. starts Redis and a Celery worker when ``redis-server`` is installed (for a cross-process trace),
 3. starts the example app under ``otelkit-instrument`` (the same as ``opentelemetry-instrument``
-   with ``OTEL_PYTHON_DISTRO=otelkit``, faster to start), exporting to that receiver — no line of observability code in the app,
+   with ``OTEL_PYTHON_DISTRO=otelkit``, faster to start), exporting to that receiver — no line of
+   observability code in the app,
 4. sends some traffic (found, not found, a server error, an order handled by a Celery task),
 5. stops everything with SIGTERM, which flushes the last spans, metric points and log records.
 
