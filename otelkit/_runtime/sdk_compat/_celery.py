@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from otelkit._runtime.sdk_compat._probes import probe_provider, remote_parent
+from otelkit._runtime.sdk_compat._probes import probe_provider, sampler_cases
 from otelkit._runtime.sdk_compat._registry import differs, missing, quiet, register
 from otelkit._runtime.sdk_compat._server_span import PENDING, SERVER_SPAN, server_span_starter, set_known_attributes
 
@@ -206,7 +206,6 @@ def _probe_spans(fast: Callable[[Any], None]) -> str | None:
     from types import SimpleNamespace
 
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
     from opentelemetry.trace import SpanKind
 
     for method, names in (
@@ -219,12 +218,7 @@ def _probe_spans(fast: Callable[[Any], None]) -> str | None:
             return f"CeleryInstrumentor.{method} does not use self._tracer as it did"
     if not SERVER_SPAN.on:
         return f"the 'server-span' path is off ({SERVER_SPAN.reason})"
-    low, high = 0x0A0B0C0D0E0F10110000000000000001, 0x0A0B0C0D0E0F1011FFFFFFFFFFFFFFFF
-    cases = [
-        (ParentBased(ALWAYS_ON), [None, remote_parent(low, True), remote_parent(low, False)]),
-        (TraceIdRatioBased(0.5), [remote_parent(low, True), remote_parent(high, True)]),
-    ]
-    for sampler, contexts in cases:
+    for sampler, contexts in sampler_cases():
         provider, _ = probe_provider(sampler)
         tracer = provider.get_tracer("otelkit.probe", "1")
         instrumentor: Any = SimpleNamespace(_tracer=tracer)

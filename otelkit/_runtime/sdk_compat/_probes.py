@@ -6,7 +6,7 @@ from typing import Any
 
 from otelkit._runtime.sdk_compat._api import logs_api, logs_sdk, logs_sdk_export
 
-__all__ = ["probe_log_records", "probe_provider", "probe_spans", "remote_parent"]
+__all__ = ["probe_log_records", "probe_provider", "probe_spans", "remote_parent", "sampler_cases"]
 
 
 def probe_provider(sampler: Any = None, **options: Any) -> tuple[Any, Any]:
@@ -38,6 +38,18 @@ def remote_parent(trace_id: int, sampled: bool) -> Any:
     flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
     parent = SpanContext(trace_id, 0x1F2E3D4C5B6A7988, True, flags, TraceState([("vendor", "v1")]))
     return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+def sampler_cases() -> list[tuple[Any, list[Any]]]:
+    """``(sampler, parent contexts)`` the span-start probes try: no parent, sampled and unsampled
+    remote parents, and trace ids at both ends of the ratio sampler's range."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    low, high = 0x0A0B0C0D0E0F10110000000000000001, 0x0A0B0C0D0E0F1011FFFFFFFFFFFFFFFF
+    return [
+        (ParentBased(ALWAYS_ON), [None, remote_parent(low, True), remote_parent(low, False)]),
+        (TraceIdRatioBased(0.5), [remote_parent(low, True), remote_parent(high, True)]),
+    ]
 
 
 def probe_spans() -> list[Any]:

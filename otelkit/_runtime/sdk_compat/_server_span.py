@@ -34,7 +34,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from otelkit._runtime.sdk_compat._probes import probe_provider, remote_parent
+from otelkit._runtime.sdk_compat._probes import probe_provider, sampler_cases
 from otelkit._runtime.sdk_compat._registry import differs, missing, register
 
 __all__ = ["PENDING", "SERVER_SPAN", "SPAN_ATTRIBUTES", "server_span_starter", "set_known_attributes"]
@@ -224,7 +224,6 @@ def _span_shape(span: Any, recording: bool) -> tuple[Any, ...]:
 def _probe_server_span(fast: Callable[[Any], Starter | None]) -> str | None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import Tracer
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
     reason = missing(Tracer, ("_is_enabled",)) or missing(trace.TraceFlags, ("RANDOM_TRACE_ID",))
     if reason is not None:
@@ -232,12 +231,7 @@ def _probe_server_span(fast: Callable[[Any], Starter | None]) -> str | None:
     _load()
     if _Sdk.NoOpTracerMetrics is None:
         return "no NoOpTracerMetrics: every span records tracer self-metrics"
-    low, high = 0x0A0B0C0D0E0F10110000000000000001, 0x0A0B0C0D0E0F1011FFFFFFFFFFFFFFFF
-    cases = [
-        (ParentBased(ALWAYS_ON), [None, remote_parent(low, True), remote_parent(low, False)]),
-        (TraceIdRatioBased(0.5), [remote_parent(low, True), remote_parent(high, True)]),
-    ]
-    for sampler, contexts in cases:
+    for sampler, contexts in sampler_cases():
         provider, _ = probe_provider(sampler)
         tracer = provider.get_tracer("otelkit.probe", "1")
         reason = missing(tracer, ("_span_limits", "_instrumentation_scope", "_tracer_metrics", "sampler"))
