@@ -51,6 +51,39 @@ def start_app(
     return proc, base
 
 
+def start_otlp_collector(procs: _procs.ProcessGroup, otelcol_bin: Path, receiver_endpoint: str) -> str:
+    """Start the real collector on loopback, all three signals over OTLP/HTTP to ``receiver_endpoint``.
+
+    Returns the collector's own OTLP/HTTP endpoint, for the apps.
+    """
+    import yaml
+
+    from otelkit.ops.collector import CollectorSpec, render_collector
+
+    ports = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health")}
+    spec = CollectorSpec(
+        traces=("otlp",),
+        metrics=("otlp",),
+        logs=("otlp",),
+        traces_endpoint=(receiver_endpoint,),
+        metrics_endpoint=(receiver_endpoint,),
+        logs_endpoint=(receiver_endpoint,),
+        bind="127.0.0.1",
+        otlp_grpc_port=ports["grpc"],
+        otlp_http_port=ports["http"],
+        prometheus_endpoint=f"127.0.0.1:{ports['exporter']}",
+        telemetry_port=ports["telemetry"],
+        health_port=ports["health"],
+    )
+    config = procs.path("otelcol.yaml")
+    config.write_text(render_collector(spec), encoding="utf-8")
+    exporters = yaml.safe_load(config.read_text(encoding="utf-8"))["exporters"]
+    assert sorted(exporters) == ["otlp_http/logs", "otlp_http/metrics", "otlp_http/traces"]
+    collector = procs.start("collector", [str(otelcol_bin), f"--config={config}"])
+    collector.wait_http_ready(f"http://127.0.0.1:{ports['health']}/", timeout=60)
+    return f"http://127.0.0.1:{ports['http']}"
+
+
 def wait_until(predicate: Callable[[], object], *, timeout: float, what: str) -> None:
     """Poll ``predicate`` until truthy; fail the test naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -22,10 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+from launch import start_otlp_collector
 
 from otelkit.local import procs as _procs
-from otelkit.ops.collector import CollectorSpec, render_collector
 from otelkit.testing import OTLPReceiver
 
 pytestmark = pytest.mark.e2e
@@ -189,32 +188,7 @@ def test_fork_prefork_children_never_share_the_parents_connection(
 def test_fork_prefork_children_through_the_real_collector(
     otelcol_bin: Path, receiver: OTLPReceiver, redis_server: str, procs: _procs.ProcessGroup, tasks_dir: Path
 ) -> None:
-    ports = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health")}
-    spec = CollectorSpec(
-        traces=("otlp",),
-        metrics=("otlp",),
-        logs=("otlp",),
-        traces_endpoint=(receiver.endpoint,),
-        metrics_endpoint=(receiver.endpoint,),
-        logs_endpoint=(receiver.endpoint,),
-        bind="127.0.0.1",
-        otlp_grpc_port=ports["grpc"],
-        otlp_http_port=ports["http"],
-        prometheus_endpoint=f"127.0.0.1:{ports['exporter']}",
-        telemetry_port=ports["telemetry"],
-        health_port=ports["health"],
-    )
-    config = procs.path("otelcol.yaml")
-    config.write_text(render_collector(spec), encoding="utf-8")
-    assert sorted(yaml.safe_load(config.read_text(encoding="utf-8"))["exporters"]) == [
-        "otlp_http/logs",
-        "otlp_http/metrics",
-        "otlp_http/traces",
-    ]
-    collector = procs.start("collector", [str(otelcol_bin), f"--config={config}"])
-    collector.wait_http_ready(f"http://127.0.0.1:{ports['health']}/", timeout=60)
-
-    endpoint = f"http://127.0.0.1:{ports['http']}"
+    endpoint = start_otlp_collector(procs, otelcol_bin, receiver.endpoint)
     worker = _run_prefork_worker(procs, endpoint, redis_server, tasks_dir, "fork-collector", "otelkit-instrument")
     _wait_all_arrived(receiver, worker)
     _stop(worker)

@@ -17,12 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from launch import app_env, start_app, wait_until
+from launch import app_env, start_app, start_otlp_collector, wait_until
 
 from otelkit.local import procs as _procs
 from otelkit.local.stack import LocalStack, StackPorts
-from otelkit.ops.collector import CollectorSpec, render_collector
 from otelkit.testing import OTLPReceiver
 
 pytestmark = pytest.mark.e2e
@@ -112,33 +110,11 @@ def test_pipeline_request_duration_reaches_prometheus_with_its_route(stack: Loca
 def test_pipeline_backend_swap_delivers_every_signal_to_the_new_backend(
     otelcol_bin: Path, procs: _procs.ProcessGroup
 ) -> None:
-    ports = {name: _procs.free_port() for name in ("grpc", "http", "exporter", "telemetry", "health")}
     with OTLPReceiver() as rx:
-        spec = CollectorSpec(
-            traces=("otlp",),
-            metrics=("otlp",),
-            logs=("otlp",),
-            traces_endpoint=(rx.endpoint,),
-            metrics_endpoint=(rx.endpoint,),
-            logs_endpoint=(rx.endpoint,),
-            bind="127.0.0.1",
-            otlp_grpc_port=ports["grpc"],
-            otlp_http_port=ports["http"],
-            prometheus_endpoint=f"127.0.0.1:{ports['exporter']}",
-            telemetry_port=ports["telemetry"],
-            health_port=ports["health"],
-        )
-        config = procs.path("otelcol.yaml")
-        config.write_text(render_collector(spec), encoding="utf-8")
-        exporters = yaml.safe_load(config.read_text(encoding="utf-8"))["exporters"]
-        assert sorted(exporters) == ["otlp_http/logs", "otlp_http/metrics", "otlp_http/traces"]
-        collector = procs.start("collector", [str(otelcol_bin), f"--config={config}"])
-        collector.wait_http_ready(f"http://127.0.0.1:{ports['health']}/", timeout=60)
+        endpoint = start_otlp_collector(procs, otelcol_bin, rx.endpoint)
 
         # The same app and environment as against the default stack; only the endpoint differs.
-        _, base = start_app(
-            procs, app_env(f"http://127.0.0.1:{ports['http']}", OTEL_SERVICE_NAME="example-api", **FAST_EXPORT)
-        )
+        _, base = start_app(procs, app_env(endpoint, OTEL_SERVICE_NAME="example-api", **FAST_EXPORT))
         with httpx.Client(trust_env=False, timeout=10) as client:
             assert client.get(f"{base}/items/3").status_code == 200
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 from celery import Celery, signals
-from celery.contrib.testing.worker import start_worker
+from celery_worker import embedded_worker, memory_app
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -75,14 +75,7 @@ def hooks(mem: InMemoryTelemetry, flushes: list[str], root_logging: logging.Logg
 
 
 def _make_app() -> Celery:
-    app = Celery("unit", broker="memory://", set_as_current=False)
-    # The embedded worker starts before otelkit's hooks are installed: keep Celery off the root logger.
-    app.conf.update(
-        task_ignore_result=True,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"polling_interval": 0.01},
-        worker_hijack_root_logger=False,
-    )
+    app = memory_app("unit")
     log = logging.getLogger("unit.tasks")
 
     @app.task(name="unit.ok", shared=False)
@@ -111,15 +104,8 @@ def _make_app() -> Celery:
 @pytest.fixture(scope="module")
 def worker_app() -> Iterator[Celery]:
     """One embedded worker (solo pool, in a thread) for the module: stopping one takes seconds."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    app = _make_app()
-    try:
-        with start_worker(app, perform_ping_check=False, loglevel="ERROR"):
-            yield app
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    with embedded_worker(_make_app()) as app:
+        yield app
 
 
 @pytest.fixture

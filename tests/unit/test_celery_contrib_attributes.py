@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from celery import Celery, signals
 from celery.app.task import Context
-from celery.contrib.testing.worker import start_worker
+from celery_worker import embedded_worker, memory_app
 from opentelemetry.instrumentation.celery import CeleryInstrumentor, utils
 from opentelemetry.sdk.trace import Span as SdkSpan
 
@@ -24,13 +23,7 @@ ORIGINAL = utils.set_attributes_from_context
 
 
 def _make_app() -> Celery:
-    app = Celery("attrs", broker="memory://", set_as_current=False)
-    app.conf.update(
-        task_ignore_result=True,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"polling_interval": 0.01},
-        worker_hijack_root_logger=False,
-    )
+    app = memory_app("attrs")
 
     @app.task(name="attrs.ok", shared=False)
     def ok(item: int) -> int:
@@ -51,15 +44,8 @@ def _make_app() -> Celery:
 
 @pytest.fixture(scope="module")
 def worker_app() -> Iterator[Celery]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    app = _make_app()
-    try:
-        with start_worker(app, perform_ping_check=False, loglevel="ERROR"):
-            yield app
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    with embedded_worker(_make_app()) as app:
+        yield app
 
 
 class _Finished:
