@@ -64,6 +64,30 @@ def _line(text: str) -> str:
     return comment(text)
 
 
+def _with_value(exc: Exception, argv: list[str]) -> str:
+    """Click's message, naming the value given when an option's value failed to convert.
+
+    Click says ``Invalid value for '--gateway-replicas': Input should be a valid integer…`` without
+    the value; the value is the one on the command line after the option (the last one given).
+    """
+    message = str(exc.format_message()) if isinstance(exc, _click_exceptions.ClickException) else str(exc)
+    opts: list[str] = list(getattr(getattr(exc, "param", None), "opts", []))
+    param = getattr(exc, "param", None)
+    if not isinstance(exc, _click_exceptions.BadParameter) or getattr(param, "param_type_name", "") != "option":
+        return message
+    value = None
+    for i, arg in enumerate(argv):
+        for name in opts:
+            if arg == name and i + 1 < len(argv):
+                value = argv[i + 1]
+            elif arg.startswith(name + "="):
+                value = arg[len(name) + 1 :]
+    if value is None or not opts or repr(value) in message:
+        return message
+    hint = opts[-1]
+    return message.replace(f"'{hint}':", f"'{hint}' ({value!r}):", 1) if f"'{hint}':" in message else message
+
+
 def _stdout_gone() -> None:
     # The reader went away (`| head`): keep Python's final flush from failing too.
     with contextlib.suppress(OSError, ValueError):
@@ -89,7 +113,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except _click_exceptions.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx is not None else "otelkit"
-        print(f"error: {_line(exc.format_message())} (see '{cmd} --help')", file=sys.stderr)
+        print(
+            f"error: {_line(_with_value(exc, sys.argv[1:] if argv is None else argv))} (see '{cmd} --help')",
+            file=sys.stderr,
+        )
         sys.exit(2)
     except _click_exceptions.ClickException as exc:  # e.g. FileError
         print(f"error: {_line(exc.format_message())}", file=sys.stderr)

@@ -144,3 +144,26 @@ def test_cli_closed_stdout_exits_quietly() -> None:
     finally:
         os.close(write_end)
     assert (result.returncode, result.stderr) == (1, "")
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "value"),
+    [
+        (["render-k8s", "--gateway-replicas", "abc", "-o", "out"], "--gateway-replicas", "abc"),
+        (["render-collector", "--tail-sampling=1e", "-o", "x.yaml"], "--tail-sampling", "1e"),
+    ],
+    ids=["separate", "equals"],
+)
+def test_cli_a_value_that_does_not_convert_is_named(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    option: str,
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    assert _one_line(err).startswith(f"error: Invalid value for '{option}' ({value!r}): ")
+    assert list(tmp_path.iterdir()) == []  # nothing written

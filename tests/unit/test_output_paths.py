@@ -148,10 +148,11 @@ def test_output_symlink_planted_in_shared_directory_is_not_followed(
 
 
 def test_output_path_with_nul_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, err = run_cli(capsys, "render-alerts", "-o", f"{tmp_path}/a\0b")
+    path = f"{tmp_path}/a\0b"
+    code, _, err = run_cli(capsys, "render-alerts", "-o", path)
     assert code == 2
     assert _one_error_line(err) == (
-        "error: Invalid value for '-o' / '--output': Value error, embedded null byte"
+        f"error: Invalid value for '-o' / '--output' ({path!r}): Value error, embedded null byte"
         " (see 'otelkit render-alerts --help')\n"
     )
     assert list(tmp_path.iterdir()) == []
