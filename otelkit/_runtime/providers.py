@@ -117,21 +117,19 @@ def _installed_sampler() -> Any | None:
 
     if not name or name.lower() in BUILTIN_SAMPLERS:
         return None
-    from importlib.metadata import entry_points
 
     from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Sampler
 
-    for entry_point in entry_points(group="opentelemetry_traces_sampler", name=name):
-        try:
-            sampler = entry_point.load()(os.environ.get("OTEL_TRACES_SAMPLER_ARG"))
-        except Exception as exc:
-            _log.error("otelkit: the sampler %r could not be created (%s); using parentbased_always_on", name, exc)
-            return DEFAULT_ON
-        if isinstance(sampler, Sampler):
-            return sampler
-        _log.error("otelkit: OTEL_TRACES_SAMPLER=%s gave %r, not a Sampler; using parentbased_always_on", name, sampler)
-        return DEFAULT_ON
-    return DEFAULT_ON  # not installed (envcheck has said so and removed it, unless it came later)
+    loaded = _load_plugin(
+        "opentelemetry_traces_sampler",
+        name,
+        Sampler,
+        "OTEL_TRACES_SAMPLER",
+        "the sampler",
+        "parentbased_always_on",
+        os.environ.get("OTEL_TRACES_SAMPLER_ARG"),
+    )
+    return DEFAULT_ON if loaded is None else loaded
 
 
 def _installed_id_generator() -> Any | None:
@@ -148,21 +146,41 @@ def _installed_id_generator() -> Any | None:
 
     if not name or name == DEFAULT_ID_GENERATOR:
         return None
-    from importlib.metadata import entry_points
 
     from opentelemetry.sdk.trace.id_generator import IdGenerator
 
-    for entry_point in entry_points(group="opentelemetry_id_generator", name=name):
+    return _load_plugin(
+        "opentelemetry_id_generator", name, IdGenerator, "OTEL_PYTHON_ID_GENERATOR", "the id generator", "random"
+    )
+
+
+def _load_plugin(group: str, name: str, kind: type, variable: str, what: str, fallback: str, *args: Any) -> Any | None:
+    """The object the entry point ``name`` of ``group`` makes (called with ``args``), if it is a ``kind``.
+
+    None when it is not installed (envcheck has said so and removed it, unless it came later), or,
+    with one error line naming ``fallback``, when it fails or makes something else.
+    """
+    from importlib.metadata import entry_points
+
+    for entry_point in entry_points(group=group, name=name):
         try:
-            generator = entry_point.load()()
+            made = entry_point.load()(*args)
         except Exception as exc:
-            _log.error("otelkit: the id generator %r could not be created (%s); using random", name, exc)
+            _log.error("otelkit: %s %r could not be created (%s); using %s", what, name, exc, fallback)
             return None
-        if isinstance(generator, IdGenerator):
-            return generator
-        _log.error("otelkit: OTEL_PYTHON_ID_GENERATOR=%s gave %r, not an IdGenerator; using random", name, generator)
+        if isinstance(made, kind):
+            return made
+        _log.error(
+            "otelkit: %s=%s gave %r, not a%s %s; using %s",
+            variable,
+            name,
+            made,
+            "n" if kind.__name__[0] in "AEIOU" else "",
+            kind.__name__,
+            fallback,
+        )
         return None
-    return None  # not installed (envcheck has said so and removed it, unless it came later)
+    return None
 
 
 DROPPED_INSTRUMENTS = ("flower.task.runtime.seconds",)
