@@ -349,8 +349,11 @@ def test_pacer_is_off_while_otelkit_flushes(monkeypatch):
     assert pacer.begin() is not None
 
 
-def test_paced_encoding_pauses_every_32_items_and_encodes_the_same():
-    spans = _spans() * 40  # 80 spans: pauses after 32 and 64
+def test_paced_encoding_pauses_every_pause_every_items_and_encodes_the_same():
+    from otelkit._runtime.otlp.encode import PAUSE_EVERY
+
+    spans = _spans() * PAUSE_EVERY  # 2 × PAUSE_EVERY spans + 1: a pause after each full chunk
+    spans.append(spans[0])
     calls: list[int] = []
     assert encode_spans(spans, None, lambda: calls.append(1)) == encode_spans(spans)
     assert len(calls) == 2
@@ -371,7 +374,7 @@ def test_paced_export_frees_its_batch_in_paced_slices(receiver):
     pauses: list[int] = []
     begin = exporter._pacer.begin
     exporter._pacer.begin = lambda: begin() and (lambda: pauses.append(1))
-    batch = _spans() * 150  # 300 spans: 9 pauses encoding, then freed 128 + 128 + 44 with a pause between
+    batch = _spans() * 150  # 300 spans: paused while encoding, then freed 128 + 128 + 44
     assert exporter.export(batch) is SpanExportResult.SUCCESS
     assert batch == []
     assert len(pauses) == 300 // _otlp.PAUSE_EVERY + 2
