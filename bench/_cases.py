@@ -20,6 +20,7 @@ class Variant:
     collector_down: bool = False
     spans_per_request: float | None = None  # what must arrive per request (None: sampled, not checked)
     exports_access_log: bool = True  # the launcher's log handler reaches uvicorn's non-propagating loggers
+    exports: bool = True  # False: every OTEL_*_EXPORTER is "none" (nothing leaves the process, nothing to count)
 
 
 _OTLP = {
@@ -88,6 +89,20 @@ VARIANTS: dict[str, Variant] = {
             {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1", **_OTELKIT},
             launcher="otelkit-instrument",
             needs=_NEEDS_OTELKIT,
+        ),
+        Variant(
+            "otelkit-noexport",
+            "otelkit, 100 %, nothing exported (OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none)",
+            {
+                **_OTELKIT,
+                "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+                "OTEL_TRACES_EXPORTER": "none",
+                "OTEL_METRICS_EXPORTER": "none",
+                "OTEL_LOGS_EXPORTER": "none",
+            },
+            launcher="otelkit-instrument",
+            needs=_NEEDS_OTELKIT,
+            exports=False,
         ),
         Variant(
             "otelkit-down",
@@ -216,7 +231,7 @@ class RssRun:
 
 def expected_loss(variant: Variant, workload: Workload, served: int, received: dict[str, Any]) -> int | None:
     """Records (and, at 100 %, spans) the app produced that never arrived; None when not checkable."""
-    if not variant.launcher or variant.collector_down or not workload.access_log:
+    if not variant.launcher or variant.collector_down or not variant.exports or not workload.access_log:
         return None
     scopes: dict[str, int] = received["log_scopes"]
     lost = max(0, served - scopes.get(APP_LOGGER, 0))
