@@ -75,6 +75,27 @@ def test_sdk_compat_every_path_is_on_exactly_where_the_installed_sdk_allows_it(f
     assert found == EXPECTED_ON, reasons
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+        {"OTEL_TRACES_SAMPLER": "always_off"},
+    ],
+    ids=["ratio-10-percent", "always-off"],
+)
+def test_sdk_compat_the_probes_do_not_depend_on_the_apps_sampler(fresh_paths, monkeypatch, env):
+    """The probes check the SDK, not which spans the app samples: under a 10 % sampler the probes'
+    own spans were not recorded, so the span encoder and two span short paths were switched off
+    exactly where sampling was meant to make otelkit cheaper (the SDK's encoder, unpaced, was the
+    10 % p99). The app's attribute limits do reach the probes: a short path that would count
+    dropped attributes otherwise is off under them, as it must be."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    found = {name: path.on for name, path in fresh_paths.items()}
+    reasons = {name: path.reason for name, path in fresh_paths.items() if path.reason}
+    assert found == EXPECTED_ON, reasons
+
+
 def test_sdk_compat_a_failed_probe_is_one_info_line_naming_the_sdk_version_and_the_path(fresh_paths, caplog):
     path = fresh_paths["request-context"]
     with caplog.at_level(logging.INFO, logger="otelkit"):

@@ -10,15 +10,20 @@ __all__ = ["probe_log_records", "probe_provider", "probe_spans", "remote_parent"
 
 
 def probe_provider(sampler: Any = None, **options: Any) -> tuple[Any, Any]:
-    """A throw-away TracerProvider exporting to memory (no self-metrics, no exit hook)."""
+    """A throw-away TracerProvider exporting to memory (no self-metrics, no exit hook).
+
+    Its sampler is ``sampler`` or ALWAYS_ON, never the app's ``OTEL_TRACES_SAMPLER``: a probe needs
+    recorded spans whatever share of them the app keeps. The app's span limits do apply (a short
+    path must give what the SDK gives under them).
+    """
     from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-    if sampler is not None:
-        options["sampler"] = sampler
+    options["sampler"] = ALWAYS_ON if sampler is None else sampler
     provider = TracerProvider(
         resource=Resource({"service.name": "otelkit-probe"}),
         shutdown_on_exit=False,
