@@ -58,7 +58,31 @@ def _exemplar_mode(exemplars: str | None) -> str:
     return mode if mode in ("trace_based", "always_on", "always_off") else "trace_based"
 
 
-class FastHistogram:
+class _FastInstrument:
+    """What both pre-aggregated instruments hold: their identity, exemplar mode, lock and period start."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        unit: str,
+        description: str,
+        attribute_names: Sequence[str],
+        scope: InstrumentationScope,
+        exemplars: str | None,
+    ) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.attribute_names = tuple(attribute_names)
+        self.scope = scope
+        self.exemplars = _exemplar_mode(exemplars)
+        self._lock = threading.Lock()
+        self._start = time_ns()
+        self._last_collect = self._start
+
+
+class FastHistogram(_FastInstrument):
     """Explicit-bucket histogram keyed by a tuple of attribute values (``None`` = attribute absent).
 
     Args:
@@ -79,18 +103,12 @@ class FastHistogram:
         scope: InstrumentationScope,
         exemplars: str | None = None,
     ) -> None:
-        self.name = name
-        self.unit = unit
-        self.description = description
+        super().__init__(
+            name, unit=unit, description=description, attribute_names=attribute_names, scope=scope, exemplars=exemplars
+        )
         self.bounds = tuple(float(b) for b in boundaries)
-        self.attribute_names = tuple(attribute_names)
-        self.scope = scope
-        self.exemplars = _exemplar_mode(exemplars)
-        self._lock = threading.Lock()
         # key -> [bucket_counts, sum, count, min, max, exemplars-by-bucket]
         self._points: dict[tuple[Any, ...], list[Any]] = {}
-        self._start = time_ns()
-        self._last_collect = self._start
 
     def record(self, value: float, key: tuple[Any, ...], now: int, trace_id: int = 0, span_id: int = 0) -> None:
         """Add one measurement; ``trace_id``/``span_id`` of a sampled span make it an exemplar candidate."""
@@ -154,7 +172,7 @@ class FastHistogram:
     """The SDK instrument class whose temporality preference applies."""
 
 
-class FastSum:
+class FastSum(_FastInstrument):
     """A counter (``monotonic``) or up-down counter keyed by a tuple of attribute values, as :class:`FastHistogram`.
 
     What the SDK's sum aggregation exports for the same ``add`` calls: one point per key (every key
@@ -175,23 +193,17 @@ class FastSum:
         scope: InstrumentationScope,
         exemplars: str | None = None,
     ) -> None:
-        self.name = name
-        self.unit = unit
-        self.description = description
+        super().__init__(
+            name, unit=unit, description=description, attribute_names=attribute_names, scope=scope, exemplars=exemplars
+        )
         self.monotonic = monotonic
         self.instrument: type = _CounterInstrument if monotonic else _UpDownCounterInstrument
-        self.attribute_names = tuple(attribute_names)
-        self.scope = scope
-        self.exemplars = _exemplar_mode(exemplars)
         # True: an SDK instrument of the same name and scope only keeps the reader exporting (it has a
         # point in every collection); the export carries this one's points in its place.
         self.replaces_sdk = False
-        self._lock = threading.Lock()
         # key -> [value (None: nothing added since the last collection), cumulative total,
         #         sampled measurements seen, exemplar (value, time, trace_id, span_id) or None]
         self._points: dict[tuple[Any, ...], list[Any]] = {}
-        self._start = time_ns()
-        self._last_collect = self._start
 
     def add(self, amount: int | float, key: tuple[Any, ...], now: int, trace_id: int = 0, span_id: int = 0) -> None:
         """Add ``amount``; ``trace_id``/``span_id`` of a sampled span make it an exemplar candidate."""
