@@ -16,9 +16,9 @@ The task (:mod:`bench.tasks`) logs one INFO record. One measurement, per variant
    mark (**CPU µs/task**), then VmRSS, then SIGTERM (Celery's warm shutdown; otelkit flushes).
 
 The receiver counts what arrived; ``bench.tasks`` records must be N + 1 (the ping), and under
-otelkit N + 1 ``run/bench.work`` spans. Celery's own INFO records per task (``received``,
-``succeeded``) reach the logs too under otelkit, whose root level is INFO where Celery's default
-is WARNING: that is what a default worker under otelkit exports, so it is measured.
+otelkit N + 1 ``run/bench.work`` spans. Neither variant passes ``-l``: Celery's own INFO records
+per task (``received``, ``succeeded``) are made by neither, since otelkit leaves Celery's loggers
+at the worker's level (WARNING) while the root and task loggers export INFO.
 """
 
 from __future__ import annotations

@@ -66,7 +66,11 @@ itself and puts its OTel handler back beside Celery's and the app's handlers —
 and on the task logger, which does not propagate — so every task record is still exported once.
 otelkit's own console handler goes with the hijack: the worker has one console, Celery's. The
 root and task loggers' level becomes the more verbose of ``OTELKIT_LOG_LEVEL`` and the worker's
-``-l``/``--loglevel`` (Celery's default WARNING would drop every INFO task record). An app whose
+``-l``/``--loglevel`` (Celery's default WARNING would drop every INFO task record). Celery's own
+loggers (``celery.*`` but the task logger) keep ``-l``, as without otelkit: under the default
+WARNING the worker makes no "Task … received" / "… succeeded" INFO records, which the task's span
+already carries; ``-l INFO`` brings them back, exported. A level the app set on the ``celery``
+logger stays. An app whose
 own ``setup_logging`` receiver takes over from Celery keeps that: the root logger is then left
 as the app made it.
 

@@ -464,6 +464,40 @@ def test_celery_logging_takes_the_more_verbose_level(
     assert root_logging.level == logging.getLogger("celery.task").level == logging.DEBUG
 
 
+def test_celery_logging_leaves_celerys_own_loggers_at_the_workers_level(
+    celery_logging: Callable[[str], None], hooks: _Records, root_logging: logging.Logger
+) -> None:
+    # Celery's default -l WARNING: the app's and the task's INFO records are exported, Celery's own
+    # per-task INFO lines are not made, as without otelkit; its warnings still are.
+    celery_logging("WARNING")
+    assert root_logging.level == logging.INFO
+    assert logging.getLogger("celery").level == logging.WARNING
+    logging.getLogger("celery.worker.strategy").info("Task %s received", "t[1]")
+    logging.getLogger("celery.app.trace").info("Task %s succeeded", "t[1]")
+    logging.getLogger("celery.app.trace").warning("Task %s retry", "t[1]")
+    logging.getLogger("celery.task.unit").info("task record")
+    logging.getLogger("shop.views").info("app record")
+    assert [r.getMessage() for r in hooks.records] == ["Task t[1] retry", "task record", "app record"]
+
+
+def test_celery_logging_with_l_info_exports_celerys_own_records(
+    celery_logging: Callable[[str], None], hooks: _Records
+) -> None:
+    celery_logging("INFO")
+    logging.getLogger("celery.worker.strategy").info("Task %s received", "t[1]")
+    assert [r.getMessage() for r in hooks.records] == ["Task t[1] received"]
+
+
+def test_celery_logging_keeps_a_level_the_app_gave_celerys_logger(
+    celery_logging: Callable[[str], None], hooks: _Records
+) -> None:
+    logging.getLogger("celery").setLevel(logging.DEBUG)
+    celery_logging("WARNING")
+    assert logging.getLogger("celery").level == logging.DEBUG
+    logging.getLogger("celery.worker.strategy").info("Task %s received", "t[1]")
+    assert [r.getMessage() for r in hooks.records] == ["Task t[1] received"]
+
+
 def test_celery_logging_one_console_celerys_replaces_otelkits(
     celery_logging: Callable[[str], None], root_logging: logging.Logger
 ) -> None:

@@ -355,14 +355,30 @@ def _detach_log_filter() -> None:
             handler.removeFilter(_filter)
 
 
+CELERY_OWN_LOGGER = "celery"
+"""The parent of Celery's own loggers (``celery.worker.strategy``'s "Task … received",
+``celery.app.trace``'s "… succeeded in …"); the task logger ``celery.task`` has a level of its own."""
+
+
 def _after_celery_logging(logger: Any, loglevel: Any) -> None:
-    """After Celery configured ``logger`` (root, or the task logger): OTel handler back, level, task fields."""
+    """After Celery configured ``logger`` (root, or the task logger): OTel handler back, level, task fields.
+
+    The root and task loggers get the more verbose of ``OTELKIT_LOG_LEVEL`` and the worker's
+    ``-l``, so the app's INFO records are exported under Celery's default WARNING. Celery's own
+    loggers keep ``-l``, as without otelkit: lowering the root must not make Celery log two INFO
+    records per task (received, succeeded) that the worker was not asked for, and that the task's
+    span already carries. A level the app gave the ``celery`` logger itself stays.
+    """
     if isinstance(logger, logging.Logger):
         wanted = _otelkit_level()
-        if isinstance(loglevel, int) and loglevel:
-            wanted = min(wanted, loglevel)
+        worker_level = loglevel if isinstance(loglevel, int) and loglevel else None
+        if worker_level is not None:
+            wanted = min(wanted, worker_level)
         if logger.level == logging.NOTSET or wanted < logger.level:
             logger.setLevel(wanted)
+        own = logging.getLogger(CELERY_OWN_LOGGER)
+        if logger is logging.getLogger() and worker_level is not None and worker_level > wanted and own.level == logging.NOTSET:
+            own.setLevel(worker_level)
     handler = state.otel_log_handler()
     if handler is not None:
         root = logging.getLogger()
