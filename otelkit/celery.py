@@ -49,8 +49,10 @@ Two repairs to the spans:
 
 - The broker's own traffic is left out: kombu's Redis transport polls, restores unacked messages
   and sends heartbeats, several commands a second, and opentelemetry-instrumentation-redis would
-  make each a root span. Commands of kombu's Redis channels run with instrumentation suppressed;
-  the app's own Redis clients (and the result backend's) are traced as before.
+  make each a root span. The clients kombu's Redis channels make get a subclass of their class
+  whose commands call redis-py's own functions, not the instrumentation's wrappers (or run with
+  instrumentation suppressed where that cannot be done); the app's own Redis clients (and the
+  result backend's) are traced as before.
 - The Celery instrumentation keeps each run's span in a dict on the task keyed by task id. A
   retried task keeps its id, and in a threads, gevent or eventlet pool its next run can start
   before the previous run's ``task_postrun``: both runs then share one entry, one span ends with

@@ -82,13 +82,11 @@ def test_broker_clients_find_the_unwrapped_methods_once_per_class_and_again_afte
 ) -> None:
     monkeypatch.setattr(patches, "_found", {})
     looked_up: list[str] = []
-    real = patches._unwrapped
-    monkeypatch.setattr(
-        patches, "_unwrapped", lambda cls, name, owner: looked_up.append(name) or real(cls, name, owner)
-    )
+    real = patches._direct
+    monkeypatch.setattr(patches, "_direct", lambda cls, name, owner: looked_up.append(name) or real(cls, name, owner))
     for _ in range(3):  # kombu: a client for every ack and every delivered message
         _commands(patches._quiet_client(redis.Redis.from_url(redis_server)))
-    assert sorted(looked_up) == ["execute", "execute_command", "immediate_execute_command"]
+    assert sorted(looked_up) == ["execute", "execute_command"]  # the two methods _commands calls, once
     assert traced_redis.get_finished_spans() == ()
     # The instrumentation replaced: its new wrappers are seen, and the clients stay quiet.
     instrumentor = RedisInstrumentor()
@@ -98,7 +96,43 @@ def test_broker_clients_find_the_unwrapped_methods_once_per_class_and_again_afte
     instrumentor.instrument(tracer_provider=provider)
     looked_up.clear()
     _commands(patches._quiet_client(redis.Redis.from_url(redis_server)))
-    assert sorted(looked_up) == ["execute", "execute_command", "immediate_execute_command"]
+    assert sorted(looked_up) == ["execute", "execute_command"]
     assert traced_redis.get_finished_spans() == ()
     _commands(redis.Redis.from_url(redis_server))
     assert len(traced_redis.get_finished_spans()) == 2  # the control: an ordinary client is traced
+
+
+def test_broker_client_without_the_instrumentation_calls_redis_py_directly(
+    redis_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instrumentor = RedisInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    entered: list[int] = []
+    real = instrumentation_utils.suppress_instrumentation
+    monkeypatch.setattr(instrumentation_utils, "suppress_instrumentation", lambda: entered.append(1) or real())
+    _commands(patches._quiet_client(redis.Redis.from_url(redis_server)))
+    assert entered == []  # nothing to suppress: no context switched per command
+
+
+def test_broker_clients_are_freed_when_dropped_not_left_to_the_garbage_collector(
+    redis_server: str, traced_redis: InMemorySpanExporter
+) -> None:
+    import gc
+    import weakref
+
+    client = patches._quiet_client(redis.Redis.from_url(redis_server))
+    pipe = client.pipeline()
+    _commands(client)
+    refs = [weakref.ref(client), weakref.ref(pipe)]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del client, pipe
+        # kombu drops two clients and two pipelines per task: a reference cycle through each
+        # would keep them (and their ~170 response callbacks) until a collection.
+        assert [ref() for ref in refs] == [None, None]
+    finally:
+        if enabled:
+            gc.enable()
+    assert traced_redis.get_finished_spans() == ()

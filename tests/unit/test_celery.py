@@ -573,6 +573,22 @@ def test_celery_broker_client_commands_run_with_instrumentation_suppressed() -> 
     assert is_instrumentation_enabled()
 
 
+def test_celery_broker_client_whose_class_cannot_change_is_returned_unharmed() -> None:
+    class Slotted:  # no __dict__: neither a new class nor instance attributes can be given
+        __slots__ = ("calls",)
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def execute_command(self, *args: Any) -> str:
+            self.calls += 1
+            return "PONG"
+
+    client = Slotted()
+    assert patches._quiet_client(client) is client
+    assert type(client) is Slotted and client.execute_command("PING") == "PONG"
+
+
 def test_celery_install_wraps_kombu_redis_channels_once_and_uninstall_restores(mem: InMemoryTelemetry) -> None:
     from kombu.transport import redis as kombu_redis
 

@@ -377,8 +377,9 @@ def _after_celery_logging(logger: Any, loglevel: Any) -> None:
         if logger.level == logging.NOTSET or wanted < logger.level:
             logger.setLevel(wanted)
         own = logging.getLogger(CELERY_OWN_LOGGER)
-        if logger is logging.getLogger() and worker_level is not None and worker_level > wanted and own.level == logging.NOTSET:
-            own.setLevel(worker_level)
+        is_root = logger is logging.getLogger()
+        if is_root and worker_level is not None and worker_level > wanted and own.level == logging.NOTSET:
+            own.setLevel(worker_level)  # the root was made more verbose than -l: Celery's own stay at -l
     handler = state.otel_log_handler()
     if handler is not None:
         root = logging.getLogger()

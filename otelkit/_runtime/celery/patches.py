@@ -1,7 +1,7 @@
 """Repairs otelkit makes to libraries a Celery worker runs (see :mod:`otelkit.celery`, "Two repairs").
 
-- The broker's own Redis traffic is left out of tracing: commands of kombu's Redis channels run
-  with instrumentation suppressed (:func:`quiet_broker_redis`).
+- The broker's own Redis traffic is left out of tracing: commands of kombu's Redis channels call
+  redis-py's own functions, not the instrumentation's wrappers (:func:`quiet_broker_redis`).
 - opentelemetry-instrumentation-celery's per-task span store is keyed by thread too, so a retried
   task's runs in a threads pool never share an entry (:func:`key_contrib_spans_by_thread`).
 - Not a repair, a saving: contrib's request-field copier sets its attributes in one batch
@@ -12,11 +12,9 @@ Each has its undo, for :func:`otelkit.celery.uninstall`.
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import threading
-import types
 from typing import Any
 
 __all__ = [
@@ -60,39 +58,114 @@ def restore() -> None:
     restore_contrib_attributes()
 
 
+class _QuietClient:
+    """Mixed into a broker client's class by :func:`_quiet_client`: commands and pipelines untraced.
+
+    No ``__slots__`` here: CPython refuses the ``__class__`` change when a mixin with empty slots
+    comes first.
+    """
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        return _call_quiet(self, _QuietClient, "execute_command", "Redis", args, options)
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        pipe = super().pipeline(*args, **kwargs)  # type: ignore[misc]
+        try:
+            return _swap_class(pipe, _QuietPipeline)
+        except TypeError:
+            pass
+        try:
+            return _suppress_each_call(pipe, ("execute", "immediate_execute_command"))
+        except AttributeError:
+            return pipe
+
+
+class _QuietPipeline:
+    """Mixed into the class of a quiet client's pipeline (no ``__slots__``, as :class:`_QuietClient`)."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return _call_quiet(self, _QuietPipeline, "execute", "client.Pipeline", args, kwargs)
+
+    def immediate_execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        return _call_quiet(self, _QuietPipeline, "immediate_execute_command", "client.Pipeline", args, kwargs)
+
+
 def _quiet_client(client: Any) -> Any:
     """Make ``client``'s commands (and its pipelines') invisible to the Redis instrumentation.
 
     kombu creates a client for every ack and every delivered message, so this runs twice per task.
-    Where the instrumentation wrapped redis-py's own methods (``wrapt``, at class level) and the
-    client's class did not override them, the client gets the unwrapped functions: what the
-    wrapper itself runs when instrumentation is suppressed, without a context switch per command.
-    Otherwise (instrumented later, a subclass, another instrumentation) each call runs inside
-    ``suppress_instrumentation()``.
+    The client's class becomes a subclass of it (made once per class) whose ``execute_command``
+    and ``pipeline`` — and its pipelines' ``execute`` and ``immediate_execute_command`` — call
+    redis-py's own functions: the one the instrumentation's ``wrapt`` wrapper holds, when it wrapped
+    redis-py's method at class level and the client's class did not override it; the method as it
+    is, when nothing wrapped it. Otherwise (a subclass's override, another instrumentation) the
+    call runs inside ``suppress_instrumentation()``. Which one is decided at each call from a
+    cache checked against the class, so a client made before the instrumentation stays quiet.
+
+    A class, not attributes on the client: a bound method stored on its own instance is a
+    reference cycle, and kombu's clients (each with ~170 response callbacks) then waited for the
+    garbage collector instead of being freed when kombu drops them (~60 µs per task, measured).
+    Returns ``client``; a class that refuses the change keeps per-call suppression.
     """
-    raw = _unwrapped_cached(type(client), "execute_command", "Redis")
-    client.execute_command = types.MethodType(raw, client) if raw is not None else _suppressed(client.execute_command)
-    client.pipeline = functools.partial(_quiet_pipeline, client.pipeline)
+    try:
+        return _swap_class(client, _QuietClient)
+    except TypeError:  # __class__ assignment refused (a C type, a different layout)
+        pass
+    try:
+        _suppress_each_call(client, ("execute_command",))
+        make_pipeline = client.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            return _suppress_each_call(make_pipeline(*args, **kwargs), ("execute", "immediate_execute_command"))
+
+        client.pipeline = pipeline
+    except AttributeError:  # no instance attributes either: its commands stay traced
+        _log.debug("otelkit: cannot keep the commands of broker client %r out of tracing", type(client))
     return client
 
 
-def _quiet_pipeline(make_pipeline: Any, *args: Any, **kwargs: Any) -> Any:
-    pipe = make_pipeline(*args, **kwargs)
-    for name in ("execute", "immediate_execute_command"):
-        if hasattr(pipe, name):
-            raw = _unwrapped_cached(type(pipe), name, "client.Pipeline")
-            setattr(pipe, name, types.MethodType(raw, pipe) if raw is not None else _suppressed(getattr(pipe, name)))
-    return pipe
+_quiet_types: dict[tuple[type, type], type] = {}
 
 
-def _suppressed(method: Any) -> Any:
+def _swap_class(obj: Any, mixin: type) -> Any:
+    cls = type(obj)
+    if issubclass(cls, mixin):
+        return obj
+    quiet = _quiet_types.get((cls, mixin))
+    if quiet is None:
+        namespace = {"__slots__": (), "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        quiet = type(cls.__name__, (mixin, cls), namespace)
+        quiet._otelkit_base = cls  # type: ignore[attr-defined]
+        _quiet_types[(cls, mixin)] = quiet
+    obj.__class__ = quiet
+    return obj
+
+
+def _call_quiet(obj: Any, mixin: type, name: str, owner_path: str, args: Any, kwargs: Any) -> Any:
+    function = _direct_cached(type(obj)._otelkit_base, name, owner_path)
+    if function is not None:
+        return function(obj, *args, **kwargs)
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        with suppress_instrumentation():
-            return method(*args, **kwargs)
+    with suppress_instrumentation():
+        return getattr(super(mixin, obj), name)(*args, **kwargs)
 
-    return call
+
+def _suppress_each_call(obj: Any, names: tuple[str, ...]) -> Any:
+    """``obj``'s methods ``names`` wrapped, on the instance, to run inside ``suppress_instrumentation()``."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    def suppressed(method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with suppress_instrumentation():
+                return method(*args, **kwargs)
+
+        return call
+
+    for name in names:
+        if hasattr(obj, name):
+            setattr(obj, name, suppressed(getattr(obj, name)))
+    return obj
 
 
 def _redis_class(path: str) -> Any:
@@ -104,35 +177,37 @@ def _redis_class(path: str) -> Any:
 
 
 _found: dict[tuple[type, str], tuple[type, Any, Any]] = {}
-"""``(class, method name)`` -> (the class defining it, what it defines, :func:`_unwrapped`'s answer)."""
+"""``(class, method name)`` -> (the class defining it, what it defines, :func:`_direct`'s answer)."""
 
 
-def _unwrapped_cached(cls: type, name: str, owner_path: str) -> Any:
-    """:func:`_unwrapped` for ``redis.<owner_path>``, remembered per class while the definition stays the same.
+def _direct_cached(cls: type, name: str, owner_path: str) -> Any:
+    """:func:`_direct` for ``redis.<owner_path>``, remembered per class while the definition stays the same.
 
-    kombu creates two clients and two pipelines per task: looking up the MRO, the redis classes and
-    wrapt each time cost ~25,000 instructions per task. The entry is checked against the defining
-    class's ``__dict__`` on every use, so instrumenting or uninstrumenting Redis later is seen.
+    Looking up the MRO, the redis classes and wrapt for every command would cost more than the
+    command's own Python; the entry is checked against the defining class's ``__dict__`` on every
+    use, so instrumenting or uninstrumenting Redis later is seen.
     """
     entry = _found.get((cls, name))
     if entry is not None:
-        klass, attr, raw = entry
+        klass, attr, direct = entry
         if klass.__dict__.get(name) is attr:
-            return raw
-    raw = _unwrapped(cls, name, _redis_class(owner_path))
+            return direct
+    direct = _direct(cls, name, _redis_class(owner_path))
     for klass in cls.__mro__:
         attr = klass.__dict__.get(name)
         if attr is not None:
-            _found[(cls, name)] = (klass, attr, raw)
+            _found[(cls, name)] = (klass, attr, direct)
             break
-    return raw
+    return direct
 
 
-def _unwrapped(cls: type, name: str, owner: Any) -> Any:
-    """The function a ``wrapt`` wrapper holds for ``cls.<name>``, if ``owner`` itself defines it so; else None.
+def _direct(cls: type, name: str, owner: Any) -> Any:
+    """redis-py's own function for ``cls.<name>``, when calling it makes no span; else None.
 
-    None when a subclass overrides the method (kombu's prefixed client does): its own code would
-    still call the wrapped one.
+    The function a ``wrapt`` wrapper holds, when ``owner`` (redis-py's class) itself defines the
+    method so; the method itself, when ``owner`` defines it and nothing wrapped it (its code is in
+    ``owner``'s module). None when a subclass overrides the method (kombu's prefixed client does:
+    its own code would still call the wrapped one) or another wrapper stands there.
     """
     for klass in cls.__mro__:
         attr = klass.__dict__.get(name)
@@ -142,6 +217,17 @@ def _unwrapped(cls: type, name: str, owner: Any) -> Any:
         return None
     if klass is not owner:
         return None
+    held = _held_by_wrapt(attr)
+    if held is not None:
+        return held
+    code = getattr(attr, "__code__", None)
+    module = sys.modules.get(owner.__module__)
+    if code is not None and module is not None and code.co_filename == getattr(module, "__file__", None):
+        return attr
+    return None
+
+
+def _held_by_wrapt(attr: Any) -> Any:
     try:
         from wrapt import FunctionWrapper
     except ImportError:
