@@ -136,3 +136,26 @@ def test_broker_clients_are_freed_when_dropped_not_left_to_the_garbage_collector
         if enabled:
             gc.enable()
     assert traced_redis.get_finished_spans() == ()
+
+
+def test_kombus_prefixed_broker_client_stays_quiet_and_keeps_its_prefix(
+    redis_server: str, traced_redis: InMemorySpanExporter
+) -> None:
+    from kombu.transport.redis import PrefixedStrictRedis
+
+    # broker_transport_options={"global_keyprefix": …}: kombu's client overrides execute_command
+    # (it prefixes keys, then calls redis-py's wrapped one), so its calls run suppressed.
+    pool = redis.ConnectionPool.from_url(redis_server)
+
+    def client() -> Any:
+        return PrefixedStrictRedis(connection_pool=pool, global_keyprefix="otelkit-pfx:")
+
+    quiet = patches._quiet_client(client())
+    assert isinstance(quiet, PrefixedStrictRedis)
+    quiet.set("a", "1")
+    pipe = quiet.pipeline()
+    pipe.set("b", "2")
+    assert pipe.execute() == [True]
+    assert traced_redis.get_finished_spans() == ()
+    assert sorted(client().execute_command("KEYS", "otelkit-pfx:*")) == [b"otelkit-pfx:a", b"otelkit-pfx:b"]
+    assert [span.name for span in traced_redis.get_finished_spans()] == ["KEYS"]  # the control: traced
