@@ -665,3 +665,127 @@ def test_celery_task_histograms_share_monitors_duration_buckets() -> None:
     from otelkit._runtime import monitor
 
     assert celery.DURATION_BUCKETS is monitor.DURATION_BUCKETS
+
+
+# --- the run span, made in otelkit's receivers (sdk_compat "celery-run-span") ---------------------------
+
+
+def _connected(signal: Any, receiver: Any) -> bool:
+    return any(r == receiver for _, r in signal.receivers)
+
+
+def _contrib_connected() -> tuple[bool, bool]:
+    contrib = CeleryInstrumentor()
+    prerun, postrun = contrib._trace_prerun, contrib._trace_postrun
+    return _connected(signals.task_prerun, prerun), _connected(signals.task_postrun, postrun)
+
+
+_PER_RUN = {"messaging.message.id", "messaging.message_id", "messaging.conversation_id"}  # the task id: new each run
+
+
+def _run_shapes(worker_app: Celery, mem: InMemoryTelemetry, finished: _Finished) -> list[Any]:
+    """Run unit.ok, unit.fail and unit.flaky (a retry, then a success); each run span's shape, ids out."""
+    mem.clear()
+    tracer = mem.tracer("unit")
+    with tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER):
+        for name, arg in (("unit.ok", 3), ("unit.fail", 4), ("unit.flaky", 5)):
+            worker_app.tasks[name].delay(arg)
+    finished.count = 0
+    finished.wait(4)  # flaky runs twice
+    spans = mem.spans()
+    by_id = {s.span_id: s for s in spans}
+    shapes = []
+    for span in sorted((s for s in spans if s.name.startswith("run/")), key=lambda s: (s.name, s.start_time_ns)):
+        parent = by_id.get(span.parent_span_id)
+        attributes = {k: v for k, v in span.attributes.items() if k not in _PER_RUN}
+        events = [
+            (e.name, e.attributes.get("exception.type"), e.attributes.get("exception.message")) for e in span.events
+        ]
+        status = (span.status_code, span.status_message)
+        ended = span.end_time_ns > span.start_time_ns
+        shapes.append(
+            (span.name, span.kind, parent and parent.name, attributes, *status, events, span.scope_name, ended)
+        )
+    return shapes
+
+
+def test_celery_run_spans_made_by_otelkit_are_contribs_own(
+    worker_app: Celery, hooks: _Records, mem: InMemoryTelemetry, finished: _Finished
+) -> None:
+    """The run span comes from otelkit's receivers, contrib's two disconnected (~40 µs a task less); a
+    success, a failure (contrib's failure receiver still finds the span) and a retry give the spans
+    contrib's own receivers give, and uninstall() connects contrib's back."""
+    from otelkit._runtime import sdk_compat
+
+    assert sdk_compat.CELERY_RUN_SPANS.on
+    assert _contrib_connected() == (False, False)
+    assert otelkit_celery._hooks[0].run_spans is not None
+    otelkit = _run_shapes(worker_app, mem, finished)
+
+    otelkit_celery.uninstall()
+    assert _contrib_connected() == (True, True)
+    contrib = _run_shapes(worker_app, mem, finished)
+
+    assert [s[0] for s in otelkit] == ["run/unit.fail", "run/unit.flaky", "run/unit.flaky", "run/unit.ok"]
+    assert otelkit == contrib
+    fail = otelkit[0]
+    assert fail[4] == "ERROR" and fail[6] == [("exception", "ValueError", "item 4 is bad")]
+    assert otelkit[1][3]["celery.state"] == "RETRY" and otelkit[3][2] == "apply_async/unit.ok"
+
+
+def test_celery_run_spans_taken_over_again_after_contrib_is_instrumented_again(
+    worker_app: Celery, hooks: _Records, mem: InMemoryTelemetry, finished: _Finished
+) -> None:
+    """uninstrument() then instrument(): contrib connects its receivers again, otelkit takes them over
+    again: one run span per run, never two; while uninstrumented, none."""
+    CeleryInstrumentor().uninstrument()
+    assert _contrib_connected() == (False, False)
+    mem.clear()
+    worker_app.tasks["unit.ok"].delay(1)
+    finished.wait(1)
+    assert [s.name for s in mem.spans() if s.name.startswith("run/")] == []
+
+    CeleryInstrumentor().instrument(tracer_provider=mem.tracer_provider, meter_provider=mem.meter_provider)
+    assert _contrib_connected() == (False, False)
+    mem.clear()
+    finished.count = 0
+    worker_app.tasks["unit.ok"].delay(2)
+    finished.wait(1)
+    assert [s.name for s in mem.spans() if s.name.startswith("run/")] == ["run/unit.ok"]
+
+
+def test_celery_run_spans_stay_contribs_when_it_links_or_the_path_is_off(
+    worker_app: Celery, mem: InMemoryTelemetry, finished: _Finished, flushes: list[str]
+) -> None:
+    """contrib linking run spans to the publisher (use_span_links, contrib 0.62+) or the path's probe
+    failing: contrib's receivers stay connected and make the one run span."""
+    from otelkit._runtime import sdk_compat
+
+    contrib = CeleryInstrumentor()
+    for links, path_on in ((True, True), (False, False)):
+        providers = {"tracer_provider": mem.tracer_provider, "meter_provider": mem.meter_provider}
+        contrib.instrument(**providers, use_span_links=links)
+        linking = getattr(contrib, "_use_span_links", False)  # contrib 0.61 has no links: otelkit takes over
+        if not path_on:
+            sdk_compat.CELERY_RUN_SPANS.switch_off("a test")
+        try:
+            assert otelkit_celery.install(meter_provider=mem.meter_provider)
+            made_by_contrib = linking or not path_on
+            assert _contrib_connected() == (made_by_contrib, made_by_contrib)
+            assert (otelkit_celery._hooks[0].run_spans is None) == made_by_contrib
+            mem.clear()
+            finished.count = 0
+            with mem.tracer("unit").start_as_current_span("publisher"):
+                worker_app.tasks["unit.ok"].delay(1)
+            finished.wait(1)
+            (run,) = [s for s in mem.spans() if s.name == "run/unit.ok"]
+            (publish,) = [s for s in mem.spans() if s.name == "apply_async/unit.ok"]
+            if linking:
+                assert run.parent_span_id == "" and [link.span_id for link in run.links] == [publish.span_id]
+            else:
+                assert run.parent_span_id == publish.span_id
+        finally:
+            otelkit_celery.uninstall()
+            contrib.uninstrument()
+            sdk_compat.CELERY_RUN_SPANS.reset()
+    assert _contrib_connected() == (False, False)

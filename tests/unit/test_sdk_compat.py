@@ -38,6 +38,7 @@ EXPECTED_ON = {
     "attributes-like": True,
     "celery-attributes": True,
     "celery-histograms": True,
+    "celery-run-span": True,
     "celery-spans": SDK >= (1, 42),  # the short path of "server-span"
     "dependency-conflict": CONTRIB >= (0, 66),  # DependencyConflict._log
     "end-request-context": True,

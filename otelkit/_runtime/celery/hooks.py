@@ -9,7 +9,6 @@ contrib's per-task span store) are in :mod:`otelkit._runtime.celery.patches`.
 from __future__ import annotations
 
 import contextvars
-import datetime as _dt
 import logging
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from otelkit._runtime import failures, fasthist, shutdown, state
+from otelkit._runtime import failures, fasthist, sdk_compat, shutdown, state
 from otelkit._runtime.celery import instruments, patches
 from otelkit._runtime.celery.broker import BrokerObserver
 from otelkit._runtime.celery.instruments import (
@@ -80,6 +79,7 @@ class _Running:
     span: Any
     key: tuple[str | None, ...] = ()  # the values of WAIT_ATTRIBUTES (None: absent), for fasthist
     token: contextvars.Token[_Running | None] | None = None
+    run: tuple[Any, Any, Any] | None = None  # the run span otelkit made (RunSpans.start), ended in task_postrun
 
 
 _current: contextvars.ContextVar[_Running | None] = contextvars.ContextVar("otelkit_celery_task", default=None)
@@ -98,46 +98,6 @@ class TaskLogContext(logging.Filter):
         if TASK_ID_KEY not in fields:
             fields[TASK_ID_KEY] = task.task_id
         return True
-
-
-def _queue(delivery_info: Any) -> str | None:
-    if isinstance(delivery_info, dict):
-        queue = delivery_info.get("routing_key")
-        if isinstance(queue, str) and queue:
-            return queue
-    return None
-
-
-def _attributes(name: str, delivery_info: Any) -> dict[str, str]:
-    attributes = {TASK_NAME_KEY: name, "messaging.system": "celery"}
-    queue = _queue(delivery_info)
-    if queue is not None:
-        attributes["messaging.destination.name"] = queue
-    return attributes
-
-
-def _timestamp(value: Any) -> float | None:
-    """Unix seconds from a header value: a number, or an ISO 8601 string (Celery's ETA)."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, _dt.datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            moment = _dt.datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.timestamp()
 
 
 class _Hooks:
@@ -171,6 +131,8 @@ class _Hooks:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self.broker: BrokerObserver | None = None
+        self.run_spans: sdk_compat.RunSpans | None = None  # otelkit makes contrib's run span (install())
+        self.instrumentor: Any = None
 
     # -- publishing process
 
@@ -186,16 +148,20 @@ class _Hooks:
     # -- worker: one task
 
     def prerun(self, task_id: Any = None, task: Any = None, **_: Any) -> None:
+        if task is None or task_id is None:
+            return
+        run = self._start_run_span(task, task_id)
         try:
-            if task is None or task_id is None:
-                return
             name = str(task.name)
             request = getattr(task, "request", None)
-            attributes = _attributes(name, getattr(request, "delivery_info", None))
-            # The run span is current here (contrib's prerun receiver ran first); kept so the
-            # duration recorded after it ended still links to it as an exemplar.
-            span = trace.get_current_span()
+            attributes = instruments.task_attributes(name, getattr(request, "delivery_info", None))
+            # The run span (otelkit's, or contrib's: its receiver ran first); kept so the duration
+            # recorded after it ended still links to it as an exemplar.
+            span = run[0] if run is not None else trace.get_current_span()
             key = (name, "celery", attributes.get("messaging.destination.name"))
+            running = _Running(name, str(task_id), time.monotonic(), attributes, span, key=key, run=run)
+            running.token = _current.set(running)
+            run = None  # task_postrun ends it now
             if self.fast_started is None:
                 self.started.add(1, attributes)
             else:
@@ -208,19 +174,39 @@ class _Hooks:
                     self.anchored.add(key)
                 instruments.add_fast(self.fast_active, key, span)
             self._record_wait(request, attributes, key, span)
-            running = _Running(name, str(task_id), time.monotonic(), attributes, span, key=key)
-            running.token = _current.set(running)
             # Handlers added after install() (the launcher may instrument logging after Celery;
             # eager tasks run where no worker hook ever fires) get the task fields too.
             _attach_log_filter()
         except Exception:
             failures.report("the Celery task_prerun hook failed; continuing without it for this task")
+        finally:
+            if run is not None:  # no _Running holds it: end it now rather than never
+                self._finish_run_span({}, task, task_id, run, 0.0)
+
+    def _start_run_span(self, task: Any, task_id: Any) -> tuple[Any, Any, Any] | None:
+        run_spans = self.run_spans
+        if run_spans is None or not run_spans.active():
+            return None
+        try:
+            return run_spans.start(task, task_id)
+        except Exception:
+            failures.report("starting the Celery task's run span failed; this run has no span")
+            return None
+
+    def _finish_run_span(
+        self, signal_kwargs: dict[str, Any], task: Any, task_id: Any, run: tuple[Any, Any, Any], took: float
+    ) -> None:
+        try:
+            assert self.run_spans is not None
+            self.run_spans.finish(signal_kwargs, task, task_id, run, took)
+        except Exception:
+            failures.report("ending the Celery task's run span failed")
 
     def _record_wait(self, request: Any, attributes: dict[str, str], key: tuple[str | None, ...], span: Any) -> None:
-        enqueued = _timestamp(getattr(request, ENQUEUED_AT_HEADER, None))
+        enqueued = instruments.timestamp(getattr(request, ENQUEUED_AT_HEADER, None))
         if enqueued is None:
             return
-        eta = _timestamp(getattr(request, "eta", None))
+        eta = instruments.timestamp(getattr(request, "eta", None))
         begin = max(enqueued, eta) if eta is not None else enqueued
         waited = max(0.0, time.time() - begin)
         if self.fast_wait is None:
@@ -228,14 +214,15 @@ class _Hooks:
         else:
             instruments.record_fast(self.fast_wait, waited, key, span)
 
-    def postrun(self, task_id: Any = None, task: Any = None, state: Any = None, **_: Any) -> None:
+    def postrun(self, **signal_kwargs: Any) -> None:
+        task_id, state = signal_kwargs.get("task_id"), signal_kwargs.get("state")
+        running = _current.get()
+        if running is None or running.task_id != str(task_id):
+            return
+        elapsed = time.monotonic() - running.start
         try:
-            running = _current.get()
-            if running is None or running.task_id != str(task_id):
-                return
             if running.token is not None:
                 _current.reset(running.token)
-            elapsed = time.monotonic() - running.start
             attributes = running.attributes
             if self.fast_active is None:
                 self.active.add(-1, attributes)
@@ -255,13 +242,16 @@ class _Hooks:
                 instruments.record_fast(self.fast_duration, elapsed, (*running.key, final), running.span)
         except Exception:
             failures.report("the Celery task_postrun hook failed; this run is not recorded")
+        finally:
+            if running.run is not None:
+                self._finish_run_span(signal_kwargs, signal_kwargs.get("task"), task_id, running.run, elapsed)
 
     def revoked(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         try:
             name = getattr(sender, "name", None) or getattr(request, "task", None)
             if not name:
                 return
-            attributes = _attributes(str(name), getattr(request, "delivery_info", None))
+            attributes = instruments.task_attributes(str(name), getattr(request, "delivery_info", None))
             if self.fast_completed is None:
                 self.completed.add(1, {**attributes, TASK_STATE_KEY: "revoked"})
             else:
@@ -425,7 +415,8 @@ def install(*, meter_provider: Any = None) -> bool:
 
     Called for you by the launcher (``opentelemetry-instrument``) and by :func:`otelkit.configure`
     when Celery is installed; calling it again does nothing. The spans come from
-    opentelemetry-instrumentation-celery, instrumented alongside.
+    opentelemetry-instrumentation-celery, instrumented alongside; when it is instrumented already,
+    its run span is made in otelkit's receivers (sdk_compat ``celery-run-span``).
 
     Args:
         meter_provider: record into this provider instead of the global one (tests).
@@ -450,7 +441,25 @@ def install(*, meter_provider: Any = None) -> bool:
         _hooks.append(hooks)
         _attach_log_filter()
         patches.apply()
+        _take_over_run_spans(hooks)
         return True
+
+
+def _take_over_run_spans(hooks: _Hooks) -> None:
+    """Make contrib's run span in :meth:`_Hooks.prerun`/:meth:`_Hooks.postrun` when contrib is instrumented."""
+    try:
+        from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    except ImportError:
+        return  # no spans at all
+    try:
+        instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]  # the singleton; unannotated in contrib
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            return  # instrumented later, its own receivers make the span
+        hooks.run_spans = sdk_compat.take_over_run_spans(instrumentor)
+        if hooks.run_spans is not None:
+            hooks.instrumentor = instrumentor
+    except Exception as exc:
+        _log.debug("otelkit: contrib's Celery receivers go on making the run span: %s", exc)
 
 
 def uninstall() -> None:
@@ -459,6 +468,8 @@ def uninstall() -> None:
         while _hooks:
             hooks = _hooks.pop()
             hooks.disconnect()
+            if hooks.instrumentor is not None:
+                sdk_compat.give_back_run_spans(hooks.instrumentor)
             if hooks.broker is not None:
                 hooks.broker.close()
         _detach_log_filter()

@@ -1,11 +1,15 @@
 """The Celery task instruments' names and attributes, and the pre-aggregated ones otelkit's MeterProvider registers.
 
+A task's metric attributes (:func:`task_attributes`) and the header times they start from
+(:func:`timestamp`) are here too.
+
 Recording into a pre-aggregated instrument (:mod:`otelkit._runtime.fasthist`) as the SDK instrument
 would with the task's span in the context: :func:`record_fast`, :func:`add_fast`.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import time
 from typing import Any
 
@@ -33,6 +37,8 @@ __all__ = [
     "exemplar_ids",
     "record_fast",
     "register_fast_instruments",
+    "task_attributes",
+    "timestamp",
 ]
 
 TASK_NAME_KEY = "celery.task.name"
@@ -115,3 +121,44 @@ def register_fast_instruments(*, anchored: bool = False) -> None:
         )
         active.replaces_sdk = True
         fasthist.register(active)
+
+
+def _queue(delivery_info: Any) -> str | None:
+    if isinstance(delivery_info, dict):
+        queue = delivery_info.get("routing_key")
+        if isinstance(queue, str) and queue:
+            return queue
+    return None
+
+
+def task_attributes(name: str, delivery_info: Any) -> dict[str, str]:
+    """The attributes of a task's own metrics: its name, the system, and its queue when known."""
+    attributes = {TASK_NAME_KEY: name, "messaging.system": "celery"}
+    queue = _queue(delivery_info)
+    if queue is not None:
+        attributes["messaging.destination.name"] = queue
+    return attributes
+
+
+def timestamp(value: Any) -> float | None:
+    """Unix seconds from a header value: a number, or an ISO 8601 string (Celery's ETA)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, _dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            moment = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return moment.timestamp()

@@ -79,6 +79,11 @@ path                         relies on
                              batch), and ``span-attributes``
 ``celery-spans``             ``CeleryInstrumentor._tracer`` (its run and publish spans started through
                              it), and ``server-span``'s short path, given the span kind
+``celery-run-span``          contrib's run span made in otelkit's task receivers (its own two
+                             disconnected): ``CeleryInstrumentor._tracer``, ``_use_span_links``,
+                             ``metrics``, ``_instrument``, ``_trace_prerun``/``_trace_postrun``,
+                             ``celery_getter`` and the ``utils`` store and copier its other
+                             receivers use
 ``celery-histograms``        contrib's ``CeleryInstrumentor.metrics`` dict, read by its
                              ``_record_histograms`` (histograms otelkit's provider drops get no-ops)
 ``fast-sum``                 otelkit's pre-aggregated counter and up-down counter, probed against the
@@ -123,6 +128,12 @@ from otelkit._runtime.sdk_compat._celery import (
     batched_context_attributes,
     short_celery_tracer,
 )
+from otelkit._runtime.sdk_compat._celery_run import (
+    CELERY_RUN_SPANS,
+    RunSpans,
+    give_back_run_spans,
+    take_over_run_spans,
+)
 from otelkit._runtime.sdk_compat._export import (
     EXPORTER_PREFERENCES,
     URLLIB3_TRANSPORT,
@@ -162,6 +173,7 @@ __all__ = [
     "ATTRIBUTES_LIKE",
     "ATTRIBUTE_DICT",
     "CELERY_CONTEXT_ATTRIBUTES",
+    "CELERY_RUN_SPANS",
     "CELERY_SPANS",
     "DEPENDENCY_CONFLICT",
     "END_REQUEST_CONTEXT",
@@ -179,6 +191,7 @@ __all__ = [
     "EncodedRequest",
     "FastEmit",
     "FastPath",
+    "RunSpans",
     "SpanFields",
     "UnexpectedUse",
     "attribute_reader",
@@ -190,6 +203,7 @@ __all__ = [
     "export_with_encoder",
     "exporter_preferences",
     "fallback_reason",
+    "give_back_run_spans",
     "install_global_provider",
     "is_otel_logging_handler",
     "logs_api",
@@ -216,5 +230,6 @@ __all__ = [
     "short_celery_tracer",
     "skip_dropped_celery_histograms",
     "span_reader",
+    "take_over_run_spans",
     "urllib3_transport",
 ]

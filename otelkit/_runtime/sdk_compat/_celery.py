@@ -45,8 +45,8 @@ class _Recorder:
 
     __slots__ = ("pairs",)
 
-    def __init__(self) -> None:
-        self.pairs: list[tuple[Any, Any]] = []
+    def __init__(self, pairs: list[tuple[Any, Any]] | None = None) -> None:
+        self.pairs: list[tuple[Any, Any]] = [] if pairs is None else pairs
 
     def is_recording(self) -> bool:
         return True
@@ -69,6 +69,22 @@ def batched(original: Copier) -> Copier:
 
     set_attributes_from_context._otelkit_original = original  # type: ignore[attr-defined]
     return set_attributes_from_context
+
+
+def contrib_copier(utils: Any) -> Copier:
+    """contrib's own ``set_attributes_from_context`` (not otelkit's batching wrapper around it)."""
+    copier = utils.set_attributes_from_context
+    return getattr(copier, "_otelkit_original", copier)  # type: ignore[no-any-return]
+
+
+def recorded_pairs(copier: Copier, context: Any, pairs: list[tuple[Any, Any]]) -> None:
+    """Append to ``pairs`` the ``(key, value)`` pairs ``copier`` would set on a span for ``context``."""
+    copier(_Recorder(pairs), context)
+
+
+def apply_pairs(span: Any, pairs: list[tuple[Any, Any]]) -> None:
+    """Set ``pairs`` on ``span`` as one ``set_attribute`` each would (one batch when every value is plain)."""
+    _apply(span, pairs)
 
 
 def _apply(span: Any, pairs: list[tuple[Any, Any]]) -> None:
