@@ -79,7 +79,7 @@ class _Running:
     span: Any
     key: tuple[str | None, ...] = ()  # the values of WAIT_ATTRIBUTES (None: absent), for fasthist
     token: contextvars.Token[_Running | None] | None = None
-    run: tuple[Any, Any, Any] | None = None  # the run span otelkit made (RunSpans.start), ended in task_postrun
+    run: sdk_compat.Run | None = None  # the run span otelkit made (RunSpans.start), ended in task_postrun
 
 
 _current: contextvars.ContextVar[_Running | None] = contextvars.ContextVar("otelkit_celery_task", default=None)
@@ -150,10 +150,10 @@ class _Hooks:
     def prerun(self, task_id: Any = None, task: Any = None, **_: Any) -> None:
         if task is None or task_id is None:
             return
-        run = self._start_run_span(task, task_id)
+        request = getattr(task, "request", None)  # a property: read once
+        run = self._start_run_span(task, task_id, request)
         try:
             name = str(task.name)
-            request = getattr(task, "request", None)
             attributes = instruments.task_attributes(name, getattr(request, "delivery_info", None))
             # The run span (otelkit's, or contrib's: its receiver ran first); kept so the duration
             # recorded after it ended still links to it as an exemplar.
@@ -162,18 +162,19 @@ class _Hooks:
             running = _Running(name, str(task_id), time.monotonic(), attributes, span, key=key, run=run)
             running.token = _current.set(running)
             run = None  # task_postrun ends it now
+            now, context = time.time_ns(), span.get_span_context()  # once for the three records
             if self.fast_started is None:
                 self.started.add(1, attributes)
             else:
-                instruments.add_fast(self.fast_started, key, span)
+                self.fast_started.add(1, key, now, *instruments.context_ids(self.fast_started, context))
             if self.fast_active is None:
                 self.active.add(1, attributes)
             else:
                 if key not in self.anchored:  # the SDK point that keeps the reader exporting
                     self.active.add(0, attributes)
                     self.anchored.add(key)
-                instruments.add_fast(self.fast_active, key, span)
-            self._record_wait(request, attributes, key, span)
+                self.fast_active.add(1, key, now, *instruments.context_ids(self.fast_active, context))
+            self._record_wait(request, attributes, key, now, context)
             # Handlers added after install() (the launcher may instrument logging after Celery;
             # eager tasks run where no worker hook ever fires) get the task fields too.
             _attach_log_filter()
@@ -183,18 +184,18 @@ class _Hooks:
             if run is not None:  # no _Running holds it: end it now rather than never
                 self._finish_run_span({}, task, task_id, run, 0.0)
 
-    def _start_run_span(self, task: Any, task_id: Any) -> tuple[Any, Any, Any] | None:
+    def _start_run_span(self, task: Any, task_id: Any, request: Any) -> sdk_compat.Run | None:
         run_spans = self.run_spans
         if run_spans is None or not run_spans.active():
             return None
         try:
-            return run_spans.start(task, task_id)
+            return run_spans.start(task, task_id, request)
         except Exception:
             failures.report("starting the Celery task's run span failed; this run has no span")
             return None
 
     def _finish_run_span(
-        self, signal_kwargs: dict[str, Any], task: Any, task_id: Any, run: tuple[Any, Any, Any], took: float
+        self, signal_kwargs: dict[str, Any], task: Any, task_id: Any, run: sdk_compat.Run, took: float
     ) -> None:
         try:
             assert self.run_spans is not None
@@ -202,7 +203,9 @@ class _Hooks:
         except Exception:
             failures.report("ending the Celery task's run span failed")
 
-    def _record_wait(self, request: Any, attributes: dict[str, str], key: tuple[str | None, ...], span: Any) -> None:
+    def _record_wait(
+        self, request: Any, attributes: dict[str, str], key: tuple[str | None, ...], now: int, context: Any
+    ) -> None:
         enqueued = instruments.timestamp(getattr(request, ENQUEUED_AT_HEADER, None))
         if enqueued is None:
             return
@@ -212,7 +215,7 @@ class _Hooks:
         if self.fast_wait is None:
             self.wait.record(waited, attributes)
         else:
-            instruments.record_fast(self.fast_wait, waited, key, span)
+            self.fast_wait.record(waited, key, now, *instruments.context_ids(self.fast_wait, context))
 
     def postrun(self, **signal_kwargs: Any) -> None:
         task_id, state = signal_kwargs.get("task_id"), signal_kwargs.get("state")
@@ -224,22 +227,28 @@ class _Hooks:
             if running.token is not None:
                 _current.reset(running.token)
             attributes = running.attributes
+            now = time.time_ns()
             if self.fast_active is None:
                 self.active.add(-1, attributes)
             else:
-                instruments.add_fast(self.fast_active, running.key, trace.get_current_span(), -1)
+                current = trace.get_current_span().get_span_context()
+                self.fast_active.add(-1, running.key, now, *instruments.context_ids(self.fast_active, current))
             final = _STATES.get(str(state), str(state).lower())
             if self.fast_completed is None or self.fast_duration is None:
                 done = {**attributes, TASK_STATE_KEY: final}
                 context = trace.set_span_in_context(running.span)
+            own = running.span.get_span_context()
             if self.fast_completed is None:
                 self.completed.add(1, done, context=context)
             else:
-                instruments.add_fast(self.fast_completed, (*running.key, final), running.span)
+                self.fast_completed.add(
+                    1, (*running.key, final), now, *instruments.context_ids(self.fast_completed, own)
+                )
             if self.fast_duration is None:
                 self.duration.record(elapsed, done, context=context)
             else:
-                instruments.record_fast(self.fast_duration, elapsed, (*running.key, final), running.span)
+                ids = instruments.context_ids(self.fast_duration, own)
+                self.fast_duration.record(elapsed, (*running.key, final), now, *ids)
         except Exception:
             failures.report("the Celery task_postrun hook failed; this run is not recorded")
         finally:

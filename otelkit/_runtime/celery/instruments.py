@@ -34,6 +34,7 @@ __all__ = [
     "WAIT_DESCRIPTION",
     "WAIT_METRIC",
     "add_fast",
+    "context_ids",
     "exemplar_ids",
     "record_fast",
     "register_fast_instruments",
@@ -62,9 +63,13 @@ DURATION_ATTRIBUTES = (*WAIT_ATTRIBUTES, TASK_STATE_KEY)
 
 def exemplar_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, span: Any) -> tuple[int, int]:
     """The ids the SDK's exemplar filter would take from a measurement made with ``span`` current (0: none)."""
-    ctx = span.get_span_context()
-    if ctx.trace_flags.sampled or (instrument.exemplars == "always_on" and ctx.is_valid):
-        return ctx.trace_id, ctx.span_id
+    return context_ids(instrument, span.get_span_context())
+
+
+def context_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, context: Any) -> tuple[int, int]:
+    """:func:`exemplar_ids` of a span with the span context ``context`` (read once for several records)."""
+    if context.trace_flags.sampled or (instrument.exemplars == "always_on" and context.is_valid):
+        return context.trace_id, context.span_id
     return 0, 0
 
 

@@ -130,6 +130,7 @@ from otelkit._runtime.sdk_compat._celery import (
 )
 from otelkit._runtime.sdk_compat._celery_run import (
     CELERY_RUN_SPANS,
+    Run,
     RunSpans,
     give_back_run_spans,
     take_over_run_spans,
@@ -191,6 +192,7 @@ __all__ = [
     "EncodedRequest",
     "FastEmit",
     "FastPath",
+    "Run",
     "RunSpans",
     "SpanFields",
     "UnexpectedUse",
