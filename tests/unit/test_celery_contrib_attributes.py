@@ -199,3 +199,32 @@ def test_celery_batched_copier_keeps_what_was_set_before_contribs_copier_raised(
             results.append(list(span.attributes.items()))
     expected = [("messaging.destination", "q2"), ("celery.delivery_info", "{'routing_key': 'q2'}")]
     assert results == [expected, expected]
+
+
+class _HostnameProperty(Context):  # type: ignore[misc]  # Celery's Context is unannotated
+    @property
+    def hostname(self) -> str:
+        return "celery@from-a-property"
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Context(id="a-1", hostname="celery@h", retries=2, timelimit=(5, None), delivery_info={"routing_key": "q"}),
+        Context(id="a-2"),
+        _HostnameProperty(id="a-3", origin="gen1@o"),
+    ],
+    ids=["plain", "defaults", "a-property"],
+)
+def test_celery_run_span_copier_reads_what_contexts_get_gives(request_: Any) -> None:
+    """The run span's copier reads a plain Context as a dict (instance fields over class defaults); a
+    Context whose class computes one of contrib's fields (a property) is read through get() itself."""
+    from otelkit._runtime.sdk_compat import _celery_run
+
+    fields = _celery_run._fields(request_, utils)
+    assert (fields is request_) == isinstance(request_, _HostnameProperty)
+    assert {k: fields.get(k) for k in utils.CELERY_CONTEXT_ATTRIBUTES} == {
+        k: request_.get(k) for k in utils.CELERY_CONTEXT_ATTRIBUTES
+    }
+    with InMemoryTelemetry() as mem:
+        assert _spans_after(ORIGINAL, fields, mem) == _spans_after(ORIGINAL, request_, mem)
