@@ -383,6 +383,41 @@ def test_celery_hooks_never_raise_into_the_worker(mem: InMemoryTelemetry, caplog
     assert mem.metric_points() == []
 
 
+def test_celery_hooks_making_the_run_span_never_raise_and_leave_no_span_current(
+    hooks: _Records, mem: InMemoryTelemetry
+) -> None:
+    """A task object whose request or name raises: no exception into the worker, no span left
+    current, and a run span already started is ended rather than leaked."""
+    installed = otelkit_celery._hooks[0]
+    assert installed.run_spans is not None
+
+    class BrokenRequest:
+        name = "unit.broken"
+
+        @property
+        def request(self) -> Any:
+            raise RuntimeError("broken request")
+
+    class BrokenName:  # its name reads once (the span's), then raises (otelkit's metrics)
+        request = type("Request", (), {"delivery_info": None, "hostname": "h"})()
+        reads = 0
+
+        @property
+        def name(self) -> str:
+            self.reads += 1
+            if self.reads > 1:
+                raise RuntimeError("broken name")
+            return "unit.broken"
+
+    before = otel_context.get_current()
+    for task in (BrokenRequest(), BrokenName()):
+        installed.prerun(task_id="b-2", task=task)
+        installed.postrun(task_id="b-2", task=task, state="SUCCESS")
+        assert otel_context.get_current() is before
+    (span,) = mem.spans()  # BrokenName's: started, then ended by the failing hook itself
+    assert span.name == "run/unit.broken" and span.end_time_ns >= span.start_time_ns
+
+
 def test_celery_child_exit_and_worker_shutdown_flush(hooks: _Records, flushes: list[str]) -> None:
     signals.worker_process_shutdown.send(sender="celery@unit", pid=123, exitcode=0)
     assert flushes == ["flush"]

@@ -150,9 +150,10 @@ class _Hooks:
     def prerun(self, task_id: Any = None, task: Any = None, **_: Any) -> None:
         if task is None or task_id is None:
             return
-        request = getattr(task, "request", None)  # a property: read once
-        run = self._start_run_span(task, task_id, request)
+        run = None
         try:
+            request = getattr(task, "request", None)  # a property: read once
+            run = self._start_run_span(task, task_id, request)
             name = str(task.name)
             attributes = instruments.task_attributes(name, getattr(request, "delivery_info", None))
             # The run span (otelkit's, or contrib's: its receiver ran first); kept so the duration
