@@ -167,14 +167,14 @@ class _Hooks:
             if self.fast_started is None:
                 self.started.add(1, attributes)
             else:
-                self.fast_started.add(1, key, now, *instruments.context_ids(self.fast_started, context))
+                instruments.add_fast(self.fast_started, key, now, context)
             if self.fast_active is None:
                 self.active.add(1, attributes)
             else:
                 if key not in self.anchored:  # the SDK point that keeps the reader exporting
                     self.active.add(0, attributes)
                     self.anchored.add(key)
-                self.fast_active.add(1, key, now, *instruments.context_ids(self.fast_active, context))
+                instruments.add_fast(self.fast_active, key, now, context)
             self._record_wait(request, attributes, key, now, context)
             # Handlers added after install() (the launcher may instrument logging after Celery;
             # eager tasks run where no worker hook ever fires) get the task fields too.
@@ -216,7 +216,7 @@ class _Hooks:
         if self.fast_wait is None:
             self.wait.record(waited, attributes)
         else:
-            self.fast_wait.record(waited, key, now, *instruments.context_ids(self.fast_wait, context))
+            instruments.record_fast(self.fast_wait, waited, key, now, context)
 
     def postrun(self, **signal_kwargs: Any) -> None:
         task_id, state = signal_kwargs.get("task_id"), signal_kwargs.get("state")
@@ -233,7 +233,7 @@ class _Hooks:
                 self.active.add(-1, attributes)
             else:
                 current = trace.get_current_span().get_span_context()
-                self.fast_active.add(-1, running.key, now, *instruments.context_ids(self.fast_active, current))
+                instruments.add_fast(self.fast_active, running.key, now, current, -1)
             final = _STATES.get(str(state), str(state).lower())
             if self.fast_completed is None or self.fast_duration is None:
                 done = {**attributes, TASK_STATE_KEY: final}
@@ -242,14 +242,11 @@ class _Hooks:
             if self.fast_completed is None:
                 self.completed.add(1, done, context=context)
             else:
-                self.fast_completed.add(
-                    1, (*running.key, final), now, *instruments.context_ids(self.fast_completed, own)
-                )
+                instruments.add_fast(self.fast_completed, (*running.key, final), now, own)
             if self.fast_duration is None:
                 self.duration.record(elapsed, done, context=context)
             else:
-                ids = instruments.context_ids(self.fast_duration, own)
-                self.fast_duration.record(elapsed, (*running.key, final), now, *ids)
+                instruments.record_fast(self.fast_duration, elapsed, (*running.key, final), now, own)
         except Exception:
             failures.report("the Celery task_postrun hook failed; this run is not recorded")
         finally:
@@ -266,7 +263,9 @@ class _Hooks:
                 self.completed.add(1, {**attributes, TASK_STATE_KEY: "revoked"})
             else:
                 key = (str(name), "celery", attributes.get("messaging.destination.name"), "revoked")
-                instruments.add_fast(self.fast_completed, key, trace.get_current_span())
+                instruments.add_fast(
+                    self.fast_completed, key, time.time_ns(), trace.get_current_span().get_span_context()
+                )
         except Exception:
             failures.report("the Celery task_revoked hook failed; this revocation is not counted")
 

@@ -4,13 +4,13 @@ A task's metric attributes (:func:`task_attributes`) and the header times they s
 (:func:`timestamp`) are here too.
 
 Recording into a pre-aggregated instrument (:mod:`otelkit._runtime.fasthist`) as the SDK instrument
-would with the task's span in the context: :func:`record_fast`, :func:`add_fast`.
+would with the task's span in the context: :func:`record_fast`, :func:`add_fast` (a hook reads the
+clock and the span context once for its three records).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import time
 from typing import Any
 
 from otelkit._runtime import fasthist
@@ -34,7 +34,6 @@ __all__ = [
     "WAIT_DESCRIPTION",
     "WAIT_METRIC",
     "add_fast",
-    "context_ids",
     "exemplar_ids",
     "record_fast",
     "register_fast_instruments",
@@ -61,26 +60,23 @@ WAIT_ATTRIBUTES = (TASK_NAME_KEY, "messaging.system", "messaging.destination.nam
 DURATION_ATTRIBUTES = (*WAIT_ATTRIBUTES, TASK_STATE_KEY)
 
 
-def exemplar_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, span: Any) -> tuple[int, int]:
-    """The ids the SDK's exemplar filter would take from a measurement made with ``span`` current (0: none)."""
-    return context_ids(instrument, span.get_span_context())
-
-
-def context_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, context: Any) -> tuple[int, int]:
-    """:func:`exemplar_ids` of a span with the span context ``context`` (read once for several records)."""
+def exemplar_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, context: Any) -> tuple[int, int]:
+    """The ids the SDK's exemplar filter takes from a measurement under the span context ``context`` (0: none)."""
     if context.trace_flags.sampled or (instrument.exemplars == "always_on" and context.is_valid):
         return context.trace_id, context.span_id
     return 0, 0
 
 
-def record_fast(histogram: fasthist.FastHistogram, value: float, key: tuple[str | None, ...], span: Any) -> None:
-    """Record as the SDK histogram would with ``span`` in the context (an exemplar when it is sampled)."""
-    histogram.record(value, key, time.time_ns(), *exemplar_ids(histogram, span))
+def record_fast(
+    histogram: fasthist.FastHistogram, value: float, key: tuple[str | None, ...], now: int, context: Any
+) -> None:
+    """Record at ``now`` (ns) as the SDK histogram would under the span context ``context``."""
+    histogram.record(value, key, now, *exemplar_ids(histogram, context))
 
 
-def add_fast(counter: fasthist.FastSum, key: tuple[str | None, ...], span: Any, amount: int = 1) -> None:
-    """Add as the SDK counter would with ``span`` in the context (an exemplar candidate when it is sampled)."""
-    counter.add(amount, key, time.time_ns(), *exemplar_ids(counter, span))
+def add_fast(counter: fasthist.FastSum, key: tuple[str | None, ...], now: int, context: Any, amount: int = 1) -> None:
+    """Add at ``now`` (ns) as the SDK counter would under the span context ``context``."""
+    counter.add(amount, key, now, *exemplar_ids(counter, context))
 
 
 def register_fast_instruments(*, anchored: bool = False) -> None:
