@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -91,6 +93,57 @@ def test_process_group_context_stops_everything_on_keyboard_interrupt(tmp_path: 
     assert not sleeper.running
     assert gone(sleeper.pid)
     assert not workdir.exists()  # a group's own temporary work dir goes with it
+
+
+def test_a_sigterm_to_the_test_run_stops_what_its_fixtures_started(tmp_path: Path) -> None:
+    """tests/conftest.py turns SIGTERM into Ctrl-C: fixture teardown runs, no server outlives the run."""
+    pidfile = tmp_path / "sleeper.pid"
+    (tmp_path / "test_interrupted.py").write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            import pytest
+            from otelkit.local import procs
+
+            @pytest.fixture
+            def group():
+                with procs.ProcessGroup() as g:
+                    yield g
+
+            def test_runs_until_terminated(group):
+                sleeper = group.start("sleeper", [{PY!r}, "-c", "import time; time.sleep(600)"])
+                open({str(pidfile)!r}, "w").write(f"{{sleeper.pid}}\\n")
+                time.sleep(600)
+            """
+        )
+    )
+    tests_dir = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests_dir), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.Popen(
+        [PY, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-c", os.devnull, "-q", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        while not (pidfile.exists() and pidfile.read_text().endswith("\n")):
+            assert run.poll() is None, run.communicate()[0]
+            time.sleep(0.02)
+        sleeper = int(pidfile.read_text())
+        run.send_signal(signal.SIGTERM)
+        out = run.communicate(timeout=60)[0]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    try:
+        assert run.returncode == pytest.ExitCode.INTERRUPTED, out
+        assert "signal 15" in out
+        assert gone(sleeper)
+    finally:
+        if not _dead(sleeper):  # the test failed: stop the orphan it found
+            os.kill(sleeper, signal.SIGKILL)
 
 
 def test_process_group_keeps_a_given_workdir_and_logs(tmp_path: Path) -> None:
