@@ -50,6 +50,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otelkit._runtime import sdk_compat
 
+_random = random.random
+
 __all__ = ["FastHistogram", "FastSum", "cumulative_up_down", "get", "register", "usable", "wrap_exporter"]
 
 
@@ -179,7 +181,9 @@ class FastSum(_FastInstrument):
     seen, when cumulative; the keys added to since the last collection, when delta), and the
     SDK's default exemplar reservoir for sums: one exemplar per point and collection, drawn
     uniformly from the sampled measurements of that collection period (the same reservoir
-    algorithm, on the same ``random.randrange``).
+    algorithm: the n-th sampled measurement of a period replaces the kept one with probability 1/n,
+    drawn as ``random.random() * n < 1`` where the SDK calls ``random.randrange(0, n) == 0``: the
+    same probability, one C call instead of three Python frames).
     """
 
     def __init__(
@@ -214,7 +218,7 @@ class FastSum(_FastInstrument):
             point[0] = amount if point[0] is None else point[0] + amount
             if (trace_id and self.exemplars != "always_off") or self.exemplars == "always_on":
                 seen = point[2] = point[2] + 1
-                if seen == 1 or random.randrange(0, seen) == 0:
+                if seen == 1 or _random() * seen < 1.0:
                     point[3] = (amount, now, trace_id, span_id)
 
     def collect(self, temporality: AggregationTemporality) -> Metric | None:

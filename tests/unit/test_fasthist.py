@@ -157,3 +157,32 @@ def test_fasthist_cumulative_reports_each_exemplar_once_like_the_sdk(hist):
     (second,) = hist.collect(AggregationTemporality.CUMULATIVE).data.data_points
     assert [e.span_id for e in first.exemplars] == [0xDEF]
     assert (second.count, second.exemplars) == (1, [])  # the SDK's reservoirs are reset by each collection
+
+
+def test_fastsum_keeps_each_sampled_measurement_of_a_period_with_equal_chance_like_the_sdk_reservoir():
+    # The SDK's reservoir for sums keeps one of the n sampled measurements of a period, each with
+    # probability 1/n; FastSum draws it with one random() instead of randrange (fasthist docstring).
+    counter = _fasthist.FastSum(
+        "test.count",
+        unit="1",
+        description="c",
+        monotonic=True,
+        attribute_names=("k",),
+        scope=InstrumentationScope("otelkit.test", "0"),
+        exemplars="trace_based",
+    )
+    kept = [0, 0, 0, 0]
+    periods = 8000
+    for _ in range(periods):
+        for i in range(4):
+            counter.add(1, ("a",), 1000 + i, trace_id=7, span_id=i + 1)
+        metric = counter.collect(AggregationTemporality.DELTA)
+        (point,) = metric.data.data_points
+        (exemplar,) = point.exemplars
+        kept[exemplar.span_id - 1] += 1
+    assert sum(kept) == periods
+    # each ~2000; 5 standard deviations (~39) either side
+    assert all(1800 < k < 2200 for k in kept), kept
+    counter.add(1, ("a",), 1, trace_id=0, span_id=0)  # not sampled: counted, never an exemplar
+    (point,) = counter.collect(AggregationTemporality.DELTA).data.data_points
+    assert (point.value, point.exemplars) == (1, [])

@@ -60,11 +60,25 @@ WAIT_ATTRIBUTES = (TASK_NAME_KEY, "messaging.system", "messaging.destination.nam
 DURATION_ATTRIBUTES = (*WAIT_ATTRIBUTES, TASK_STATE_KEY)
 
 
+_last_ids: list[tuple[Any, Any, tuple[int, int]]] = [(object(), None, (0, 0))]  # (context, filter, ids), replaced whole
+
+
 def exemplar_ids(instrument: fasthist.FastHistogram | fasthist.FastSum, context: Any) -> tuple[int, int]:
-    """The ids the SDK's exemplar filter takes from a measurement under the span context ``context`` (0: none)."""
-    if context.trace_flags.sampled or (instrument.exemplars == "always_on" and context.is_valid):
-        return context.trace_id, context.span_id
-    return 0, 0
+    """The ids the SDK's exemplar filter takes from a measurement under the span context ``context`` (0: none).
+
+    A task's records share two span contexts; the answer for the last one is kept (a span context
+    is immutable, and the entry holds it, so ``is`` cannot match a new one at the same address).
+    """
+    exemplars = instrument.exemplars
+    last = _last_ids[0]
+    if last[0] is context and last[1] == exemplars:
+        return last[2]
+    if context.trace_flags.sampled or (exemplars == "always_on" and context.is_valid):
+        ids = (context.trace_id, context.span_id)
+    else:
+        ids = (0, 0)
+    _last_ids[0] = (context, exemplars, ids)
+    return ids
 
 
 def record_fast(
