@@ -103,6 +103,15 @@ def _dumped(outdir: Path, pid: int) -> tuple[int, int]:
     return total, main
 
 
+def _alive(process: Process, waiting_for: str) -> None:
+    # Process.check_alive's start-up limit is bench.run's; under callgrind a start takes ~50× longer.
+    if process.proc.poll() is not None:
+        raise BenchError(
+            f"{process.name!r} exited with status {process.proc.returncode} before {waiting_for}; its output:\n"
+            f"{process.log_tail()}"
+        )
+
+
 def _wait_exported(receiver: Receiver, spans: int, process: Process) -> None:
     """Until ``spans`` spans have arrived and nothing more arrives for 5 s (the log batches)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -114,7 +123,7 @@ def _wait_exported(receiver: Receiver, spans: int, process: Process) -> None:
             last, since = items, now
         elif items["traces"] >= spans and now - since >= 5:
             return
-        process.check_alive(f"exporting {spans} spans")
+        _alive(process, f"exporting {spans} spans")
         if now > deadline:
             raise BenchError(f"{process.name!r}: {items['traces']} of {spans} spans arrived")
         time.sleep(0.5)
@@ -146,7 +155,7 @@ def count_http(variant: Variant, workload: Workload, requests: int, receiver: Re
                 _load(port, 1)
                 break
             except (OSError, http.client.HTTPException):
-                server.check_alive("answering")
+                _alive(server, "answering")
                 if time.monotonic() > deadline:
                     raise BenchError(f"{server.name!r} did not answer within {STARTUP_TIMEOUT:.0f} s") from None
                 time.sleep(0.5)
