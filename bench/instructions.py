@@ -173,34 +173,30 @@ def count_http(variant: Variant, workload: Workload, requests: int, receiver: Re
         server.stop(signal.SIGINT)
 
 
-def count_celery(variant: Variant, tasks: int, receiver: Receiver, workdir: Path) -> Count:
+def count_celery(
+    variant: Variant, tasks: int, broker: celery_bench.RedisBroker, receiver: Receiver, workdir: Path
+) -> Count:
     outdir = Path(tempfile.mkdtemp(prefix=f"celery-{variant.name}-", dir=workdir))
-    broker = celery_bench.RedisBroker(outdir)
     marks = outdir / "marks"
+    env = _server_env(variant, endpoint=receiver.endpoint, app_log=False, service="bench-worker")
+    env.update(FULL_BATCHES, BENCH_REDIS_URL=broker.url, BENCH_CELERY_MARKS=str(marks))
+    cmd = [*_callgrind(outdir), *celery_bench.worker_cmd(variant.launcher, NO_PIN)]
+    worker = Process(f"celery/{variant.name}", cmd, env, outdir / "worker.log")
     try:
-        broker.prepare(tasks)
-        env = _server_env(variant, endpoint=receiver.endpoint, app_log=False, service="bench-worker")
-        env.update(FULL_BATCHES)
-        env.update(BENCH_REDIS_URL=broker.url, BENCH_CELERY_MARKS=str(marks))
-        cmd = [*_callgrind(outdir), *celery_bench.worker_cmd(variant.launcher, NO_PIN)]
-        worker = Process(f"celery/{variant.name}", cmd, env, outdir / "worker.log")
-        try:
-            broker.push(broker.ping)
-            celery_bench._wait_for_mark(worker, marks, "ping", STARTUP_TIMEOUT)
-            time.sleep(2)
-            spans_before = receiver.counts()["items"]["traces"]
-            _control("-z", str(worker.pid))
-            broker.push(broker.tasks)
-            celery_bench._wait_for_mark(worker, marks, "last", STARTUP_TIMEOUT + tasks)
-            if variant.launcher:
-                _wait_exported(receiver, max(spans_before, (1 + tasks) // BATCH * BATCH), worker)
-            _control("-d", DUMP, str(worker.pid))
-            total, main = _dumped(outdir, worker.pid)
-            return Count("celery", variant.name, tasks, total, main)
-        finally:
-            worker.stop(signal.SIGTERM)
+        broker.push(broker.ping)
+        celery_bench._wait_for_mark(worker, marks, "ping", STARTUP_TIMEOUT)
+        time.sleep(2)
+        spans_before = receiver.counts()["items"]["traces"]
+        _control("-z", str(worker.pid))
+        broker.push(broker.tasks)
+        celery_bench._wait_for_mark(worker, marks, "last", STARTUP_TIMEOUT + tasks)
+        if variant.launcher:
+            _wait_exported(receiver, max(spans_before, (1 + tasks) // BATCH * BATCH), worker)
+        _control("-d", DUMP, str(worker.pid))
+        total, main = _dumped(outdir, worker.pid)
+        return Count("celery", variant.name, tasks, total, main)
     finally:
-        broker.close()
+        worker.stop(signal.SIGTERM)
 
 
 def report(counts: list[Count]) -> str:
@@ -254,20 +250,31 @@ def main(argv: list[str] | None = None) -> int:
     _compile_sources()
     counts: list[Count] = []
     receiver = Receiver()
+    broker: celery_bench.RedisBroker | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="otelkit-instructions-") as tmp:
             for workload in workloads:
                 for name in variants:
                     print(f"… {workload}/{name}", file=sys.stderr, flush=True)
                     if workload == "celery":
-                        counts.append(count_celery(CELERY_VARIANTS[name], args.tasks, receiver, Path(tmp)))
+                        if broker is None:  # one broker: bench.tasks reads its URL once, at import
+                            broker = celery_bench.RedisBroker(Path(tmp))
+                            broker.prepare(args.tasks)
+                        count = count_celery(CELERY_VARIANTS[name], args.tasks, broker, receiver, Path(tmp))
                     else:
-                        variant = VARIANTS[name]
-                        counts.append(count_http(variant, WORKLOADS[workload], args.requests, receiver, Path(tmp)))
+                        count = count_http(VARIANTS[name], WORKLOADS[workload], args.requests, receiver, Path(tmp))
+                    counts.append(count)
+                    print(
+                        f"  {count.per_unit:,.0f} instructions per {'task' if workload == 'celery' else 'request'}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
+        if broker is not None:
+            broker.close()
         receiver.close()
     print(report(counts))
     return 0
