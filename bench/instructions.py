@@ -231,15 +231,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    bad = [v for v in variants if v not in ("bare", "otelkit")] + [
-        w for w in workloads if w not in (*WORKLOADS, "celery")
+    choices = {"--variants": ("bare", "otelkit"), "--workloads": (*WORKLOADS, "celery")}
+    problems = [
+        f"{option} {value!r}: takes {','.join(choices[option])}"
+        for option, given in (("--variants", variants), ("--workloads", workloads))
+        for value in (given or [""])
+        if value not in choices[option]
+    ] + [
+        f"{option} {value}: at least {BATCH}"
+        for option, value in (("--requests", args.requests), ("--tasks", args.tasks))
+        if value < BATCH
     ]
-    if bad or not variants or not workloads or args.requests < BATCH or args.tasks < BATCH:
-        print(
-            f"error: bad value {bad[0] if bad else ''!r}: --variants takes bare,otelkit; --workloads takes"
-            f" {','.join([*WORKLOADS, 'celery'])}; --requests and --tasks at least {BATCH}",
-            file=sys.stderr,
-        )
+    if problems:
+        print(f"error: bad value {problems[0]}", file=sys.stderr)
         return 2
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
     if "celery" in workloads and shutil.which("redis-server") is None:
