@@ -86,7 +86,7 @@ def _control(*args: str) -> None:
 def _dumped(outdir: Path, pid: int) -> tuple[int, int]:
     """(all threads, main thread) instructions in the dump ``callgrind_control -d`` wrote for ``pid``."""
     total = main = 0
-    for path in outdir.glob(f"cg.{pid}*"):
+    for path in [*outdir.glob(f"cg.{pid}"), *outdir.glob(f"cg.{pid}.*")]:  # not cg.<pid>7…
         with path.open() as f:
             head = f.read(4000)
         if f"Trigger: dump {DUMP}" not in head:
