@@ -308,3 +308,27 @@ def test_sdk_compat_a_metric_exporter_preferring_other_temporalities_is_reported
     assert record.getMessage().startswith(f"otelkit: OpenTelemetry SDK {version('opentelemetry-sdk')}: the OTLP")
     assert "'Histogram': 'DELTA'" in record.getMessage()
     assert "'Histogram': 'CUMULATIVE'" in record.getMessage()
+
+
+def test_sdk_compat_the_logs_modules_are_looked_up_once(monkeypatch):
+    # The log exporter asks for the export module on every export; a name that does not exist
+    # (the public ``opentelemetry.sdk.logs`` of releases to come) must not be searched for again.
+    import importlib
+
+    from otelkit._runtime.sdk_compat import _api
+
+    first = _sdk_compat.logs_sdk_export()
+    calls: list[str] = []
+    real = importlib.import_module
+
+    def counting(name: str, package: str | None = None):  # type: ignore[no-untyped-def]
+        calls.append(name)
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", counting)
+    assert _sdk_compat.logs_sdk_export() is first
+    assert first.LogRecordExportResult.SUCCESS is not None
+    assert calls == []
+    monkeypatch.setattr(_api, "_found", {})  # forgotten: looked up again, the same module found
+    assert _sdk_compat.logs_sdk_export() is first
+    assert calls and calls[-1] == first.__name__
