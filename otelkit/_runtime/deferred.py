@@ -55,6 +55,7 @@ class _Lazy:
         self._exporter: Any = None
         self._done = False  # set only once the build finished: a caller never sees one in progress
         self._lock = threading.Lock()
+        self.on_built: Callable[[], None] | None = None
         _instances.add(self)
 
     def get(self) -> Any:
@@ -74,6 +75,12 @@ class _Lazy:
                 finally:
                     self._factory = None
                     self._done = True
+            on_built, self.on_built = self.on_built, None
+            if on_built is not None:
+                try:
+                    on_built()
+                except Exception as exc:  # never raise into the processors' threads
+                    _log.error("otelkit: after building the OTLP exporter for %s: %s", self.signal, exc)
         return self._exporter
 
     def built(self) -> Any:
@@ -125,6 +132,14 @@ class DeferredExporter:
     def resolve(self) -> Any:
         """The real exporter, built now if it was not yet (None if that failed)."""
         return self._lazy.get()
+
+    def built(self) -> Any:
+        """The real exporter if it was built, without building it."""
+        return self._lazy.built()
+
+    def when_built(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (once, on the building thread) when the real exporter has been built."""
+        self._lazy.on_built = callback
 
     def export(self, batch: Any, *args: Any, **kwargs: Any) -> Any:
         exporter = self._lazy.get()

@@ -55,7 +55,8 @@ def build_providers(
     Returns:
         ``(tracer_provider, meter_provider, logger_provider)``; not yet set as globals.
     """
-    from otelkit._runtime import envcheck, fasthist, redact, redact_exporters
+    from otelkit._runtime import deferred, envcheck, fasthist, redact, redact_exporters
+    from otelkit._runtime.logs import fastemit
 
     # Bad OTEL_* values fall back to their defaults before the SDK reads them (some at import time).
     envcheck.check()
@@ -97,10 +98,11 @@ def build_providers(
     for exporter in log_exporters:
         if not _redacts(exporter):
             exporter = redact_exporters.RedactingLogRecordExporter(exporter)
-        logger_provider.add_log_record_processor(sdk_compat.logs_sdk_export().BatchLogRecordProcessor(exporter))
+        processor = sdk_compat.logs_sdk_export().BatchLogRecordProcessor(exporter)
+        if isinstance(exporter, deferred.DeferredExporter):
+            fastemit.encode_when_emitted(processor, exporter)
+        logger_provider.add_log_record_processor(processor)
     if warm_after is not None:
-        from otelkit._runtime import deferred
-
         deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)
     return tracer_provider, meter_provider, logger_provider
 

@@ -9,7 +9,7 @@ export thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 else:
     LogRecordExporter = sdk_compat.logs_sdk_export().LogRecordExporter
 
-__all__ = ["RedactingLogRecordExporter", "RedactingSpanExporter", "redact_span"]
+__all__ = ["RedactingLogRecordExporter", "RedactingSpanExporter", "redact_log_records", "redact_span"]
 
 
 def redact_span(span: ReadableSpan) -> ReadableSpan:
@@ -97,6 +97,28 @@ class RedactingSpanExporter(SpanExporter):
         return f"RedactingSpanExporter({self.inner!r})"
 
 
+def redact_log_records(
+    batch: Sequence[Any],
+    attribute_filter: Callable[[Any], Any] | None = redact_attributes,
+    text_filter: Callable[[Any], Any] | None = redact_body,
+) -> Sequence[Any]:
+    """``batch`` (SDK log records) with each record's attributes and body redacted in place by the filters."""
+    for record in batch:
+        inner = record.log_record
+        attributes = inner.attributes
+        if attribute_filter is not None and attributes:
+            scrubbed = attribute_filter(attributes)
+            if scrubbed is not attributes:
+                # The record left the app when it was emitted: rewriting it now is safe.
+                inner.attributes = _bounded_like(attributes, scrubbed)
+        body = inner.body
+        if text_filter is not None and body:
+            scrubbed_body = text_filter(body)
+            if scrubbed_body is not body:
+                inner.body = scrubbed_body
+    return batch
+
+
 class RedactingLogRecordExporter(LogRecordExporter):
     """Exports through ``inner`` after redacting each record's body and attributes in place."""
 
@@ -104,18 +126,7 @@ class RedactingLogRecordExporter(LogRecordExporter):
         self.inner = inner
 
     def export(self, batch: Sequence[Any]) -> Any:
-        for record in batch:
-            inner = record.log_record
-            attributes = inner.attributes
-            scrubbed = redact_attributes(attributes)
-            if scrubbed is not attributes:
-                # The record left the app when it was emitted: rewriting it now is safe.
-                inner.attributes = _bounded_like(attributes, scrubbed)
-            body = inner.body
-            scrubbed_body = redact_body(body)
-            if scrubbed_body is not body:
-                inner.body = scrubbed_body
-        return self.inner.export(batch)
+        return self.inner.export(redact_log_records(batch))
 
     def shutdown(self) -> None:
         self.inner.shutdown()  # type: ignore[no-untyped-call]  # the SDK's LogRecordExporter.shutdown is unannotated

@@ -41,7 +41,9 @@ from otelkit._runtime import redact as _redact
 from otelkit._runtime import sdk_compat, state
 from otelkit._runtime.logs import console, fastemit, line
 from otelkit._runtime.logs import handler as loghandler
-from otelkit._runtime.otlp.encode import encode_logs
+from otelkit._runtime.otlp.emitted import LogEncoder, decoded
+from otelkit._runtime.otlp.encode import EncodedLog, encode_logs
+from otelkit._runtime.redact_exporters import redact_log_records
 from otelkit._runtime.sdk_compat import _log_probe as checks
 from otelkit.context import EXCEPTION_CONTEXT_ATTRIBUTE, exception_context, request_context
 
@@ -74,8 +76,16 @@ def _release(distribution: str) -> tuple[int, int]:
 FAST_EMIT_POSSIBLE = _release("opentelemetry-instrumentation-logging") >= (0, 62)
 
 
-def _pipeline(*, fast: bool, limits: LogRecordLimits | None = None) -> tuple[logging.Handler, _Keep, LoggerProvider]:
-    """A real pipeline; ``fast``: with what otelkit gives the handler (the fast emit where the release allows it)."""
+def _encoder_for(processor: Any) -> LogEncoder:
+    """What otelkit's fast OTLP log exporter encodes with: the redaction filters."""
+    return LogEncoder(_redact.redact_attributes, _redact.redact_body)
+
+
+def _pipeline(
+    *, fast: bool, limits: LogRecordLimits | None = None, at_emit: bool = False
+) -> tuple[logging.Handler, _Keep, LoggerProvider]:
+    """A real pipeline; ``fast``: with what otelkit gives the handler (the fast emit where the release allows it);
+    ``at_emit``: the fast emit encoding records when emitted, as for otelkit's fast OTLP exporter."""
     options: dict[str, Any] = {} if limits is None else {"log_record_limits": limits}
     provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False, **options)
     kept = _Keep()
@@ -85,7 +95,12 @@ def _pipeline(*, fast: bool, limits: LogRecordLimits | None = None) -> tuple[log
     # id filter, values converted for the SDK, the late exception's request context.
     handler.addFilter(loghandler._DropOtelInternal())
     loghandler._convert_attribute_values(handler)
-    if fast:
+    if at_emit:
+        assert FAST_EMIT_POSSIBLE
+        handler.emit = sdk_compat.FastEmit(  # type: ignore[method-assign]
+            handler, handler.emit, encoder_for=_encoder_for, **fastemit._BUILT_WITH
+        )
+    elif fast:
         assert fastemit.speed_up(handler) is FAST_EMIT_POSSIBLE, fastemit.LOG_RECORD.reason
     return handler, kept, provider
 
@@ -178,11 +193,11 @@ def _decoded(data: bytes) -> ExportLogsServiceRequest:
     return message
 
 
-def _both(records: list[logging.LogRecord], **kwargs: Any) -> tuple[list[Any], list[Any]]:
+def _both(records: list[logging.LogRecord], at_emit: bool = False, **kwargs: Any) -> tuple[list[Any], list[Any]]:
     """What each path exports for ``records``; both must warn alike (the SDK warns of dropped attributes)."""
     out, warned = [], []
     for fast in (False, True):
-        handler, kept, provider = _pipeline(fast=fast, **kwargs)
+        handler, kept, provider = _pipeline(fast=fast, at_emit=at_emit and fast, **kwargs)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _emit_all(handler, provider, records)
@@ -228,18 +243,132 @@ def test_fast_emit_exports_what_the_sdk_exports(encoder: str, with_span: bool, r
     assert {a.key: a.value.string_value for a in late.attributes}["request.id"] == "late-request"
 
 
+def _log_records(message: ExportLogsServiceRequest) -> list[Any]:
+    return [r for rl in message.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+
+
+@pytest.mark.parametrize("encoder", ["otelkit", "sdk"])
+@pytest.mark.parametrize("with_span", [True, False], ids=["in_request", "no_span"])
+def test_records_encoded_when_emitted_export_what_the_sdk_exports(encoder: str, with_span: bool, request: Any) -> None:
+    """The fast emit with an encoder queues OTLP bytes (redacted) for plain records, SDK records for the rest:
+    what is exported is what the SDK's path exports, redacted as otelkit's exporter redacts it."""
+    if not _fast_emit_is_on():
+        return
+    if with_span:
+        request.getfixturevalue("in_request")
+    records = _records()
+    sdk, fast = _both(records, at_emit=True)
+    encoded = [item for item in fast if type(item) is EncodedLog]
+    # Plain records (str/int/float/bool/bytes/None values and keys, no exception or event name: 7 of 14) are
+    # encoded when emitted; the others are queued as the SDK's records and encoded on the export thread.
+    assert len(encoded) == 7 and len(fast) == len(records)
+    expected = _decoded(encode_logs(sdk, _redact.redact_attributes, text_filter=_redact.redact_body))
+    if encoder == "otelkit":
+        got = _decoded(encode_logs(fast, _redact.redact_attributes, text_filter=_redact.redact_body))
+    else:  # the SDK's encoder after an exporter switched it back on: the bytes read back, the rest redacted
+        batch = redact_log_records(decoded(fast), _redact.redact_attributes, _redact.redact_body)
+        got = _decoded(sdk_encode_logs(batch).SerializeToString())
+    for expected_record, got_record in zip(_log_records(expected), _log_records(got), strict=True):
+        assert got_record == expected_record
+    assert got == expected
+    login = {a.key: a.value.string_value for a in _log_records(got)[2].attributes}
+    assert login["password"] == login["token"] == _redact.REDACTED and login["user"] == "ana"
+    (body,) = [r.body.string_value for r in _log_records(got) if "Authorization" in r.body.string_value]
+    assert "abc.def.ghi" not in body and "pw@" not in body
+
+
+def test_a_record_its_encoder_fails_on_is_queued_as_the_sdks_record(in_request: Any) -> None:
+    """An encoder error (a redaction filter raising) never reaches the app: the record takes the SDK's path."""
+    if not _fast_emit_is_on():
+        return
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("filter broke")
+
+    handler, kept, provider = _pipeline(fast=False)
+    handler.emit = sdk_compat.FastEmit(  # type: ignore[method-assign]
+        handler, handler.emit, encoder_for=lambda processor: broken, **fastemit._BUILT_WITH
+    )
+    handler.handle(logging.LogRecord("app", logging.INFO, __file__, 1, "still exported", (), None))
+    provider.force_flush()
+    assert [type(r).__name__ for r in kept.batches] == ["ReadableLogRecord"]
+    assert kept.batches[0].log_record.body == "still exported"
+
+
+def test_records_are_encoded_when_emitted_once_otelkits_exporter_is_built(
+    in_request: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """otelkit's pipeline as the configurator builds it: a batch processor over the deferred OTLP exporter."""
+    if not _fast_emit_is_on():
+        return
+    from otelkit._runtime import exporters
+    from otelkit._runtime.otlp import encode
+    from otelkit.testing import OTLPReceiver
+
+    with OTLPReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", receiver.url("logs"))
+        exporter = exporters._otlp_exporter("logs")
+        provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+        processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=60_000)
+        fastemit.encode_when_emitted(processor, exporter)
+        provider.add_log_record_processor(processor)
+        queued: list[str] = []
+        queue = processor._batch_processor
+        monkeypatch.setattr(
+            queue, "emit", lambda item, emit=queue.emit: queued.append(type(item).__name__) or emit(item)
+        )
+        handler, _, _ = _pipeline(fast=False)
+        handler._logger_provider = provider  # type: ignore[attr-defined]
+        assert fastemit.speed_up(handler)
+
+        def log(message: str) -> None:
+            handler.handle(logging.LogRecord("app", logging.INFO, __file__, 1, message, (), None, None))
+            record = logging.LogRecord("app", logging.INFO, __file__, 1, "login token=%s", ("s3cr3t",), None)
+            record.password = "hunter2"
+            handler.handle(record)
+
+        log("before the exporter is built")
+        exporter.resolve()  # what happens 1 s after start-up, or at the first export
+        log("after")
+        provider.force_flush()
+        provider.shutdown()
+    # Records emitted while the exporter is not built are the SDK's, encoded when exported.
+    after = "EncodedLog" if encode.ENCODE_LOGS.on else "ReadableLogRecord"
+    assert queued == ["ReadableLogRecord"] * 2 + [after] * 2
+    assert [r.body for r in receiver.logs] == [
+        "before the exporter is built",
+        f"login token={_redact.REDACTED}",
+        "after",
+        f"login token={_redact.REDACTED}",
+    ]
+    assert [r.attributes.get("password") for r in receiver.logs] == [None, _redact.REDACTED, None, _redact.REDACTED]
+    assert {r.trace_id for r in receiver.logs} == {format(in_request.get_span_context().trace_id, "032x")}
+
+
 @pytest.mark.parametrize(
     "limits",
     [LogRecordLimits(max_attributes=1), LogRecordLimits(max_attribute_length=4), LogRecordLimits(max_attributes=0)],
     ids=["one_attribute", "four_characters", "none"],
 )
-def test_fast_emit_applies_the_sdks_attribute_limits(limits: LogRecordLimits, in_request: Any) -> None:
+@pytest.mark.parametrize("at_emit", [False, True], ids=["queued", "encoded_at_emit"])
+def test_fast_emit_applies_the_sdks_attribute_limits(limits: LogRecordLimits, at_emit: bool, in_request: Any) -> None:
     if not _fast_emit_is_on():  # (and SDK 1.40's LoggerProvider takes no limits)
         return
-    sdk, fast = _both(_records(), limits=limits)
+    sdk, fast = _both(_records(), limits=limits, at_emit=at_emit)
+    if not at_emit:
+        for sdk_item, fast_item in zip(sdk, fast, strict=True):
+            assert checks.differences(sdk_item, fast_item) is None
+        assert encode_logs(sdk) != b"" and _decoded(encode_logs(fast)) == _decoded(encode_logs(sdk))
+        return
+    # A record the limits change (an attribute dropped or cut) is never encoded when emitted.
     for sdk_item, fast_item in zip(sdk, fast, strict=True):
-        assert checks.differences(sdk_item, fast_item) is None
-    assert encode_logs(sdk) != b"" and _decoded(encode_logs(fast)) == _decoded(encode_logs(sdk))
+        if type(fast_item) is EncodedLog:
+            assert sdk_item.log_record.attributes.dropped == 0
+            assert all(len(v) <= 4 for v in sdk_item.log_record.attributes.values() if type(v) is str) or (
+                limits.max_attribute_length is None
+            )
+    redacting = {"attribute_filter": _redact.redact_attributes, "text_filter": _redact.redact_body}
+    assert _decoded(encode_logs(fast, **redacting)) == _decoded(encode_logs(sdk, **redacting))
 
 
 def test_fast_emit_builds_the_record_once_with_no_per_record_lookup(
@@ -316,8 +445,8 @@ def test_probe_passes_on_this_sdk_and_turns_the_fast_path_off_on_a_difference(
     assert probe(sdk_compat.FastEmit) is None
     real_build = sdk_compat.FastEmit.build
 
-    def wrong(self: Any, record: logging.LogRecord, logger: Any) -> Any:
-        readable = real_build(self, record, logger)
+    def wrong(self: Any, record: logging.LogRecord, logger: Any, encoder: Any = None) -> Any:
+        readable = real_build(self, record, logger, encoder)
         readable.log_record.__dict__["severity_text"] = "INFO?"
         return readable
 

@@ -414,3 +414,80 @@ def test_failed_export_collects_the_garbage_it_leaves(monkeypatch):
     finally:
         gc.callbacks.remove(count)
         exporter.shutdown()
+
+
+def _encoded_when_emitted(exporter: FastOTLPLogExporter, record: Any) -> Any:
+    """``record`` as the fast emit queues it for ``exporter``: encoded (and redacted) by its encoder."""
+    log = record.log_record
+    encoder = exporter.log_encoder()
+    assert encoder is not None
+    return encoder(
+        record.resource,
+        record.instrumentation_scope,
+        log.timestamp,
+        log.observed_timestamp,
+        log.trace_id,
+        log.span_id,
+        log.trace_flags,
+        log.severity_text,
+        log.severity_number,
+        log.body,
+        dict(log.attributes),
+        log.event_name,
+    )
+
+
+class _SwitchedOffMidExport:
+    """An exporter's encoder path whose SDK uses the encoded request in a way otelkit's does not provide."""
+
+    def __init__(self, exporter: Any) -> None:
+        self.exporter, self.real, self.on, self.reasons = exporter, exporter._path, True, []
+
+    def fast(self, *args: Any) -> bytes:
+        data = self.real.fast(*args)
+        self.exporter._unexpected = "ByteSize"
+        return data
+
+    def switch_off(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.on = False
+
+
+def test_fast_log_exporter_switched_off_mid_export_sends_the_batch_redacted_through_the_sdks_encoder(receiver):
+    from otelkit._runtime import redact
+
+    filters = {"attribute_filter": redact.redact_attributes, "text_filter": redact.redact_body}
+    records = _logs()
+    expected, _ = _received_by(FastOTLPLogExporter(endpoint=receiver.url("logs"), **filters), records, receiver, "logs")
+    assert expected[0].attributes == {"item_id": 7, "password": redact.REDACTED}
+
+    exporter = FastOTLPLogExporter(endpoint=receiver.url("logs"), **filters)
+    exporter._path = _SwitchedOffMidExport(exporter)
+    # The record with the password queued as the SDK's (unredacted until exported), the other encoded
+    # (and redacted) when it was emitted.
+    batch = [records[0], _encoded_when_emitted(exporter, records[1])]
+    received, _ = _received_by(exporter, batch, receiver, "logs")
+    assert exporter._path.reasons == ["OTLPLogExporter.export() used the encoded request's 'ByteSize'"]
+    assert exporter.log_encoder() is None  # records are queued as the SDK's from now on
+    assert received[-2:] == expected  # what the SDK's encoder sent: the same records, still redacted
+
+
+def test_fast_span_exporter_switched_off_mid_export_sends_the_batch_redacted(receiver):
+    from otelkit._runtime import redact
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=_RESOURCE, shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("app").start_as_current_span("login", attributes={"user": "ana", "password": "hunter2"}):
+        pass
+    spans = [*_spans(), *memory.get_finished_spans()]
+    filters = {"attribute_filter": redact.redact_attributes, "text_filter": redact.redact_body}
+    expected, _ = _received_by(
+        FastOTLPSpanExporter(endpoint=receiver.url("traces"), **filters), spans, receiver, "traces"
+    )
+    assert expected[-1].attributes == {"user": "ana", "password": redact.REDACTED}
+    exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), **filters)
+    exporter._path = _SwitchedOffMidExport(exporter)
+    received, _ = _received_by(exporter, spans, receiver, "traces")
+    assert exporter._path.reasons == ["OTLPSpanExporter.export() used the encoded request's 'ByteSize'"]
+    assert received[-3:] == expected

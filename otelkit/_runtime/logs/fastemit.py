@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from typing import Any
 
 from otelkit._runtime import sdk_compat
 from otelkit._runtime.logs.facts import facts, field_names
 
-__all__ = ["IDLE_RECORD_FACTORY", "LOG_RECORD", "drop_idle_record_factory", "fast_emit", "speed_up"]
+__all__ = [
+    "IDLE_RECORD_FACTORY",
+    "LOG_RECORD",
+    "drop_idle_record_factory",
+    "encode_when_emitted",
+    "fast_emit",
+    "speed_up",
+]
 
 _BUILT_WITH: dict[str, Any] = {"facts": facts, "field_names": field_names}
 
@@ -43,9 +51,34 @@ IDLE_RECORD_FACTORY = sdk_compat.register(
 )
 
 
+# otelkit's batch log record processors -> their deferred OTLP exporters (see encode_when_emitted)
+_exporters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def encode_when_emitted(processor: Any, exporter: Any) -> None:
+    """Let the fast emit encode the records it queues for ``processor`` (a ``BatchLogRecordProcessor``).
+
+    ``exporter`` is the processor's :class:`otelkit._runtime.deferred.DeferredExporter`. Once it is
+    built, and only if it is otelkit's fast OTLP exporter with its encoder on, each record is
+    encoded (and redacted) when it is emitted, and the export thread only sends the bytes
+    (:class:`otelkit._runtime.otlp.encode.EncodedLog`); until then, and otherwise, records are
+    queued as the SDK's ``ReadableLogRecord``.
+    """
+    _exporters[processor] = exporter
+    exporter.when_built(sdk_compat.replan)
+
+
+def _encoder_for(processor: Any) -> Any:
+    exporter = _exporters.get(processor)
+    if exporter is None:
+        return None
+    log_encoder = getattr(exporter.built(), "log_encoder", None)  # only otelkit's FastOTLPLogExporter has it
+    return log_encoder() if log_encoder is not None else None
+
+
 def fast_emit(handler: logging.Handler) -> sdk_compat.FastEmit:
     """The fast emit for ``handler`` (falling back to its own ``emit``), whether or not the probe passed."""
-    return sdk_compat.FastEmit(handler, handler.emit, **_BUILT_WITH)
+    return sdk_compat.FastEmit(handler, handler.emit, encoder_for=_encoder_for, **_BUILT_WITH)
 
 
 def speed_up(handler: logging.Handler) -> bool:

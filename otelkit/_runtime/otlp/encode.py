@@ -24,6 +24,10 @@ non-empty span, event, link and log record attribute mapping before encoding; ``
 Both must not mutate their argument and return it, or a new value. If one raises, the batch fails
 rather than leave unfiltered. ``None`` costs nothing.
 
+A log record can also be encoded when it is emitted (:mod:`otelkit._runtime.otlp.emitted`): it is
+then queued as an :class:`EncodedLog`, its ``LogRecord`` bytes already redacted, and
+:func:`encode_logs` only groups it.
+
 ``OTELKIT_FAST_EXPORT=false`` makes otelkit use the SDK's exporters instead.
 """
 
@@ -47,7 +51,16 @@ from otelkit._runtime.otlp.protowire import (
     varint,
 )
 
-__all__ = ["ENCODE_LOGS", "ENCODE_SPANS", "PAUSE_EVERY", "TextFilter", "encode_logs", "encode_spans"]
+__all__ = [
+    "ENCODE_LOGS",
+    "ENCODE_SPANS",
+    "PAUSE_EVERY",
+    "EncodedLog",
+    "TextFilter",
+    "encode_log_record",
+    "encode_logs",
+    "encode_spans",
+]
 
 PAUSE_EVERY = 128
 """Items encoded between two pauses of a paced export (~1 ms of CPU on a busy one-core app).
@@ -320,41 +333,84 @@ def _encode_log(
     text_filter: TextFilter | None = None,
 ) -> bytes:
     log = record.log_record
+    attributes = log.attributes
+    return encode_log_record(
+        log.timestamp,
+        log.observed_timestamp,
+        log.trace_id,
+        log.span_id,
+        log.trace_flags,
+        log.severity_text,
+        log.severity_number,
+        log.body,
+        plain(attributes),
+        getattr(attributes, "dropped", 0),
+        log.event_name,
+        attribute_filter,
+        text_filter,
+    )
+
+
+def encode_log_record(
+    timestamp: int | None,
+    observed: int | None,
+    trace_id: int | None,
+    span_id: int | None,
+    trace_flags: Any,
+    severity_text: str | None,
+    severity_number: Any,
+    body: Any,
+    attributes: Mapping[str, Any] | None,
+    dropped: int,
+    event_name: str | None,
+    attribute_filter: AttributeFilter | None = None,
+    text_filter: TextFilter | None = None,
+) -> bytes:
+    """One ``LogRecord`` as the ``log_records`` field (2) of a ``ScopeLogs``: the fields of an SDK log record."""
     parts: list[bytes] = []
-    timestamp = log.timestamp
     if timestamp:
         parts.append(b"\x09" + _pack_u64(timestamp))
-    severity_number = log.severity_number
     if severity_number is not None:
         field = _SEVERITY_BY_ID.get(id(severity_number))
         if field is None:
             severity = getattr(severity_number, "value", None)
             field = b"\x10" + varint(severity) if severity else b""
         parts.append(field)
-    if log.severity_text:
-        parts.append(field_bytes(b"\x1a", log.severity_text.encode("utf-8")))
-    body = log.body
+    if severity_text:
+        parts.append(field_bytes(b"\x1a", severity_text.encode("utf-8")))
     if text_filter is not None and body:
         body = text_filter(body)
     parts.append(_encode_body(body))  # LogRecord.body has presence: sent even when None
-    attributes = log.attributes
-    dropped = getattr(attributes, "dropped", 0)
-    encode_attributes(parts, b"\x32", plain(attributes), attribute_filter)
+    encode_attributes(parts, b"\x32", attributes, attribute_filter)
     if dropped:
         parts.append(b"\x38" + varint(dropped))
-    flags = int(log.trace_flags)
+    flags = int(trace_flags)
     if flags:
         parts.append(b"\x45" + _pack_u32(flags))
-    if log.trace_id:
-        parts.append(b"\x4a\x10" + log.trace_id.to_bytes(16, "big"))
-    if log.span_id:
-        parts.append(b"\x52\x08" + log.span_id.to_bytes(8, "big"))
-    observed = log.observed_timestamp
+    if trace_id:
+        parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
+    if span_id:
+        parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
     if observed:
         parts.append(b"\x59" + _pack_u64(observed))
-    if log.event_name:
-        parts.append(field_bytes(b"\x62", log.event_name.encode("utf-8")))
+    if event_name:
+        parts.append(field_bytes(b"\x62", event_name.encode("utf-8")))
     return _length_prefixed(b"\x12", parts)
+
+
+class EncodedLog:
+    """A log record encoded when it was emitted, redacted by its exporter's filters (:mod:`.emitted`).
+
+    Queued in place of the SDK's ``ReadableLogRecord``: :func:`encode_logs` only groups its bytes.
+    ``resource`` and ``instrumentation_scope`` are the SDK logger's, for the grouping.
+    """
+
+    __slots__ = ("data", "instrumentation_scope", "resource")
+
+    def __init__(self, resource: Any, instrumentation_scope: Any, data: bytes) -> None:
+        self.resource = resource
+        self.instrumentation_scope = instrumentation_scope
+        self.data = data
 
 
 def encode_logs(
@@ -381,7 +437,10 @@ def encode_logs(
         if pause is not None and i and not i % PAUSE_EVERY:
             pause()
         items = groups.items_for(record.resource, record.instrumentation_scope or None)
-        items.append(_encode_log(record, attribute_filter, plain, text_filter))
+        if type(record) is EncodedLog:  # encoded when emitted, with this exporter's filters
+            items.append(record.data)
+        else:
+            items.append(_encode_log(record, attribute_filter, plain, text_filter))
     return groups.request()
 
 

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otelkit._runtime import sdk_compat
+from otelkit._runtime.otlp.emitted import LogEncoder, decoded
 from otelkit._runtime.otlp.encode import ENCODE_LOGS, ENCODE_SPANS, PAUSE_EVERY, TextFilter
 from otelkit._runtime.otlp.protowire import AttributeFilter
 
@@ -173,7 +174,8 @@ class _FastExporter:
             self._path.switch_off(
                 f"{self._sdk_class.__name__}.export() used the encoded request's {self._unexpected!r}"
             )
-            return super().export(batch)  # type: ignore[misc,unused-ignore]
+            sdk_compat.replan()  # log records are no longer encoded when emitted
+            return super().export(self._for_sdk_encoder(batch))  # type: ignore[misc,unused-ignore]
         pause = self._pause
         if pause is not None and type(batch) is list:
             _release(batch, pause)
@@ -189,6 +191,10 @@ class _FastExporter:
         return result
 
     def _result_type(self) -> Any:
+        raise NotImplementedError
+
+    def _for_sdk_encoder(self, batch: Sequence[Any]) -> Sequence[Any]:
+        """``batch`` as the SDK's encoder takes it, filtered as otelkit's encoder would have filtered it."""
         raise NotImplementedError
 
 
@@ -214,6 +220,13 @@ class FastOTLPSpanExporter(_FastExporter, _sdk_trace_exporter.OTLPSpanExporter):
     def _result_type(self) -> Any:
         return SpanExportResult
 
+    def _for_sdk_encoder(self, batch: Sequence[Any]) -> Sequence[Any]:
+        if self._attribute_filter is None and self._text_filter is None:
+            return batch
+        from otelkit._runtime.redact_exporters import redact_span
+
+        return [redact_span(span) for span in batch]  # otelkit's filters are redact's (exporters.py)
+
 
 class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     """The SDK's OTLP/HTTP log exporter, encoding with :func:`encode_logs`.
@@ -231,8 +244,25 @@ class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     _encoder_name = "encode_logs"
     _what = "logs"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._log_encoder = LogEncoder(self._attribute_filter, self._text_filter)
+
+    def log_encoder(self) -> LogEncoder | None:
+        """What encodes a record for this exporter when it is emitted; None once its encoder is off.
+
+        Its batch processor then queues :class:`~otelkit._runtime.otlp.encode.EncodedLog` items,
+        already redacted with this exporter's filters, which :func:`encode_logs` only groups.
+        """
+        return self._log_encoder if self._path.on else None
+
     def _result_type(self) -> Any:
         return sdk_compat.logs_sdk_export().LogRecordExportResult
+
+    def _for_sdk_encoder(self, batch: Sequence[Any]) -> Sequence[Any]:
+        from otelkit._runtime.redact_exporters import redact_log_records
+
+        return redact_log_records(decoded(batch), self._attribute_filter, self._text_filter)
 
 
 FastOTLPSpanExporter._path = ENCODE_SPANS

@@ -149,7 +149,7 @@ from otelkit._runtime.sdk_compat._export import (
     urllib3_transport,
 )
 from otelkit._runtime.sdk_compat._fork import FORK_RESET, reset_exporter_connections
-from otelkit._runtime.sdk_compat._log_emit import FastEmit, drop_idle_record_factory, probe_record_factory
+from otelkit._runtime.sdk_compat._log_emit import FastEmit, drop_idle_record_factory, probe_record_factory, replan
 from otelkit._runtime.sdk_compat._log_probe import probe_log_emit
 from otelkit._runtime.sdk_compat._probes import probe_log_records, probe_spans
 from otelkit._runtime.sdk_compat._registry import FastPath, fallback_reason, paths, register, sdk_version
@@ -223,6 +223,7 @@ __all__ = [
     "probe_span_encoder",
     "probe_spans",
     "register",
+    "replan",
     "report_dependency_conflict",
     "request_context",
     "reset_exporter_connections",

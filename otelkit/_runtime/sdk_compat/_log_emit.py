@@ -10,6 +10,13 @@ would keep it as is (otherwise the SDK's own ``BoundedAttributes`` cleans it), t
 trace context taken from the record's facts, read once for all of otelkit's handlers (the caller
 passes them in: :mod:`otelkit._runtime.logs.facts`).
 
+Where the logger's one batch processor exports through otelkit's fast OTLP exporter, the caller's
+``encoder_for`` gives that exporter's encoder, and a record whose attributes the SDK keeps as they
+are is queued as its OTLP bytes instead (:class:`otelkit._runtime.otlp.encode.EncodedLog`, encoded
+and redacted on the thread that logs, while the record's data is at hand): no SDK objects are built
+for it, and the export thread only sends. Any other record, and every record while the exporter
+is not built yet or after its encoder was switched off (:func:`replan`), is queued as above.
+
 It is used only where it gives what the SDK gives: the provider is the SDK's and its processors
 are all ``BatchLogRecordProcessor`` (anything else — a simple processor, a custom one — takes the
 SDK's path for that logger's records), and its probe passed (:func:`probe_log_emit`: the same
@@ -32,7 +39,14 @@ from opentelemetry.context import Context
 
 from otelkit._runtime.sdk_compat._registry import missing
 
-__all__ = ["RELIES_ON", "FactsView", "FastEmit", "drop_idle_record_factory", "probe_record_factory"]
+__all__ = [
+    "RELIES_ON",
+    "FactsView",
+    "FastEmit",
+    "drop_idle_record_factory",
+    "probe_record_factory",
+    "replan",
+]
 
 
 class FactsView(Protocol):
@@ -61,16 +75,40 @@ RELIES_ON = (
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
+Encoder = Callable[..., Any]
+"""Encodes a record when it is emitted (:class:`otelkit._runtime.otlp.encode.LogEncoder`), given the
+fields of the ``ReadableLogRecord`` it stands for; what it returns is queued instead."""
+
+EncoderFor = Callable[[Any], "Encoder | None"]
+"""The encoder for the records a batch processor queues, or None: they are queued as the SDK's records."""
+
+_generation = [0]
+
+
+def replan() -> None:
+    """Make every fast emit look at its loggers' processors again (an exporter was built or changed)."""
+    _generation[0] += 1
+
+
 class _Plan:
     """How records of one logger name reach the SDK: its Logger and its batch processors' queues."""
 
-    __slots__ = ("emits", "logger", "multi", "processors")
+    __slots__ = ("emits", "encoder", "generation", "logger", "multi", "processors")
 
-    def __init__(self, logger: Any, multi: Any, processors: Any, emits: tuple[Callable[[Any], None], ...] | None):
+    def __init__(
+        self,
+        logger: Any,
+        multi: Any,
+        processors: Any,
+        emits: tuple[Callable[[Any], None], ...] | None,
+        encoder: Encoder | None,
+    ):
         self.logger = logger
         self.multi = multi
         self.processors = processors
         self.emits = emits  # None: this logger's records take the SDK's path
+        self.encoder = encoder  # not None: its one processor's exporter takes records encoded when emitted
+        self.generation = _generation[0]
 
 
 class FastEmit:
@@ -89,6 +127,7 @@ class FastEmit:
         *,
         facts: FactsOf,
         field_names: FieldNames,
+        encoder_for: EncoderFor | None = None,
     ) -> None:
         from opentelemetry._logs import LogRecord
         from opentelemetry.attributes import BoundedAttributes
@@ -101,6 +140,7 @@ class FastEmit:
         self.fallback = fallback
         self._facts = facts
         self._field_names = field_names
+        self._encoder_for = encoder_for
         self._provider = handler._logger_provider  # type: ignore[attr-defined]
         self._is_emitting = type(handler)._is_emitting  # type: ignore[attr-defined]
         self._get_attributes = handler._get_attributes  # type: ignore[attr-defined]
@@ -132,14 +172,21 @@ class FastEmit:
             and all(type(p) is self._batch for p in processors)
         ):
             emits = tuple(p._batch_processor.emit for p in processors)
-        plan = _Plan(logger, multi, processors, emits)
+        encoder = None
+        if emits is not None and processors and len(processors) == 1 and self._encoder_for is not None:
+            encoder = self._encoder_for(processors[0])
+        plan = _Plan(logger, multi, processors, emits, encoder)
         with self._lock:
             self._plans[name] = plan
         return plan
 
     def __call__(self, record: logging.LogRecord) -> None:
         plan = self._plans.get(record.name)
-        if plan is None or plan.processors is not plan.multi._log_record_processors:
+        if (
+            plan is None
+            or plan.processors is not plan.multi._log_record_processors
+            or plan.generation != _generation[0]
+        ):
             plan = self._plan(record.name)
         # A record with an exception takes the handler's own path: otelkit's handler reads its
         # trace context from the request the exception escaped (logs/handler.py), and such records are rare.
@@ -148,15 +195,19 @@ class FastEmit:
             return
         token = self._is_emitting.set(True)
         try:
-            readable = self.build(record, plan.logger)
+            readable = self.build(record, plan.logger, plan.encoder)
             if readable is not None:
                 for emit in plan.emits:
                     emit(readable)
         finally:
             self._is_emitting.reset(token)
 
-    def build(self, record: logging.LogRecord, logger: Any) -> Any:
-        """The ``ReadableLogRecord`` the SDK's batch processor would queue for ``record``; None if disabled."""
+    def build(self, record: logging.LogRecord, logger: Any, encoder: Encoder | None = None) -> Any:
+        """The ``ReadableLogRecord`` the SDK's batch processor would queue for ``record``; None if disabled.
+
+        With an ``encoder``, a record whose attributes the SDK keeps as they are is queued as what
+        the encoder makes of its fields instead (its OTLP bytes: nothing is built to be encoded later).
+        """
         if not logger._is_enabled():
             return None
         handler = self.handler
@@ -167,8 +218,31 @@ class FastEmit:
         body = handler.format(record) if handler.formatter else f.message
         attributes, event_name, plain = self._record_attributes(record)
         limits = logger._log_record_limits
-        bounded = self._attributes(attributes, limits, plain)
+        kept = plain and _kept(attributes, limits)
         span_context = f.span_context
+        severity_text = _SEVERITY_TEXT.get(record.levelname, record.levelname)
+        if encoder is not None and kept:
+            try:
+                item = encoder(
+                    logger._resource,
+                    logger._instrumentation_scope,
+                    int(record.created * 1e9),
+                    time.time_ns(),
+                    span_context.trace_id,
+                    span_context.span_id,
+                    span_context.trace_flags,
+                    severity_text,
+                    severity,
+                    body,
+                    attributes,
+                    event_name,
+                )
+            except Exception:  # the record is queued as the SDK's: its exporter reports the error
+                item = None
+            if item is not None:
+                logger._logger_metrics.emit_log()
+                return item
+        bounded = self._attributes(attributes, limits, kept)
         log = self._api_record.__new__(self._api_record)
         # The fields LogRecord.__init__ sets, in its order, as the batch processor's copy has them.
         log.__dict__ = {
@@ -178,7 +252,7 @@ class FastEmit:
             "trace_id": span_context.trace_id,
             "span_id": span_context.span_id,
             "trace_flags": span_context.trace_flags,
-            "severity_text": _SEVERITY_TEXT.get(record.levelname, record.levelname),
+            "severity_text": severity_text,
             "severity_number": severity,
             "body": body,
             "attributes": bounded,
@@ -223,10 +297,10 @@ class FastEmit:
         attributes, event_name = self._get_attributes(record)
         return attributes, event_name, False
 
-    def _attributes(self, attributes: dict[str, Any], limits: Any, plain: bool) -> Any:
+    def _attributes(self, attributes: dict[str, Any], limits: Any, kept: bool) -> Any:
         maxlen = limits.max_log_record_attributes
         max_value_len = limits.max_log_record_attribute_length
-        if plain and (maxlen is None or len(attributes) <= maxlen) and _short(attributes, max_value_len):
+        if kept:
             # What BoundedAttributes(maxlen, attributes, immutable=False, max_value_len) holds when
             # cleaning changes nothing: the dict itself (built for this record alone), nothing dropped.
             bounded = self._bounded.__new__(self._bounded)
@@ -252,6 +326,12 @@ def _plain_values(attributes: dict[str, Any]) -> bool:
     """Whether the SDK's cleaning keeps every key and value of ``attributes`` as they are (lengths aside)."""
     plain = _PLAIN_TYPES
     return all(type(value) in plain and key != "" for key, value in attributes.items())
+
+
+def _kept(attributes: dict[str, Any], limits: Any) -> bool:
+    """Whether the SDK's limits keep plain ``attributes`` as they are: none dropped, none truncated."""
+    maxlen = limits.max_log_record_attributes
+    return (maxlen is None or len(attributes) <= maxlen) and _short(attributes, limits.max_log_record_attribute_length)
 
 
 def _short(attributes: dict[str, Any], max_value_len: int | None) -> bool:
