@@ -722,10 +722,10 @@ def _run_shapes(worker_app: Celery, mem: InMemoryTelemetry, finished: _Finished)
     """Run unit.ok, unit.fail and unit.flaky (a retry, then a success); each run span's shape, ids out."""
     mem.clear()
     tracer = mem.tracer("unit")
+    finished.count = 0  # before the tasks are sent: the worker may finish the first one at once
     with tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER):
         for name, arg in (("unit.ok", 3), ("unit.fail", 4), ("unit.flaky", 5)):
             worker_app.tasks[name].delay(arg)
-    finished.count = 0
     finished.wait(4)  # flaky runs twice
     spans = mem.spans()
     by_id = {s.span_id: s for s in spans}
