@@ -34,7 +34,7 @@ from opentelemetry.trace import (
     TraceFlags,
     set_span_in_context,
 )
-from opentelemetry.trace.span import TraceState
+from opentelemetry.trace.span import INVALID_SPAN_CONTEXT, TraceState
 
 from otelkit._runtime.otlp import encode as _otlp
 from otelkit._runtime.otlp import protowire as _protowire
@@ -463,3 +463,30 @@ def test_encode_logs_unsupported_body_fails_the_batch_like_the_sdk():
 def test_encode_spans_empty_batch_is_an_empty_request():
     assert _otlp.encode_spans([]) == b""
     assert _otlp.encode_logs([]) == b""
+
+
+def test_encode_logs_records_in_turn_sharing_and_changing_trace_context_each_get_their_own():
+    # A request's records share its trace context and the encoder keeps the last one's fields:
+    # any change of span id, trace id or flags (or no span) must give that record's own.
+    contexts = [
+        SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False, TraceFlags(1)),
+        SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False, TraceFlags(0)),
+        SpanContext(0x1AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False, TraceFlags(1)),
+        SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x07AD6B7169203331, False, TraceFlags(1)),
+        INVALID_SPAN_CONTEXT,
+    ]
+    records = []
+    for span_context in [*contexts, *contexts[::-1], contexts[0], contexts[0]]:
+        context = set_span_in_context(NonRecordingSpan(span_context), Context())
+        log = LogRecord(timestamp=1, observed_timestamp=2, context=context, severity_text="INFO", body="b")
+        records.append(ReadableLogRecord(log_record=log, resource=_RESOURCES[0]))
+    _same_logs(records)
+    decoded = ExportLogsServiceRequest.FromString(_otlp.encode_logs(records))
+    sent = [r for rl in decoded.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    assert [(r.trace_id.hex()[:2], r.span_id.hex()[:2], r.flags) for r in sent[:5]] == [
+        ("0a", "b7", 1),
+        ("0a", "b7", 0),
+        ("1a", "b7", 1),
+        ("0a", "07", 1),
+        ("", "", 0),
+    ]

@@ -351,6 +351,11 @@ def _encode_log(
     )
 
 
+_SEVERITY_TEXTS: dict[str, bytes] = {}  # severity text -> its LogRecord field: a handful of level names
+# (span id, trace id, trace flags, their LogRecord fields) of the last record encoded; replaced whole.
+_last_trace: list[tuple[Any, Any, Any, bytes]] = [(None, None, None, b"")]
+
+
 def encode_log_record(
     timestamp: int | None,
     observed: int | None,
@@ -367,30 +372,47 @@ def encode_log_record(
     text_filter: TextFilter | None = None,
 ) -> bytes:
     """One ``LogRecord`` as the ``log_records`` field (2) of a ``ScopeLogs``: the fields of an SDK log record."""
-    parts: list[bytes] = []
-    if timestamp:
-        parts.append(b"\x09" + _pack_u64(timestamp))
+    head = b"\x09" + _pack_u64(timestamp) if timestamp else b""
     if severity_number is not None:
         field = _SEVERITY_BY_ID.get(id(severity_number))
         if field is None:
             severity = getattr(severity_number, "value", None)
             field = b"\x10" + varint(severity) if severity else b""
-        parts.append(field)
+        head += field
     if severity_text:
-        parts.append(field_bytes(b"\x1a", severity_text.encode("utf-8")))
+        text = _SEVERITY_TEXTS.get(severity_text)
+        if text is None:
+            text = field_bytes(b"\x1a", severity_text.encode("utf-8"))
+            if len(_SEVERITY_TEXTS) < _CACHE_MAX:
+                _SEVERITY_TEXTS[severity_text] = text
+        head += text
     if text_filter is not None and body:
         body = text_filter(body)
-    parts.append(_encode_body(body))  # LogRecord.body has presence: sent even when None
+    if type(body) is str and len(body) < 126:  # LogRecord.body has presence: sent even when None
+        encoded = body.encode("utf-8")
+        n = len(encoded)
+        head += (
+            (b"\x2a" + SMALL_VARINTS[n + 2] + b"\x0a" + SMALL_VARINTS[n] + encoded) if n < 126 else _encode_body(body)
+        )
+    else:
+        head += _encode_body(body)
+    parts = [head]
     encode_attributes(parts, b"\x32", attributes, attribute_filter)
     if dropped:
         parts.append(b"\x38" + varint(dropped))
-    flags = int(trace_flags)
-    if flags:
-        parts.append(b"\x45" + _pack_u32(flags))
-    if trace_id:
-        parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
-    if span_id:
-        parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
+    # A request's records share its trace context: its fields are kept for the next record.
+    last = _last_trace[0]
+    if last[0] == span_id and last[1] == trace_id and last[2] == trace_flags:
+        parts.append(last[3])
+    else:
+        flags = int(trace_flags)
+        tail = b"\x45" + _pack_u32(flags) if flags else b""
+        if trace_id:
+            tail += b"\x4a\x10" + trace_id.to_bytes(16, "big")
+        if span_id:
+            tail += b"\x52\x08" + span_id.to_bytes(8, "big")
+        _last_trace[0] = (span_id, trace_id, trace_flags, tail)
+        parts.append(tail)
     if observed:
         parts.append(b"\x59" + _pack_u64(observed))
     if event_name:
