@@ -76,7 +76,7 @@ _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
 Encoder = Callable[..., Any]
-"""Encodes a record when it is emitted (:class:`otelkit._runtime.otlp.encode.LogEncoder`), given the
+"""Encodes a record when it is emitted (:class:`otelkit._runtime.otlp.emitted.LogEncoder`), given the
 fields of the ``ReadableLogRecord`` it stands for; what it returns is queued instead."""
 
 EncoderFor = Callable[[Any], "Encoder | None"]
