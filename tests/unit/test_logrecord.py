@@ -417,6 +417,51 @@ def test_fast_emit_takes_the_sdk_path_when_a_processor_is_not_a_batch_processor(
     assert fast._plans["app"].emits is None
 
 
+def test_fast_emit_builds_nothing_for_a_logger_with_no_processor(in_request: Any) -> None:
+    """``OTEL_LOGS_EXPORTER=none``: no processor, so no record is built, only counted as the SDK counts it."""
+    if not _fast_emit_is_on():
+        return
+
+    class Count:
+        created = 0
+
+        def emit_log(self) -> None:
+            self.created += 1
+
+    def run(fast: bool) -> tuple[int, int]:
+        provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+        metrics = provider._logger_metrics = Count()  # type: ignore[assignment]
+        handler = LoggingHandler(logger_provider=provider)
+        taken = []
+        sdk_emit = handler.emit
+        if fast:
+            handler.emit = sdk_compat.FastEmit(  # type: ignore[method-assign]
+                handler, lambda r: taken.append(r) or sdk_emit(r), **fastemit._BUILT_WITH
+            )
+        handler.handle(logging.LogRecord("app", logging.INFO, __file__, 1, "plain", (), None))
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            failed = logging.LogRecord("app", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+        handler.handle(failed)
+        return metrics.created, len(taken)
+
+    assert run(fast=False)[0] == 2  # the SDK's own path counts both records, and sends them nowhere
+    assert run(fast=True) == (2, 0)  # the same count; nothing built, not even the exception's record
+
+    # A processor added later is seen: the next record is queued.
+    provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+    handler = LoggingHandler(logger_provider=provider)
+    fast = sdk_compat.FastEmit(handler, handler.emit, **fastemit._BUILT_WITH)
+    fast(logging.LogRecord("app", logging.INFO, __file__, 1, "before", (), None))
+    assert fast._plans["app"].emits == ()
+    kept = _Keep()
+    provider.add_log_record_processor(BatchLogRecordProcessor(kept, schedule_delay_millis=60_000))
+    fast(logging.LogRecord("app", logging.INFO, __file__, 1, "after", (), None))
+    provider.force_flush()
+    assert [r.log_record.body for r in kept.batches] == ["after"]
+
+
 def test_fast_emit_respects_a_disabled_logger_and_the_recursion_guard(in_request: Any) -> None:
     if not _fast_emit_is_on():
         return

@@ -16,6 +16,8 @@ are is queued as its OTLP bytes instead (:class:`otelkit._runtime.otlp.encode.En
 and redacted on the thread that logs, while the record's data is at hand): no SDK objects are built
 for it, and the export thread only sends. Any other record, and every record while the exporter
 is not built yet or after its encoder was switched off (:func:`replan`), is queued as above.
+A logger with no processor at all (``OTEL_LOGS_EXPORTER=none``) gets nothing built: the SDK would
+build each record for no one and only count it (its ``otel.sdk.log.created`` self-metric), so it is counted.
 
 It is used only where it gives what the SDK gives: the provider is the SDK's and its processors
 are all ``BatchLogRecordProcessor`` (anything else — a simple processor, a custom one — takes the
@@ -106,7 +108,7 @@ class _Plan:
         self.logger = logger
         self.multi = multi
         self.processors = processors
-        self.emits = emits  # None: this logger's records take the SDK's path
+        self.emits = emits  # None: this logger's records take the SDK's path; (): no processor
         self.encoder = encoder  # not None: its one processor's exporter takes records encoded when emitted
         self.generation = _generation[0]
 
@@ -168,10 +170,10 @@ class FastEmit:
         if (
             type(logger) is self._sdk_logger
             and type(multi) is self._sync_multi
-            and processors
+            and isinstance(processors, tuple)
             and all(type(p) is self._batch for p in processors)
         ):
-            emits = tuple(p._batch_processor.emit for p in processors)
+            emits = tuple(p._batch_processor.emit for p in processors)  # (): no processor, nothing queued
         encoder = None
         if emits is not None and processors and len(processors) == 1 and self._encoder_for is not None:
             encoder = self._encoder_for(processors[0])
@@ -188,6 +190,14 @@ class FastEmit:
             or plan.generation != _generation[0]
         ):
             plan = self._plan(record.name)
+        emits = plan.emits
+        if emits is not None and not emits:
+            # No processor (OTEL_LOGS_EXPORTER=none): the SDK would build the record for no one
+            # and only count it, so count it.
+            logger = plan.logger
+            if logger._is_enabled():
+                logger._logger_metrics.emit_log()
+            return
         # A record with an exception takes the handler's own path: otelkit's handler reads its
         # trace context from the request the exception escaped (logs/handler.py), and such records are rare.
         if plan.emits is None or record.exc_info or self._is_emitting.get():
