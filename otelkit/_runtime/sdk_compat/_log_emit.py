@@ -200,14 +200,14 @@ class FastEmit:
             return
         # A record with an exception takes the handler's own path: otelkit's handler reads its
         # trace context from the request the exception escaped (logs/handler.py), and such records are rare.
-        if plan.emits is None or record.exc_info or self._is_emitting.get():
+        if emits is None or record.exc_info or self._is_emitting.get():
             self.fallback(record)
             return
         token = self._is_emitting.set(True)
         try:
             readable = self.build(record, plan.logger, plan.encoder)
             if readable is not None:
-                for emit in plan.emits:
+                for emit in emits:
                     emit(readable)
         finally:
             self._is_emitting.reset(token)
