@@ -366,6 +366,9 @@ def test_celery_example_request_to_task_is_one_trace_with_task_aware_logs(
     (record,) = receiver.wait_for(processed, timeout=60)  # type: ignore[misc]
     receiver.wait_for(lambda rx: [s for s in rx.spans_named("run/example.tasks.process_order")], timeout=30)
     receiver.wait_for(lambda rx: _latest(rx, "celery.task.wait.duration", "shop-worker"), timeout=30)
+    # The web's spans leave on its own schedule (its exporter is built off the start-up path): the
+    # worker's items having arrived says nothing about them.
+    receiver.wait_for(lambda rx: rx.spans_named("POST /orders/{order_id}"), timeout=30)
 
     (server,) = [s for s in receiver.spans_named("POST /orders/{order_id}") if s.service_name == "shop"]
     (publish,) = receiver.spans_named("apply_async/example.tasks.process_order")
