@@ -727,6 +727,11 @@ def _run_shapes(worker_app: Celery, mem: InMemoryTelemetry, finished: _Finished)
         for name, arg in (("unit.ok", 3), ("unit.fail", 4), ("unit.flaky", 5)):
             worker_app.tasks[name].delay(arg)
     finished.wait(4)  # flaky runs twice
+    # After uninstall() contrib's receivers are connected again after the counter's, so the last
+    # run span can end just after the counter saw its task_postrun: wait for the four to end.
+    deadline = time.monotonic() + 10
+    while sum(s.name.startswith("run/") for s in mem.spans()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
     spans = mem.spans()
     by_id = {s.span_id: s for s in spans}
     shapes = []
