@@ -1,6 +1,7 @@
 """In-process: what one log record costs under otelkit, step by step (CPU of the thread that logs).
 
     python -m bench.log_bench [--records 20000] [--repeat 5] [--only total|steps]
+    python -m bench.log_bench --instructions [--records 2048]
 
 wrk figures move ±15 % on a shared VM; this one does not: it counts the CPU time of the thread
 that logs (``time.thread_time()``), so other processes do not count, and for the export thread
@@ -16,15 +17,26 @@ into its parts (the stdlib call, the record factory, the handlers' filters, the 
 translation, the SDK logger and batch processor, the console line, the encoder), each timed on
 its own over the same records. Both processes apply otelkit's GC tuning, so the difference is
 the logging alone.
+
+``--instructions`` counts instead of timing (valgrind's callgrind; the same count twice agrees to
+~0.1 % however busy the machine, see :mod:`bench.instructions`): each record, ``bare``, ``otelkit``
+and ``otelkit`` without its console line (``OTELKIT_LOG_CONSOLE=off``), is logged ``--records``
+times in a fresh process under callgrind, and once more 0 times; the difference over the records is
+the instructions a record costs, every thread counted (the export thread's encoding and posting
+included; the OTLP receiver runs in a process of its own). Needs ``apt-get install valgrind``;
+~5 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import json
 import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -245,13 +257,106 @@ def _cpu(fn: Callable[[], object]) -> float:
     return time.thread_time() - t0
 
 
+BATCH = 512  # the log batch processor's default batch: counted records fill whole batches
+INSTRUCTION_CASES = (  # (label, mode, OTELKIT_LOG_CONSOLE)
+    ("bare", "bare", None),
+    ("otelkit", "otelkit", None),
+    ("otelkit, console off", "otelkit", "off"),
+)
+
+
+def _log_records(which: str, records: int) -> None:
+    """Under callgrind: set up as :func:`_total` does, warm up, then log ``records`` records, exported."""
+    with tempfile.TemporaryFile("w") as console:
+        sys.stderr = sys.stdout = console
+        mode, _, rest = which.partition(":")
+        record, _, console_style = rest.partition(":")
+        if console_style:
+            os.environ["OTELKIT_LOG_CONSOLE"] = console_style
+        # Every export a full batch, as in a loaded server (callgrind runs ~50x slower).
+        os.environ["OTEL_BLRP_SCHEDULE_DELAY"] = os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
+        _setup(mode, os.environ["BENCH_OTLP_ENDPOINT"])
+        log = logging.getLogger("bench.app" if record == "app" else "uvicorn.access")
+
+        def one(i: int) -> None:
+            if record == "app":
+                log.info("read item", extra={"item_id": i})
+            else:
+                log.info(ACCESS_MSG, *ACCESS_ARGS)
+
+        _request_context()
+        time.sleep(1.5)  # otelkit builds its exporters 1 s after set-up
+        flush: Callable[[], object] = lambda: None  # noqa: E731
+        if mode == "otelkit":
+            from opentelemetry import _logs
+
+            flush = _logs.get_logger_provider().force_flush  # type: ignore[attr-defined]
+        for i in range(300):  # every cache and code path warm
+            one(i)
+        flush()
+        for i in range(records):
+            one(i)
+        flush()
+        sys.stderr, sys.stdout = sys.__stderr__, sys.__stdout__
+
+
+def _instructions(which: str, records: int, endpoint: str) -> int:
+    """All threads' instructions of a process logging ``records`` records (``which``: mode:record[:console])."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "bench.log_bench"]
+    cmd += ["--count-child", which, "--records", str(records)]
+    env = {**os.environ, "BENCH_OTLP_ENDPOINT": endpoint}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    found = re.search(r"Collected : ([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"error: {which} under callgrind failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def _count_instructions(records: int) -> None:
+    from bench._procs import Receiver
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("error: valgrind not found; apt-get install valgrind")
+    receiver = Receiver()
+    try:
+        jobs = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for label, mode, console in INSTRUCTION_CASES:
+                for record in ("app", "access"):
+                    which = f"{mode}:{record}" + (f":{console}" if console else "")
+                    for n in (0, records):
+                        jobs[(label, record, n)] = pool.submit(_instructions, which, n, receiver.endpoint)
+        per = {
+            (label, record): (jobs[(label, record, records)].result() - jobs[(label, record, 0)].result()) / records
+            for label, _, _ in INSTRUCTION_CASES
+            for record in ("app", "access")
+        }
+    finally:
+        receiver.close()
+    labels = [label for label, _, _ in INSTRUCTION_CASES]
+    print(f"instructions per record (callgrind, every thread; {records} records against none)")
+    print("  record  " + "".join(f"{label:>22}" for label in labels))
+    for record in ("app", "access"):
+        print(f"  {record:7} " + "".join(f"{per[(label, record)]:>22,.0f}" for label in labels))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--records", type=int, help="records per run (default 20000; with --instructions 2048)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", choices=("total", "steps"))
+    parser.add_argument("--instructions", action="store_true", help="count instructions per record (callgrind)")
     parser.add_argument("--child", choices=("bare", "otelkit"), help=argparse.SUPPRESS)
+    parser.add_argument("--count-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.records is None:
+        args.records = 4 * BATCH if args.instructions or args.count_child else 20000
+    if args.count_child:
+        _log_records(args.count_child, args.records)
+        return
+    if args.instructions:
+        _count_instructions(args.records)
+        return
     if args.child:
         print(json.dumps(_total(args.child, args.records, args.repeat)))
         return
