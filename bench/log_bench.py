@@ -258,6 +258,7 @@ def _cpu(fn: Callable[[], object]) -> float:
 
 
 BATCH = 512  # the log batch processor's default batch: counted records fill whole batches
+WARMUP = 300  # records logged before the counted ones
 INSTRUCTION_CASES = (  # (label, mode, OTELKIT_LOG_CONSOLE)
     ("bare", "bare", None),
     ("otelkit", "otelkit", None),
@@ -268,36 +269,42 @@ INSTRUCTION_CASES = (  # (label, mode, OTELKIT_LOG_CONSOLE)
 def _log_records(which: str, records: int) -> None:
     """Under callgrind: set up as :func:`_total` does, warm up, then log ``records`` records, exported."""
     with tempfile.TemporaryFile("w") as console:
-        sys.stderr = sys.stdout = console
-        mode, _, rest = which.partition(":")
-        record, _, console_style = rest.partition(":")
-        if console_style:
-            os.environ["OTELKIT_LOG_CONSOLE"] = console_style
-        # Every export a full batch, as in a loaded server (callgrind runs ~50x slower).
-        os.environ["OTEL_BLRP_SCHEDULE_DELAY"] = os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
-        _setup(mode, os.environ["BENCH_OTLP_ENDPOINT"])
-        log = logging.getLogger("bench.app" if record == "app" else "uvicorn.access")
+        sys.stderr = sys.stdout = console  # a traceback still reaches the parent: restored in finally
+        try:
+            _log_records_quietly(which, records)
+        finally:
+            sys.stderr, sys.stdout = sys.__stderr__, sys.__stdout__
 
-        def one(i: int) -> None:
-            if record == "app":
-                log.info("read item", extra={"item_id": i})
-            else:
-                log.info(ACCESS_MSG, *ACCESS_ARGS)
 
-        _request_context()
-        time.sleep(1.5)  # otelkit builds its exporters 1 s after set-up
-        flush: Callable[[], object] = lambda: None  # noqa: E731
-        if mode == "otelkit":
-            from opentelemetry import _logs
+def _log_records_quietly(which: str, records: int) -> None:
+    mode, _, rest = which.partition(":")
+    record, _, console_style = rest.partition(":")
+    if console_style:
+        os.environ["OTELKIT_LOG_CONSOLE"] = console_style
+    # Every export a full batch, as in a loaded server (callgrind runs ~50x slower).
+    os.environ["OTEL_BLRP_SCHEDULE_DELAY"] = os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
+    _setup(mode, os.environ["BENCH_OTLP_ENDPOINT"])
+    log = logging.getLogger("bench.app" if record == "app" else "uvicorn.access")
 
-            flush = _logs.get_logger_provider().force_flush  # type: ignore[attr-defined]
-        for i in range(300):  # every cache and code path warm
-            one(i)
-        flush()
-        for i in range(records):
-            one(i)
-        flush()
-        sys.stderr, sys.stdout = sys.__stderr__, sys.__stdout__
+    def one(i: int) -> None:
+        if record == "app":
+            log.info("read item", extra={"item_id": i})
+        else:
+            log.info(ACCESS_MSG, *ACCESS_ARGS)
+
+    _request_context()
+    time.sleep(1.5)  # otelkit builds its exporters 1 s after set-up
+    flush: Callable[[], object] = lambda: None  # noqa: E731
+    if mode == "otelkit":
+        from opentelemetry import _logs
+
+        flush = _logs.get_logger_provider().force_flush  # type: ignore[attr-defined]
+    for i in range(WARMUP):  # every cache and code path warm
+        one(i)
+    flush()
+    for i in range(records):
+        one(i)
+    flush()
 
 
 def _instructions(which: str, records: int, endpoint: str) -> int:
@@ -331,10 +338,17 @@ def _count_instructions(records: int) -> None:
             for label, _, _ in INSTRUCTION_CASES
             for record in ("app", "access")
         }
+        # Every otelkit run exported its warm-up and its counted records: a dropped record would
+        # make its count low.
+        otelkit_runs = sum(mode == "otelkit" for _, mode, _ in INSTRUCTION_CASES) * 2
+        sent = otelkit_runs * (2 * WARMUP + records)
+        received = receiver.counts()["items"]["logs"]
     finally:
         receiver.close()
+    if received != sent:
+        raise SystemExit(f"error: the receiver got {received} log records of {sent} sent: the counts are not valid")
     labels = [label for label, _, _ in INSTRUCTION_CASES]
-    print(f"instructions per record (callgrind, every thread; {records} records against none)")
+    print(f"instructions per record (callgrind, every thread; {records} records against none; {received} received)")
     print("  record  " + "".join(f"{label:>22}" for label in labels))
     for record in ("app", "access"):
         print(f"  {record:7} " + "".join(f"{per[(label, record)]:>22,.0f}" for label in labels))
