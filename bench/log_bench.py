@@ -18,13 +18,13 @@ translation, the SDK logger and batch processor, the console line, the encoder),
 its own over the same records. Both processes apply otelkit's GC tuning, so the difference is
 the logging alone.
 
-``--instructions`` counts instead of timing (valgrind's callgrind; the same count twice agrees to
-~0.1 % however busy the machine, see :mod:`bench.instructions`): each record, ``bare``, ``otelkit``
+``--instructions`` counts instead of timing (valgrind's callgrind; runs agree within ~1.5 % however
+busy the machine, see :mod:`bench.instructions`): each record, ``bare``, ``otelkit``
 and ``otelkit`` without its console line (``OTELKIT_LOG_CONSOLE=off``), is logged ``--records``
 times in a fresh process under callgrind, and once more 0 times; the difference over the records is
 the instructions a record costs, every thread counted (the export thread's encoding and posting
-included; the OTLP receiver runs in a process of its own). Needs ``apt-get install valgrind``;
-~5 minutes.
+included; the OTLP receiver runs in a process of its own and must receive every record exported).
+Needs ``apt-get install valgrind``; ~4 minutes on 2 cores.
 """
 
 from __future__ import annotations
