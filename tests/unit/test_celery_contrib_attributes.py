@@ -69,7 +69,6 @@ def _run_tasks(app: Celery, batched: bool) -> list[tuple[Any, ...]]:
     ``batched``: otelkit's attribute copier and contrib's spans on the short path; else contrib's own.
     """
     finished = _Finished()
-    signals.task_postrun.connect(finished, weak=False, dispatch_uid="attrs-finished")
     with InMemoryTelemetry() as mem:
         instrumentor = CeleryInstrumentor()
         instrumentor.instrument(tracer_provider=mem.tracer_provider, meter_provider=mem.meter_provider)
@@ -79,6 +78,9 @@ def _run_tasks(app: Celery, batched: bool) -> list[tuple[Any, ...]]:
             short = sdk_compat.CELERY_SPANS.on
             assert (type(instrumentor._tracer).__name__ == "_ShortTracer") is short
         assert otelkit_celery.install(meter_provider=mem.meter_provider)
+        # Connected after contrib's and otelkit's receivers, which run in the order they connected:
+        # when it counts a task, that task's run span has ended (connected first, it raced the span's end).
+        signals.task_postrun.connect(finished, weak=False, dispatch_uid="attrs-finished")
         try:
             assert hasattr(utils.set_attributes_from_context, "_otelkit_original")
             if not batched:
