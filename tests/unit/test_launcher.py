@@ -92,6 +92,8 @@ def test_launcher_console_script_execs_the_command_with_the_variables(tmp_path):
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
     }
+    if "PYTHONPATH" in os.environ:  # the compiled build's test run (scripts/compiled.sh) imports otelkit from it
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     code = "import os, sys; print(os.environ['OTEL_SERVICE_NAME'], sys.path.index(os.environ['BOOT']) < 2)"
     out = subprocess.run(
         [str(launcher), "--service_name", "nightly", sys.executable, "-c", code],

@@ -488,15 +488,23 @@ def test_probe_passes_on_this_sdk_and_turns_the_fast_path_off_on_a_difference(
         return
     probe = fastemit.LOG_RECORD.probe
     assert probe(sdk_compat.FastEmit) is None
-    real_build = sdk_compat.FastEmit.build
 
-    def wrong(self: Any, record: logging.LogRecord, logger: Any, encoder: Any = None) -> Any:
-        readable = real_build(self, record, logger, encoder)
-        readable.log_record.__dict__["severity_text"] = "INFO?"
-        return readable
+    def wrong(handler: logging.Handler, emit: Any, **options: Any) -> Any:
+        """The fast emit, given a record whose level name differs from the one the SDK got.
 
-    monkeypatch.setattr(sdk_compat.FastEmit, "build", wrong)
-    assert probe(sdk_compat.FastEmit) == "severity_text differs: SDK 'INFO', fast 'INFO?'"
+        A wrapper, not a patched method: in the compiled build the fast emit's own calls do not
+        go through the class's attributes.
+        """
+        fast = sdk_compat.FastEmit(handler, emit, **options)
+
+        def emit_wrong(record: logging.LogRecord) -> None:
+            record.levelname += "?"
+            fast(record)
+
+        return emit_wrong
+
+    monkeypatch.setattr(fastemit.LOG_RECORD, "fast", wrong)
+    assert probe(wrong) == "severity_text differs: SDK 'INFO', fast 'INFO?'"
     fastemit.LOG_RECORD.reset()
     try:
         handler, _, _ = _pipeline(fast=False)

@@ -1,0 +1,54 @@
+"""The compiled build (``OTELKIT_COMPILE=1``, scripts/compiled.sh) and its pure-Python fallback.
+
+scripts/test runs the unit tests twice on the newest OpenTelemetry: from the sources, and in a copy
+with the compiled extension modules beside them (``OTELKIT_EXPECT_COMPILED=1``). This test is what
+makes each of the two runs test what it says it tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from otelkit._runtime import compiled
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compiled_every_listed_module_runs_as_the_build_under_test_says() -> None:
+    for name in compiled.MODULES:
+        importlib.import_module(name)
+    expected = os.environ.get("OTELKIT_EXPECT_COMPILED") == "1"
+    status = compiled.compiled_modules()
+    assert status == dict.fromkeys(compiled.MODULES, expected), (
+        "OTELKIT_EXPECT_COMPILED=1 but some modules run from source"
+        if expected
+        else "compiled extension modules are on the path: run the compiled tests with OTELKIT_EXPECT_COMPILED=1"
+    )
+
+
+def test_compiled_modules_are_existing_sources_setup_py_can_read() -> None:
+    namespace: dict[str, object] = {}
+    exec((ROOT / "otelkit" / "_runtime" / "compiled.py").read_text(), namespace)
+    assert namespace["MODULES"] == compiled.MODULES
+    for name in compiled.MODULES:
+        assert (ROOT / Path(*name.split("."))).with_suffix(".py").is_file(), name
+    assert tuple(sorted(set(compiled.MODULES))) == compiled.MODULES
+
+
+def test_compiled_build_refuses_a_bad_switch_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "setup.py", "--name"],
+        cwd=ROOT,
+        env={**os.environ, "OTELKIT_COMPILE": "yes"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: OTELKIT_COMPILE='yes' is not accepted; use 1 (compile the hot modules) or 0 (pure Python)"
+    ]
