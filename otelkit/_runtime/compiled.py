@@ -19,7 +19,7 @@ This module imports only the standard library: ``setup.py`` reads :data:`MODULES
 
 from __future__ import annotations
 
-import sys
+import importlib
 from importlib.machinery import EXTENSION_SUFFIXES
 
 __all__ = ["MODULES", "compiled_modules"]
@@ -40,10 +40,9 @@ MODULES: tuple[str, ...] = (
 
 
 def compiled_modules() -> dict[str, bool]:
-    """Each of :data:`MODULES` that is imported → whether it runs compiled (an extension module)."""
+    """Each of :data:`MODULES` → whether this process runs it compiled (imports them)."""
     out: dict[str, bool] = {}
     for name in MODULES:
-        module = sys.modules.get(name)
-        if module is not None:
-            out[name] = str(getattr(module, "__file__", "") or "").endswith(tuple(EXTENSION_SUFFIXES))
+        module = importlib.import_module(name)
+        out[name] = str(getattr(module, "__file__", "") or "").endswith(tuple(EXTENSION_SUFFIXES))
     return out
