@@ -7,6 +7,7 @@ makes each of the two runs test what it says it tests.
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -49,3 +50,13 @@ def test_compiled_build_refuses_a_bad_switch_in_one_line() -> None:
     assert result.stderr.strip().splitlines() == [
         "error: OTELKIT_COMPILE='yes' is not accepted; use 1 (compile the hot modules) or 0 (pure Python)"
     ]
+
+
+def test_compiled_modules_define_no_subclass_of_an_interpreted_class() -> None:
+    """mypyc/mypyc#1102: such a subclass, compiled, leaves its weak references dangling (a crash)."""
+    for name in compiled.MODULES:
+        tree = ast.parse((ROOT / Path(*name.split("."))).with_suffix(".py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(base) for base in node.bases]
+                assert bases in ([], ["Protocol"]), f"{name}.{node.name} derives from {bases}"
