@@ -2,10 +2,11 @@
 
 Everything else is in pyproject.toml. ``OTELKIT_COMPILE=1`` compiles the modules listed in
 ``otelkit/_runtime/compiled.py`` with mypyc (it comes with mypy) into C extension modules that
-ship beside their sources; it needs mypy and a C compiler in the build environment, so build
-without isolation from a venv that has them::
+ship beside their sources; it needs mypy and a C compiler in the build environment (even to read
+the metadata), so install them first and build without isolation (README.md)::
 
-    OTELKIT_COMPILE=1 pip install --no-build-isolation '.[test]'   # the test extra brings mypy
+    pip install 'mypy>=1.10' 'setuptools>=69'
+    OTELKIT_COMPILE=1 pip install --no-build-isolation .
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 # A build with OTELKIT_COMPILE=1 (setup.py) compiles the modules otelkit/_runtime/compiled.py lists
 # with mypyc; the source files stay the fallback. Both must pass the same tests: this copies the
 # clone's tracked files to a temporary directory, puts the compiled extension modules beside their
-# sources there, and runs tests/unit and the e2e tests of the launcher and of a real app (their servers
-# and workers are processes started with that PYTHONPATH) in it with OTELKIT_EXPECT_COMPILED=1 (test_compiled.py then
-# fails unless every listed module was imported compiled). The extension modules are built once
+# sources there, and runs tests/unit and the e2e tests of the launcher and of a real app (their
+# servers and workers are processes started with that PYTHONPATH) in it with
+# OTELKIT_EXPECT_COMPILED=1 (test_compiled.py then fails unless every listed module was imported
+# compiled). The extension modules are built once
 # per source and toolchain (~2 min on 2 cores) and cached under $OTELKIT_CACHE_DIR/compiled.
 # Needs `say`, `$venv` and `$cache` from scripts/venv.sh, and a C compiler (installed when missing).
 

@@ -22,7 +22,8 @@ the user's code (a log record's fields, ``extra=`` values, header values) is ann
 can really be (``Any``, ``X | None``), and the unit tests run against both builds
 (``scripts/compiled.sh``).
 
-This module imports only the standard library: ``setup.py`` reads :data:`MODULES` from it before otelkit is installed.
+This module imports only the standard library: ``setup.py`` reads :data:`MODULES` from it before
+otelkit is installed.
 """
 
 from __future__ import annotations
