@@ -21,6 +21,7 @@ class Variant:
     spans_per_request: float | None = None  # what must arrive per request (None: sampled, not checked)
     exports_access_log: bool = True  # the launcher's log handler reaches uvicorn's non-propagating loggers
     exports: bool = True  # False: every OTEL_*_EXPORTER is "none" (nothing leaves the process, nothing to count)
+    compiled: bool = False  # True: otelkit's compiled build (OTELKIT_COMPILE=1), started from bench._compiled.tree()
 
 
 _OTLP = {
@@ -91,6 +92,23 @@ VARIANTS: dict[str, Variant] = {
             needs=_NEEDS_OTELKIT,
         ),
         Variant(
+            "otelkit-compiled",
+            "otelkit, 100 %, the compiled build (OTELKIT_COMPILE=1)",
+            {"OTEL_TRACES_SAMPLER": "parentbased_always_on", **_OTELKIT},
+            launcher="otelkit-instrument",
+            needs=_NEEDS_OTELKIT,
+            spans_per_request=1.0,
+            compiled=True,
+        ),
+        Variant(
+            "otelkit-compiled-10",
+            "otelkit, 10 %, the compiled build (OTELKIT_COMPILE=1)",
+            {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1", **_OTELKIT},
+            launcher="otelkit-instrument",
+            needs=_NEEDS_OTELKIT,
+            compiled=True,
+        ),
+        Variant(
             "otelkit-noexport",
             "otelkit, 100 %, nothing exported (OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none)",
             {
@@ -148,7 +166,7 @@ WORKLOADS = {
         Workload("nolog", "no-log endpoint: --no-access-log, the endpoint logs nothing", False, False),
     )
 }
-DEFAULT_NOLOG_VARIANTS = "bare,bare-gc,otelkit,otelkit-10"
+DEFAULT_NOLOG_VARIANTS = "bare,bare-gc,otelkit,otelkit-10,otelkit-compiled"
 APP_LOGGER, ACCESS_LOGGER, TASK_LOGGER = "bench.app", "uvicorn.access", "bench.tasks"
 
 

@@ -93,11 +93,11 @@ def launcher_bin(name: str) -> str:
 class Process:
     """A process under test, its output in a log file, and the time its stop took."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
         self.name, self.log_path = name, log_path
         self._log = log_path.open("w")
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
 
     def check_alive(self, waiting_for: str) -> None:
@@ -156,8 +156,10 @@ def _get_ok(port: int) -> bool:
 class Server(Process):
     """One variant's uvicorn process; ``startup_s`` = spawn until ``GET /items/1`` answered 200."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, log_path: Path) -> None:
-        super().__init__(name, cmd, env, log_path)
+    def __init__(
+        self, name: str, cmd: list[str], env: dict[str, str], port: int, log_path: Path, cwd: Path = ROOT
+    ) -> None:
+        super().__init__(name, cmd, env, log_path, cwd)
         self.port = port
         while not _get_ok(port):
             self.check_alive(f"answering {URL_PATH}")

@@ -38,10 +38,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import celery_bench
+from bench import _compiled, celery_bench
 from bench._cases import CELERY_VARIANTS, VARIANTS, WORKLOADS, Variant, Workload
-from bench._procs import BenchError, Cpus, Process, Receiver, free_port
-from bench.run import _compile_sources, _server_cmd, _server_env
+from bench._procs import ROOT, BenchError, Cpus, Process, Receiver, free_port
+from bench.run import _compile_sources, _server_cmd, _server_env, variant_root
 
 NO_PIN = Cpus(None, set())
 BATCH = 512  # OTEL_BSP/BLRP_MAX_EXPORT_BATCH_SIZE's default: what a loaded server exports at a time
@@ -147,7 +147,7 @@ def count_http(variant: Variant, workload: Workload, requests: int, receiver: Re
     env = {**_server_env(variant, endpoint=receiver.endpoint, app_log=workload.app_log), **FULL_BATCHES}
     outdir = Path(tempfile.mkdtemp(prefix=f"{workload.name}-{variant.name}-", dir=workdir))
     cmd = [*_callgrind(outdir), *_server_cmd(variant, port, NO_PIN, workload)]
-    server = Process(f"{workload.name}/{variant.name}", cmd, env, outdir / "server.log")
+    server = Process(f"{workload.name}/{variant.name}", cmd, env, outdir / "server.log", variant_root(variant))
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
@@ -222,7 +222,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2 * BATCH, help="requests counted per HTTP case")
     parser.add_argument("--tasks", type=int, default=4 * BATCH, help="tasks counted per Celery case")
-    parser.add_argument("--variants", default="bare,otelkit", help="bare and/or otelkit (default: both)")
+    parser.add_argument(
+        "--variants",
+        default="bare,otelkit",
+        help="bare, otelkit and/or otelkit-compiled (the compiled build; HTTP workloads only) (default: bare,otelkit)",
+    )
     parser.add_argument("--workloads", default="default,nolog,celery", help="default, nolog and/or celery")
     return parser
 
@@ -231,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    choices = {"--variants": ("bare", "otelkit"), "--workloads": (*WORKLOADS, "celery")}
+    choices = {"--variants": ("bare", "otelkit", "otelkit-compiled"), "--workloads": (*WORKLOADS, "celery")}
     problems = [
         f"{option} {value!r}: takes {','.join(choices[option])}"
         for option, given in (("--variants", variants), ("--workloads", workloads))
@@ -251,7 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: {', '.join(missing)} not found; apt-get install valgrind redis-server", file=sys.stderr)
         return 1
-    _compile_sources()
+    try:
+        if "otelkit" in variants:
+            _compiled.check_pure_clone()
+        _compile_sources((ROOT, _compiled.tree()) if "otelkit-compiled" in variants else (ROOT,))
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     counts: list[Count] = []
     receiver = Receiver()
     broker: celery_bench.RedisBroker | None = None
@@ -259,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="otelkit-instructions-") as tmp:
             for workload in workloads:
                 for name in variants:
+                    if workload == "celery" and name not in CELERY_VARIANTS:
+                        continue  # the compiled build is counted on the HTTP workloads
                     print(f"… {workload}/{name}", file=sys.stderr, flush=True)
                     if workload == "celery":
                         if broker is None:  # one broker: bench.tasks reads its URL once, at import
@@ -280,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         if broker is not None:
             broker.close()
         receiver.close()
+        _compiled.remove_tree()
     print(report(counts))
     return 0
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import _compiled
 from bench._cases import (
     CELERY_VARIANTS,
     DEFAULT_NOLOG_VARIANTS,
@@ -81,11 +82,18 @@ INSTALL_HINT = "pip install -e '.[bench,test]' (see bench/README.md)"
 # --------------------------------------------------------------------------- servers
 
 
+def variant_root(variant: Variant) -> Path:
+    """Where ``variant``'s processes start and import otelkit from: the clone, or the compiled build's copy."""
+    return _compiled.tree() if variant.compiled else ROOT
+
+
 def _server_env(variant: Variant, *, endpoint: str, app_log: bool, service: str = "bench-app") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELKIT_", "BENCH_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(variant.env)
+    if variant.compiled:
+        env = _compiled.env_for(variant_root(variant), env)
     if variant.launcher:
         env["OTEL_SERVICE_NAME"] = service
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
@@ -101,7 +109,7 @@ def _server_cmd(variant: Variant, port: int, cpus: Cpus, workload: Workload) -> 
         "uvicorn",
         "bench.app:app",
         "--app-dir",
-        str(ROOT),
+        str(variant_root(variant)),
         "--host",
         "127.0.0.1",
         "--port",
@@ -137,7 +145,8 @@ class Context:
         endpoint = self.closed_endpoint if variant.collector_down else self.receiver.endpoint
         env = _server_env(variant, endpoint=endpoint, app_log=workload.app_log)
         log_path = self.logdir / f"{workload.name}-{variant.name}-{len(self.processes) + 1}.log"
-        server = Server(variant.name, _server_cmd(variant, port, self.cpus, workload), env, port, log_path)
+        cmd = _server_cmd(variant, port, self.cpus, workload)
+        server = Server(variant.name, cmd, env, port, log_path, variant_root(variant))
         self.processes.append(server)
         return server
 
@@ -318,6 +327,8 @@ def _check_setup(cases: list[Case], args: argparse.Namespace) -> None:
         wanted += [VARIANTS["otelkit"], VARIANTS["otelkit-down"]]
     if args.rss_requests:
         wanted += [VARIANTS["bare"], VARIANTS["otelkit"]]
+    if any(not v.compiled and v.launcher for v in wanted):
+        _compiled.check_pure_clone()
     missing = sorted({dist for v in wanted for module, dist in v.needs if importlib.util.find_spec(module) is None})
     if importlib.util.find_spec("otelkit") is None:
         missing.append("otelkit")  # the OTLP receiver is otelkit.testing's
@@ -420,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _compile_sources() -> None:
+def _compile_sources(roots: tuple[Path, ...] = (ROOT,)) -> None:
     """Byte-compile otelkit and the bench app, as installing a wheel does.
 
     An editable install leaves no ``.pyc`` files, and with ``PYTHONDONTWRITEBYTECODE`` set (as on
@@ -429,8 +440,9 @@ def _compile_sources() -> None:
     """
     import compileall
 
-    for folder in ("otelkit", "bench"):
-        compileall.compile_dir(ROOT / folder, quiet=1)
+    for root in roots:
+        for folder in ("otelkit", "bench"):
+            compileall.compile_dir(root / folder, quiet=1)
 
 
 def _cases(args: argparse.Namespace) -> list[Case]:
@@ -456,7 +468,10 @@ def _run(args: argparse.Namespace) -> int:
         names = [c.variant for c in cases if c.workload == workload]
         if names and "bare" not in names:
             _progress(f"warning: 'bare' is not among the {workload} variants: no ratios will be computed there")
-    _compile_sources()
+    if any(VARIANTS[c.variant].compiled for c in cases if c.workload != "celery"):
+        _compile_sources((ROOT, _compiled.tree()))  # built (or taken from the cache) before any measurement
+    else:
+        _compile_sources()
     cpus = pick_cpus()
     info = machine(cpus)
     _progress(f"bench: {info['pinning']}; process logs in a temporary directory, kept on failure")
@@ -526,6 +541,7 @@ def _run(args: argparse.Namespace) -> int:
         if broker is not None:
             broker.close()
         closed.close()
+        _compiled.remove_tree()
         if ok:
             shutil.rmtree(logdir, ignore_errors=True)
         else:
