@@ -60,7 +60,8 @@ FIELDS: dict[str, Callable[[str], dict[str, Any]]] = {
     "webhook.url": lambda v: _route("hook", {"webhook": {"url": "https://hooks.example/" + v}}),
     "receiver name": lambda v: _route(v, {"webhook": {"url": "https://hooks.example/"}}),
     "runbooks": lambda v: {"runbooks": v + "/"},
-    "jaeger_url": lambda v: {"jaeger_url": "https://jaeger.example/" + v},
+    # The URL's trailing slashes are dropped (the search path is appended): the text is kept mid-path.
+    "jaeger_url": lambda v: {"jaeger_url": "https://jaeger.example/" + v + "/jaeger"},
     "group_by": lambda v: {"group_by": [v]},
 }  # fmt: skip
 
@@ -97,6 +98,7 @@ def check_spec(capsys: pytest.CaptureFixture[str], field: str, text: str) -> boo
 @given(text=hostile)
 @example(text="#ops\n---\nroute: {}")
 @example(text="x: y\u2028z")
+@example(text="\t//")
 def test_spec_free_text_reaches_files_only_as_scalars(
     capsys: pytest.CaptureFixture[str], field: str, text: str
 ) -> None:
