@@ -460,14 +460,21 @@ def _rotations(cases: list[Case], rounds: int) -> Iterator[tuple[int, list[Case]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench import celery_bench
-
     cases = _cases(args) if args.rounds else []
     _check_setup(cases, args)
     for workload in ("default", "nolog"):
         names = [c.variant for c in cases if c.workload == workload]
         if names and "bare" not in names:
             _progress(f"warning: 'bare' is not among the {workload} variants: no ratios will be computed there")
+    try:
+        return _measure(args, cases)
+    finally:
+        _compiled.remove_tree()  # the compiled variants' copy of the clone, however the run ended
+
+
+def _measure(args: argparse.Namespace, cases: list[Case]) -> int:
+    from bench import celery_bench
+
     if any(VARIANTS[c.variant].compiled for c in cases if c.workload != "celery"):
         _compile_sources((ROOT, _compiled.tree()))  # built (or taken from the cache) before any measurement
     else:
@@ -541,7 +548,6 @@ def _run(args: argparse.Namespace) -> int:
         if broker is not None:
             broker.close()
         closed.close()
-        _compiled.remove_tree()
         if ok:
             shutil.rmtree(logdir, ignore_errors=True)
         else:
