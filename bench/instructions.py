@@ -1,7 +1,8 @@
 """Instructions per request and per task under callgrind: what otelkit costs, without the machine's noise.
 
     python -m bench.instructions [--requests 1024] [--tasks 2048] [--variants bare,otelkit]
-                                 [--workloads default,nolog,celery]
+                                 [--workloads default,nolog,celery] [--env KEY=VALUE ...]
+                                 [--caches [SIZE,WAYS,LINE]]
 
 ``bench.run`` measures what the targets are stated in — requests and tasks per second, as ratios
 in one interleaved run — and on a shared VM those move by ±15 % from one minute to the next
@@ -22,6 +23,19 @@ schedule delays are raised so that, as in a loaded server, every export is a ful
 under callgrind (~50× slower) a 1-second delay would export a few items at a time and count the
 per-batch cost many times over. Needs ``valgrind`` (Debian: ``apt-get install valgrind``) and, for
 Celery, ``redis-server``; a case takes ~2–5 minutes.
+
+``--env KEY=VALUE`` (repeatable) adds an ``OTEL_*``/``OTELKIT_*`` setting to the otelkit variants
+(bare reads none), to count what one part costs by taking it away: ``OTELKIT_LOG_CONSOLE=off``
+(the console lines), ``OTEL_TRACES_SAMPLER=always_off`` (the spans), ``OTEL_LOGS_EXPORTER=none``
+(the log records' export).
+
+``--caches`` also simulates the caches (callgrind's ``--cache-sim=yes``), for what instructions
+do not show: on these VMs otelkit's time ratios sit below its instruction ratios, and there are
+no hardware counters to say why. The last level simulated is this CPU's L2 (read from
+``/sys/devices/system/cpu/cpu0/cache``; or give ``SIZE,WAYS,LINE`` in bytes), not the L3 valgrind
+would pick: a request's code and data are well under an L3 of megabytes and well over an L2, so
+the L2's misses are the ones that cost (~40 cycles each, hits of the L3). Reported per request or
+task: the misses of that level (instruction and data), and bare's ÷ the variant's. ~2× slower.
 """
 
 from __future__ import annotations
@@ -56,6 +70,10 @@ DUMP = "counted"  # callgrind_control -d's reason, in the dump's header
 STARTUP_TIMEOUT = 600.0
 
 
+# The events of a last-level miss in callgrind's cache simulation: instruction reads, data reads, data writes.
+LL_MISSES = ("ILmr", "DLmr", "DLmw")
+
+
 @dataclass
 class Count:
     workload: str
@@ -63,44 +81,108 @@ class Count:
     units: int  # requests or tasks counted
     total: int  # instructions, all threads
     main: int  # instructions of the main thread (the event loop, or the worker's consumer)
+    misses: int | None = None  # last-level misses, all threads (--caches)
+    main_misses: int | None = None  # those of the main thread
 
     @property
     def per_unit(self) -> float:
         return self.total / self.units
 
 
-def _callgrind(outdir: Path) -> list[str]:
-    return [
+@dataclass(frozen=True)
+class Geometry:
+    """A simulated cache level: ``--LL=size,ways,line`` for valgrind."""
+
+    size: int
+    ways: int
+    line: int
+
+    def option(self) -> str:
+        return f"--LL={self.size},{self.ways},{self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.size // 1024} KiB, {self.ways}-way, {self.line}-byte lines"
+
+
+def _sysfs_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+    return int(text.rstrip("KM")) * scale
+
+
+def l2_geometry(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> Geometry:
+    """This CPU's L2 as Linux describes it; BenchError when it does not."""
+    for index in sorted(root.glob("index*")):
+        try:
+            if (index / "level").read_text().strip() != "2" or (index / "type").read_text().strip() == "Instruction":
+                continue
+            size = _sysfs_size((index / "size").read_text())
+            ways = int((index / "ways_of_associativity").read_text())
+            line = int((index / "coherency_line_size").read_text())
+        except (OSError, ValueError):
+            continue
+        return parse_geometry(f"{size},{ways},{line}")  # valgrind's rule checked for it too
+    raise BenchError(f"no L2 cache described under {root}; give it: --caches SIZE,WAYS,LINE (e.g. 524288,8,64)")
+
+
+def parse_geometry(text: str) -> Geometry:
+    """``SIZE,WAYS,LINE`` in bytes, valid for valgrind (its number of sets a power of two)."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--caches {text!r}: takes SIZE,WAYS,LINE in bytes, e.g. 524288,8,64")
+    size, ways, line = (int(p) for p in parts)
+    sets = size // (ways * line) if size % (ways * line) == 0 else 0
+    if sets < 1 or sets & (sets - 1):
+        raise ValueError(f"--caches {text!r}: SIZE / (WAYS × LINE) must be a whole power of two (valgrind's sets)")
+    return Geometry(size, ways, line)
+
+
+def _callgrind(outdir: Path, caches: Geometry | None = None) -> list[str]:
+    cmd = [
         "valgrind",
         "--tool=callgrind",
         "--trace-children=yes",
         "--separate-threads=yes",
         f"--callgrind-out-file={outdir}/cg.%p",
     ]
+    if caches is not None:
+        cmd[2:2] = ["--cache-sim=yes", caches.option()]
+    return cmd
 
 
 def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=600)
 
 
-def _dumped(outdir: Path, pid: int) -> tuple[int, int]:
-    """(all threads, main thread) instructions in the dump ``callgrind_control -d`` wrote for ``pid``."""
+def _dumped(outdir: Path, pid: int) -> tuple[int, int, int | None, int | None]:
+    """(all threads, main thread) instructions in the dump ``callgrind_control -d`` wrote for ``pid``,
+    and the last-level misses (all threads, main thread) when the caches were simulated (else None)."""
     total = main = 0
+    misses: int | None = None
+    main_misses: int | None = None
     for path in [*outdir.glob(f"cg.{pid}"), *outdir.glob(f"cg.{pid}.*")]:  # not cg.<pid>7…
         with path.open() as f:
             head = f.read(4000)
         if f"Trigger: dump {DUMP}" not in head:
             continue  # the pre-exec launcher's profile, or the one at exit
-        found = re.search(r"^summary: (\d+)", head, re.M)
-        if found is None:
+        found = re.search(r"^summary: ([\d ]+)$", head, re.M)
+        names = re.search(r"^events: (.+)$", head, re.M)
+        if found is None or names is None:
             continue
+        counts = dict(zip(names.group(1).split(), (int(n) for n in found.group(1).split()), strict=False))
         thread = re.search(r"^thread: (\d+)", head, re.M)
-        total += int(found.group(1))
-        if thread is None or thread.group(1) == "1":
-            main += int(found.group(1))
+        is_main = thread is None or thread.group(1) == "1"
+        total += counts["Ir"]
+        if is_main:
+            main += counts["Ir"]
+        if all(event in counts for event in LL_MISSES):
+            missed = sum(counts[event] for event in LL_MISSES)
+            misses = (misses or 0) + missed
+            if is_main:
+                main_misses = (main_misses or 0) + missed
     if not total:
         raise BenchError(f"no callgrind dump for pid {pid} in {outdir}")
-    return total, main
+    return total, main, misses, main_misses
 
 
 def _alive(process: Process, waiting_for: str) -> None:
@@ -142,11 +224,45 @@ def _load(port: int, n: int) -> None:
         conn.close()
 
 
-def count_http(variant: Variant, workload: Workload, requests: int, receiver: Receiver, workdir: Path) -> Count:
+@dataclass(frozen=True)
+class Options:
+    """What every case of one run shares: settings added to the otelkit variants, the cache simulated."""
+
+    env: tuple[tuple[str, str], ...] = ()
+    caches: Geometry | None = None
+
+    def label(self, variant: Variant) -> str:
+        if not variant.launcher or not self.env:
+            return variant.name
+        return f"{variant.name} ({' '.join(f'{k}={v}' for k, v in self.env)})"
+
+    def environ(self, variant: Variant, base: dict[str, str]) -> dict[str, str]:
+        env = {**base, **FULL_BATCHES}
+        if variant.launcher:
+            env.update(self.env)
+        return env
+
+
+def parse_env(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``--env KEY=VALUE`` settings: OTEL_* or OTELKIT_* names only (bench.run's own are not for changing)."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith(("OTEL_", "OTELKIT_")) or not key.replace("_", "").isalnum():
+            raise ValueError(
+                f"--env {item!r}: takes KEY=VALUE with an OTEL_* or OTELKIT_* KEY, e.g. OTELKIT_LOG_CONSOLE=off"
+            )
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def count_http(
+    variant: Variant, workload: Workload, requests: int, receiver: Receiver, workdir: Path, options: Options = Options()
+) -> Count:
     port = free_port()
-    env = {**_server_env(variant, endpoint=receiver.endpoint, app_log=workload.app_log), **FULL_BATCHES}
+    env = options.environ(variant, _server_env(variant, endpoint=receiver.endpoint, app_log=workload.app_log))
     outdir = Path(tempfile.mkdtemp(prefix=f"{workload.name}-{variant.name}-", dir=workdir))
-    cmd = [*_callgrind(outdir), *_server_cmd(variant, port, NO_PIN, workload)]
+    cmd = [*_callgrind(outdir, options.caches), *_server_cmd(variant, port, NO_PIN, workload)]
     server = Process(f"{workload.name}/{variant.name}", cmd, env, outdir / "server.log", variant_root(variant))
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -167,20 +283,27 @@ def count_http(variant: Variant, workload: Workload, requests: int, receiver: Re
             made = WARMUP + 1 + requests
             _wait_exported(receiver, max(spans_before, made // BATCH * BATCH), server)
         _control("-d", DUMP, str(server.pid))
-        total, main = _dumped(outdir, server.pid)
-        return Count(workload.name, variant.name, requests, total, main)
+        total, main, misses, main_misses = _dumped(outdir, server.pid)
+        return Count(workload.name, options.label(variant), requests, total, main, misses, main_misses)
     finally:
         server.stop(signal.SIGINT)
 
 
 def count_celery(
-    variant: Variant, tasks: int, broker: celery_bench.RedisBroker, receiver: Receiver, workdir: Path
+    variant: Variant,
+    tasks: int,
+    broker: celery_bench.RedisBroker,
+    receiver: Receiver,
+    workdir: Path,
+    options: Options = Options(),
 ) -> Count:
     outdir = Path(tempfile.mkdtemp(prefix=f"celery-{variant.name}-", dir=workdir))
     marks = outdir / "marks"
-    env = _server_env(variant, endpoint=receiver.endpoint, app_log=False, service="bench-worker")
-    env.update(FULL_BATCHES, BENCH_REDIS_URL=broker.url, BENCH_CELERY_MARKS=str(marks))
-    cmd = [*_callgrind(outdir), *celery_bench.worker_cmd(variant.launcher, NO_PIN)]
+    env = options.environ(
+        variant, _server_env(variant, endpoint=receiver.endpoint, app_log=False, service="bench-worker")
+    )
+    env.update(BENCH_REDIS_URL=broker.url, BENCH_CELERY_MARKS=str(marks))
+    cmd = [*_callgrind(outdir, options.caches), *celery_bench.worker_cmd(variant.launcher, NO_PIN)]
     worker = Process(f"celery/{variant.name}", cmd, env, outdir / "worker.log")
     try:
         broker.push(broker.ping)
@@ -193,28 +316,44 @@ def count_celery(
         if variant.launcher:
             _wait_exported(receiver, max(spans_before, (1 + tasks) // BATCH * BATCH), worker)
         _control("-d", DUMP, str(worker.pid))
-        total, main = _dumped(outdir, worker.pid)
-        return Count("celery", variant.name, tasks, total, main)
+        total, main, misses, main_misses = _dumped(outdir, worker.pid)
+        return Count("celery", options.label(variant), tasks, total, main, misses, main_misses)
     finally:
         worker.stop(signal.SIGTERM)
 
 
-def report(counts: list[Count]) -> str:
-    lines = [
-        "| workload | variant | instructions per request/task | main thread | other threads | ×bare | +k vs bare |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    bare = {c.workload: c.per_unit for c in counts if c.variant == "bare"}
+def report(counts: list[Count], caches: Geometry | None = None) -> str:
+    simulated = caches is not None and all(c.misses is not None for c in counts)
+    head = "| workload | variant | instructions per request/task | main thread | other threads | ×bare | +k vs bare |"
+    rule = "|---|---|---:|---:|---:|---:|---:|"
+    if simulated:
+        head += " L2-sized misses | main thread | misses ×bare |"
+        rule += "---:|---:|---:|"
+    lines = [head, rule]
+    bare = {c.workload: c for c in counts if c.variant == "bare"}
     for c in counts:
         base = bare.get(c.workload)
-        ratio = f"{base / c.per_unit:.3f}" if base else "—"
-        extra = f"{(c.per_unit - base) / 1000:+,.0f}" if base else "—"
-        lines.append(
+        ratio = f"{base.per_unit / c.per_unit:.3f}" if base else "—"
+        extra = f"{(c.per_unit - base.per_unit) / 1000:+,.0f}" if base else "—"
+        line = (
             f"| {c.workload} | {c.variant} | {c.per_unit:,.0f} | {c.main / c.units:,.0f} |"
             f" {(c.total - c.main) / c.units:,.0f} | {ratio} | {extra} |"
         )
+        if simulated:
+            assert c.misses is not None
+            misses = c.misses / c.units
+            base_misses = base.misses / base.units if base is not None and base.misses else None
+            main_misses = (c.main_misses or 0) / c.units
+            ratio_misses = f"{base_misses / misses:.3f}" if base_misses and misses else "—"
+            line += f" {misses:,.0f} | {main_misses:,.0f} | {ratio_misses} |"
+        lines.append(line)
     lines.append("")
     lines.append("×bare = bare's instructions ÷ the variant's (what throughput would be if time were instructions).")
+    if simulated:
+        lines.append(
+            f"L2-sized misses: of a simulated last level of {caches} (instruction and data, all threads);"
+            " misses ×bare = bare's ÷ the variant's."
+        )
     return "\n".join(lines)
 
 
@@ -228,7 +367,27 @@ def _parser() -> argparse.ArgumentParser:
         help="bare, otelkit and/or otelkit-compiled (the compiled build; HTTP workloads only) (default: bare,otelkit)",
     )
     parser.add_argument("--workloads", default="default,nolog,celery", help="default, nolog and/or celery")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an OTEL_*/OTELKIT_* setting added to the otelkit variants (repeatable), e.g. OTELKIT_LOG_CONSOLE=off",
+    )
+    parser.add_argument(
+        "--caches",
+        nargs="?",
+        const="l2",
+        metavar="SIZE,WAYS,LINE",
+        help="also simulate the caches, with this CPU's L2 (or SIZE,WAYS,LINE in bytes) as the last level",
+    )
     return parser
+
+
+def _caches(given: str | None) -> Geometry | None:
+    if given is None:
+        return None
+    return l2_geometry() if given == "l2" else parse_geometry(given)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,6 +405,13 @@ def main(argv: list[str] | None = None) -> int:
         for option, value in (("--requests", args.requests), ("--tasks", args.tasks))
         if value < BATCH
     ]
+    try:
+        options = Options(
+            env=parse_env(args.env),
+            caches=_caches(args.caches),
+        )
+    except (ValueError, BenchError) as exc:
+        problems.append(str(exc))
     if problems:
         print(f"error: bad value {problems[0]}", file=sys.stderr)
         return 2
@@ -276,9 +442,11 @@ def main(argv: list[str] | None = None) -> int:
                         if broker is None:  # one broker: bench.tasks reads its URL once, at import
                             broker = celery_bench.RedisBroker(Path(tmp))
                             broker.prepare(args.tasks)
-                        count = count_celery(CELERY_VARIANTS[name], args.tasks, broker, receiver, Path(tmp))
+                        count = count_celery(CELERY_VARIANTS[name], args.tasks, broker, receiver, Path(tmp), options)
                     else:
-                        count = count_http(VARIANTS[name], WORKLOADS[workload], args.requests, receiver, Path(tmp))
+                        count = count_http(
+                            VARIANTS[name], WORKLOADS[workload], args.requests, receiver, Path(tmp), options
+                        )
                     counts.append(count)
                     print(
                         f"  {count.per_unit:,.0f} instructions per {'task' if workload == 'celery' else 'request'}",
@@ -293,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             broker.close()
         receiver.close()
         _compiled.remove_tree()
-    print(report(counts))
+    print(report(counts, options.caches))
     return 0
 
 
