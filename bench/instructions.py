@@ -122,7 +122,7 @@ def l2_geometry(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> Geom
         except (OSError, ValueError):
             continue
         return parse_geometry(f"{size},{ways},{line}")  # valgrind's rule checked for it too
-    raise BenchError(f"no L2 cache described under {root}; give it: --caches SIZE,WAYS,LINE (e.g. 524288,8,64)")
+    raise BenchError(f"--caches: no L2 cache described under {root}; give it as SIZE,WAYS,LINE, e.g. 524288,8,64")
 
 
 def parse_geometry(text: str) -> Geometry:
@@ -416,10 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         if value < BATCH
     ]
     try:
-        options = Options(
-            env=parse_env(args.env),
-            caches=_caches(args.caches),
-        )
+        options = Options(env=parse_env(args.env), caches=_caches(args.caches))
     except (ValueError, BenchError) as exc:
         problems.append(str(exc))
     if problems:
