@@ -35,7 +35,7 @@ no hardware counters to say why. The last level simulated is this CPU's L2 (read
 ``/sys/devices/system/cpu/cpu0/cache``; or give ``SIZE,WAYS,LINE`` in bytes), not the L3 valgrind
 would pick: a request's code and data are well under an L3 of megabytes and well over an L2, so
 the L2's misses are the ones that cost (~40 cycles each, hits of the L3). Reported per request or
-task: the misses of that level (instruction and data), and bare's ÷ the variant's. ~2× slower.
+task: the misses of that level (instruction and data), and bare's ÷ the variant's. A case takes ~1.5× as long.
 """
 
 from __future__ import annotations
