@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import sys
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 
 from otelkit._runtime import sdk_compat as _sdk_compat
 from otelkit._runtime.http.serverspan import ServerSpans, set_known_attributes
+from otelkit._runtime.sdk_compat import _layout
 
 _RANDOM_TRACE_ID = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)  # SDK 1.42+
 
@@ -146,6 +148,96 @@ def test_serverspan_same_span_as_the_sdk(sampler_name: str, parent_name: str) ->
     assert results[0] == results[1]
     if sampler_name in ("always_on", "parentbased_always_on") and parent_name in ("none", "empty", "invalid"):
         assert len(results[1][1]) == 40  # not equal because both paths recorded nothing
+
+
+def _fields(span: Any) -> list[tuple[str, Any]]:
+    return _layout.state(span, ("_context", "_record_end_metrics"))
+
+
+@pytest.mark.parametrize(
+    "limits", [SpanLimits(), SpanLimits(max_span_attributes=3, max_events=2, max_links=1)], ids=["default", "small"]
+)
+def test_serverspan_built_from_its_layout_is_what_the_sdk_constructor_builds(limits: SpanLimits) -> None:
+    provider, exporter, _ = _provider(ALWAYS_ON, span_limits=limits)
+    tracer = provider.get_tracer("otelkit.http", "1")
+    spans = ServerSpans(tracer)
+    fast = [spans.start("GET", PARENTS["remote_sampled"], 1_000) for _ in range(2)]
+    sdk = [
+        tracer.start_span("GET", PARENTS["remote_sampled"], kind=SpanKind.SERVER, start_time=1_000) for _ in range(2)
+    ]
+    if _sdk_compat.SERVER_SPAN.on:
+        assert isinstance(spans._start.args[2], _layout.Layout)  # not the constructor
+    assert _fields(fast[0]) == _fields(sdk[0])
+    assert _layout.sharing(*fast) == _layout.sharing(*sdk)
+    # The classes' shared-key dicts, as the constructor's objects have (a dict of its own is ~3× larger).
+    sizes = [[sys.getsizeof(vars(o)) for o in (s, s._attributes, s._events, s._links)] for s in (fast[0], sdk[0])]
+    assert sizes[0] == sizes[1]
+    # What one span is given stays its own: attributes, events, links, status, the end.
+    fast[0].set_attribute("a", 1)
+    fast[0].add_event("e", {"k": "v"})
+    fast[0].add_link(sdk[0].get_span_context())
+    fast[0].set_status(trace.StatusCode.ERROR)
+    fast[0].end(2_000)
+    assert fast[1].is_recording() and dict(fast[1].attributes) == {}
+    assert (fast[1].events, fast[1].links, fast[1].status.status_code) == ((), (), trace.StatusCode.UNSET)
+    fast[1].end(3_000)
+    first, second = exporter.get_finished_spans()
+    assert (dict(first.attributes), [e.name for e in first.events], len(first.links)) == ({"a": 1}, ["e"], 1)
+    assert (dict(second.attributes), second.events, second.links, second.end_time) == ({}, (), (), 3_000)
+
+
+def test_serverspan_without_a_layout_uses_the_sdk_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otelkit._runtime.sdk_compat import _server_span
+
+    monkeypatch.setattr(_server_span, "_span_layout", lambda tracer: None)
+    provider, exporter, starts = _provider(ALWAYS_ON)
+    tracer = provider.get_tracer("otelkit.http", "1")
+    spans = ServerSpans(tracer)
+    span = spans.start("GET", PARENTS["local_sampled"], 1_000)
+    sdk = tracer.start_span("GET", PARENTS["local_sampled"], kind=SpanKind.SERVER, start_time=1_000)
+    assert spans.short_path is _sdk_compat.SERVER_SPAN.on
+    assert _fields(span) == _fields(sdk)
+    span.end(2_000)
+    assert [s.name for s in exporter.get_finished_spans()] == ["GET"] and len(starts.seen) == 2
+
+
+class _Holder:
+    def __init__(self, name: str, extra: Any = None) -> None:
+        self.name = name
+        self.shared = RESOURCE
+        self.items: list[Any] = []
+        if extra is not None:
+            self.extra = extra
+
+
+class _Slotted:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_layout_copies_what_is_shared_and_makes_the_rest_anew() -> None:
+    found = _layout.layout(_Holder("a"), _Holder("b"), per_object=("name",))
+    assert found is not None
+    one, two = found.new("x"), found.new("y")
+    assert type(one) is _Holder and (one.name, two.name) == ("x", "y") and one.shared is RESOURCE
+    assert one.items == [] and one.items is not two.items
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        (_Holder("a"), _Holder("b")),  # "name" derived from the arguments, not set by the caller
+        (_Holder("a", extra=[1]), _Holder("a", extra=[2])),  # a mutable value it cannot make anew
+        (_Holder("a", extra=1), _Holder("a")),  # different fields
+        (_Slotted("a"), _Slotted("a")),  # state in slots
+        (_Holder("a", extra=_Holder("b")), _Holder("a", extra=_Holder("b"))),  # a nested object not the SDK's
+    ],
+    ids=["derived", "mutable", "fields", "slots", "foreign"],
+)
+def test_layout_refuses_objects_it_cannot_build(pair: tuple[Any, Any]) -> None:
+    assert _layout.layout(*pair) is None
 
 
 def test_serverspan_ratio_sampler_takes_both_decisions() -> None:

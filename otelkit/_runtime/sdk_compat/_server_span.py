@@ -32,8 +32,10 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable, Mapping
+from time import time_ns
 from typing import Any
 
+from otelkit._runtime.sdk_compat._layout import Layout, layout, sharing, state
 from otelkit._runtime.sdk_compat._probes import probe_provider, sampler_cases
 from otelkit._runtime.sdk_compat._registry import differs, missing, register
 
@@ -65,6 +67,7 @@ class _Sdk:
     NonRecordingSpan: Any = None
     SpanContext: Any = None
     SERVER: Any = None
+    CONSUMER: Any = None
     get_current_span: Any = None
     EMPTY_TRACE_STATE: Any = None
     FLAGS: Any = None  # (sampled, random trace id) -> TraceFlags
@@ -106,6 +109,7 @@ def _load() -> None:
     _Sdk.NonRecordingSpan = NonRecordingSpan
     _Sdk.SpanContext = SpanContext
     _Sdk.SERVER = SpanKind.SERVER
+    _Sdk.CONSUMER = SpanKind.CONSUMER
     _Sdk.get_current_span = trace.get_current_span
     _Sdk.EMPTY_TRACE_STATE = DEFAULT_TRACE_STATE
     _Sdk.Tracer = Tracer  # last: the others are set once this one is
@@ -153,7 +157,9 @@ def _decider(sampler: Any) -> Decide | None:
     return None
 
 
-def _start(sdk: Any, decide: Decide, name: str, context: Any, start_time: int | None, kind: Any = None) -> Any:
+def _start(
+    sdk: Any, decide: Decide, spans: Layout | None, name: str, context: Any, start_time: int | None, kind: Any = None
+) -> Any:
     if not sdk._is_enabled():
         return None
     parent = _Sdk.get_current_span(context).get_span_context()
@@ -175,20 +181,60 @@ def _start(sdk: Any, decide: Decide, name: str, context: Any, start_time: int | 
     span_context = _Sdk.SpanContext(trace_id, span_id, False, _Sdk.FLAGS[sampled, random_id], trace_state)
     if not sampled:
         return _Sdk.NonRecordingSpan(span_context)
-    span = _Sdk.Span(
-        name=name,
-        context=span_context,
-        parent=parent,
-        sampler=sdk.sampler,
-        resource=sdk.resource,
-        span_processor=sdk.span_processor,
-        kind=_Sdk.SERVER if kind is None else kind,
-        instrumentation_info=sdk.instrumentation_info,
-        limits=sdk._span_limits,
-        instrumentation_scope=sdk._instrumentation_scope,
-    )
-    span.start(start_time=start_time, parent_context=context)
+    if kind is None:
+        kind = _Sdk.SERVER
+    if spans is None:
+        span = _Sdk.Span(
+            name=name,
+            context=span_context,
+            parent=parent,
+            sampler=sdk.sampler,
+            resource=sdk.resource,
+            span_processor=sdk.span_processor,
+            kind=kind,
+            instrumentation_info=sdk.instrumentation_info,
+            limits=sdk._span_limits,
+            instrumentation_scope=sdk._instrumentation_scope,
+        )
+        span.start(start_time=start_time, parent_context=context)
+        return span
+    # The span the constructor would build (see _span_layout), then what Span.start does to a new span.
+    span = spans.new(name, span_context, parent, kind, start_time if start_time is not None else time_ns())
+    span._span_processor.on_start(span, parent_context=context)
     return span
+
+
+# Fields every span gets from _start itself; the layout's template spans differ in each of them.
+_PER_SPAN = ("_name", "_context", "_parent", "_kind", "_start_time")
+
+
+def _span_layout(tracer: Any) -> Layout | None:
+    """How ``tracer``'s recording spans are laid out, learnt from two its SDK constructor builds; None: use it."""
+    try:
+        built = [
+            _Sdk.Span(
+                name=name,
+                context=_Sdk.SpanContext(ids, ids, False),
+                parent=parent,
+                sampler=tracer.sampler,
+                resource=tracer.resource,
+                span_processor=tracer.span_processor,
+                kind=kind,
+                instrumentation_info=tracer.instrumentation_info,
+                limits=tracer._span_limits,
+                instrumentation_scope=tracer._instrumentation_scope,
+            )
+            for name, ids, parent, kind in (
+                ("first", 1, None, _Sdk.SERVER),
+                ("second", 2, _Sdk.SpanContext(3, 3, True), _Sdk.CONSUMER),
+            )
+        ]
+    except Exception:
+        return None
+    spans = layout(built[0], built[1], per_object=_PER_SPAN)
+    if spans is None or not all(key in spans.base for key in (*_PER_SPAN, "_span_processor")):
+        return None
+    return spans
 
 
 def _short_path(tracer: Any) -> Starter | None:
@@ -203,7 +249,7 @@ def _short_path(tracer: Any) -> Starter | None:
     ):
         decide = _decider(tracer.sampler)
         if decide is not None:
-            return functools.partial(_start, tracer, decide)
+            return functools.partial(_start, tracer, decide, _span_layout(tracer))
     return None
 
 
@@ -219,6 +265,10 @@ def _span_shape(span: Any, recording: bool) -> tuple[Any, ...]:
         shape += (span.name, span.kind, span.parent, dict(span.attributes), span.resource, span.instrumentation_scope)
         shape += (span.start_time, span.end_time, span._span_processor)
     return shape
+
+
+# The ids differ between any two spans; the SDK's no-op end-of-span metrics callback is left out (None).
+_NOT_COMPARED = ("_context", "_record_end_metrics")
 
 
 def _probe_server_span(fast: Callable[[Any], Starter | None]) -> str | None:
@@ -241,12 +291,20 @@ def _probe_server_span(fast: Callable[[Any], Starter | None]) -> str | None:
         if start is None or start is PENDING:
             return f"the short path does not take the SDK's own {type(sampler).__name__} tracer"
         for context in contexts:
-            sdk_span = tracer.start_span("GET /probe", context=context, kind=_Sdk.SERVER, start_time=1_000)
-            fast_span = start("GET /probe", context, 1_000)
+            sdk_spans = [
+                tracer.start_span("GET /probe", context=context, kind=_Sdk.SERVER, start_time=1_000) for _ in "ab"
+            ]
+            fast_spans = [start("GET /probe", context, 1_000) for _ in "ab"]
+            sdk_span, fast_span = sdk_spans[0], fast_spans[0]
             recording = fast_span.is_recording(), sdk_span.is_recording()
-            for span in (sdk_span, fast_span):
+            for span in (*sdk_spans, *fast_spans):
                 span.end(end_time=2_000)
             reason = differs("server span", _span_shape(fast_span, recording[0]), _span_shape(sdk_span, recording[1]))
+            if reason is None and recording[0]:
+                # Every field as the SDK's constructor sets it, and nothing two spans must not share shared.
+                reason = differs(
+                    "server span fields", state(fast_span, _NOT_COMPARED), state(sdk_span, _NOT_COMPARED)
+                ) or differs("server span sharing", sharing(*fast_spans), sharing(*sdk_spans))
             if reason is not None:
                 return reason
             if context is not None and fast_span.get_span_context().trace_id != sdk_span.get_span_context().trace_id:
