@@ -32,9 +32,11 @@ path and why it is off.
 
 The package: ``_registry`` (the above), ``_probes`` (the probes' throw-away provider, spans and log
 records), ``_spans`` (reading finished spans and attribute mappings), ``_server_span`` (otelkit's
-HTTP server span), ``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences,
-the fast histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_log_emit`` and ``_log_probe`` (the
-OTel log handler's fast emit and its probe), ``_celery`` (contrib Celery's attribute copier), ``_api`` (the rest).
+HTTP server span), ``_layout`` (SDK objects built as their constructor builds them, from what two
+of them share), ``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences, the
+fast histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_log_emit`` and
+``_log_probe`` (the OTel log handler's fast emit and its probe), ``_celery`` (contrib Celery's
+attribute copier), ``_api`` (the rest).
 
 What relies on what (and what changed between 1.40 and 1.45.2):
 
@@ -43,7 +45,8 @@ path                         relies on
 ============================ ==================================================================
 ``server-span``              ``Tracer._span_limits``/``_instrumentation_scope``/``_is_enabled()``,
                              ``_tracer_metrics`` being ``NoOpTracerMetrics`` (1.42+; 1.40–1.41
-                             always record tracer self-metrics: path off), ``_Span``'s keywords,
+                             always record tracer self-metrics: path off), ``_Span``'s keywords
+                             and fields (its layout: learnt, compared field by field),
                              ``ProxyTracer._real_tracer``, the samplers' private fields, and
                              ``TraceFlags.RANDOM_TRACE_ID`` (1.42+)
 ``span-attributes``          ``_Span._lock``/``_end_time``/``_attributes._dict``/``_immutable``

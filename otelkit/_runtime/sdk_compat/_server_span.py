@@ -17,7 +17,10 @@ would give:
 
 Then it draws the ids the same way, makes the same decision, flags and trace state, and builds the
 SDK's own ``_Span`` (recording) or ``NonRecordingSpan`` (dropped), started through the span
-processors as usual; a tracer disabled at that moment goes through ``Tracer.start_span``.
+processors as usual; a tracer disabled at that moment goes through ``Tracer.start_span``. The
+``_Span`` is built without its constructor (~30 keyword arguments bound, ~9 objects made through
+their own constructors), from the tracer's span layout (:mod:`._layout`: the fields two spans the
+constructor builds share, and those each gets anew), when it could be learnt.
 Attributes otelkit sets itself (``str``, ``int`` or tuple-of-``str`` values, non-empty keys) go
 into the span's attribute mapping directly when no limit could drop or truncate them
 (:data:`SPAN_ATTRIBUTES`); otherwise through ``set_attributes``.
