@@ -52,9 +52,11 @@ EXPECTED_ON = {
     "otlp-logs": SDK >= (1, 43),  # before: a None log body or value is left out, not sent empty
     "otlp-spans": SDK >= (1, 43),  # before: an attribute whose value is None is dropped
     "proxy-providers": True,
+    "record-context": True,
     "request-context": True,
     "server-span": SDK >= (1, 42),  # before: tracer self-metrics always on, no RANDOM_TRACE_ID flag
     "span-attributes": True,
+    "span-end": True,
     "span-fields": True,
     "urllib3-transport": SDK >= (1, 45),  # the exporters' _transport keyword
 }
@@ -271,7 +273,7 @@ def test_sdk_compat_every_fast_path_off_still_exports_everything():
     off = [m[len(_OFF_LINE) :] for m in messages if m.startswith(_OFF_LINE)]
     used = {"fast-histogram", "otlp-logs", "otlp-spans", "proxy-providers", "request-context", "server-span"}
     used |= {"span-attributes", "urllib3-transport", "exporter-preferences", "end-request-context"}
-    used |= {"log-record", "idle-record-factory"}
+    used |= {"log-record", "idle-record-factory", "span-end", "record-context"}
     assert sorted(off) == sorted(
         f"'{name}' off (forced off by the test); using the SDK's public API instead" for name in used
     )
@@ -332,3 +334,20 @@ def test_sdk_compat_the_logs_modules_are_looked_up_once(monkeypatch):
     monkeypatch.setattr(_api, "_found", {})  # forgotten: looked up again, the same module found
     assert _sdk_compat.logs_sdk_export() is first
     assert calls and calls[-1] == first.__name__
+
+
+def test_sdk_compat_record_context_reads_what_the_api_reads_during_and_after_a_request():
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from otelkit._runtime.sdk_compat import _api
+    from otelkit.context import end_request_context, request_context
+
+    assert _sdk_compat.RECORD_CONTEXT.on  # probed: the direct read is set up
+    span = NonRecordingSpan(SpanContext(5, 6, False, TraceFlags(1)))
+    context = request_context(span, "r-1")
+    during = [read(context, "request.id") for read in (_api._record_context_direct, _api._record_context_public)]
+    end_request_context(context)
+    after = [read(context, "request.id") for read in (_api._record_context_direct, _api._record_context_public)]
+    assert during == [(span.get_span_context(), "r-1")] * 2
+    assert after == [(trace.INVALID_SPAN_CONTEXT, None)] * 2

@@ -69,7 +69,7 @@ from otelkit._runtime.http.headers import (
     compile_capture,
     compile_excluded,
 )
-from otelkit._runtime.http.serverspan import ServerSpans, set_known_attributes
+from otelkit._runtime.http.serverspan import ServerSpans, end_span, set_known_attributes
 from otelkit.context import REQUEST_ID_KEY, end_request_context, get_request_id, request_context
 
 __all__ = ["instrument_fastapi", "uninstrument_fastapi"]
@@ -324,7 +324,7 @@ class HTTPInstrumentation:
                         span.record_exception(error)
                 set_known_attributes(span, final)
             if not health:
-                span.end(end)
+                end_span(span, end)
             otel_context.detach(token)
             end_request_context(request_ctx, error)
             if health:

@@ -19,9 +19,9 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from otelkit._runtime import sdk_compat
-from otelkit._runtime.sdk_compat import set_known_attributes
+from otelkit._runtime.sdk_compat import end_span, set_known_attributes
 
-__all__ = ["ServerSpans", "set_known_attributes"]
+__all__ = ["ServerSpans", "end_span", "set_known_attributes"]
 
 
 class ServerSpans:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from opentelemetry import baggage, trace
 from opentelemetry.context import Context, get_current
 
+from otelkit._runtime import sdk_compat
 from otelkit.context import REQUEST_ID_KEY, exception_context
 
 __all__ = ["RecordFacts", "facts", "field_names"]
@@ -33,9 +33,7 @@ class RecordFacts:
         # The record of an exception that escaped a request after it ended (uvicorn's "Exception in
         # ASGI application") carries the request's context on the exception: that one is read.
         read = (exception_context(record) if record.exc_info else None) or context
-        self.span_context = trace.get_current_span(read).get_span_context()
-        request_id = baggage.get_baggage(REQUEST_ID_KEY, read)
-        self.request_id = request_id if isinstance(request_id, str) else None
+        self.span_context, self.request_id = sdk_compat.record_context(read, REQUEST_ID_KEY)
 
 
 _last: list[RecordFacts | None] = [None]

@@ -32,11 +32,11 @@ path and why it is off.
 
 The package: ``_registry`` (the above), ``_probes`` (the probes' throw-away provider, spans and log
 records), ``_spans`` (reading finished spans and attribute mappings), ``_server_span`` (otelkit's
-HTTP server span), ``_layout`` (SDK objects built as their constructor builds them, from what two
-of them share), ``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences, the
-fast histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_log_emit`` and
-``_log_probe`` (the OTel log handler's fast emit and its probe), ``_celery`` (contrib Celery's
-attribute copier), ``_api`` (the rest).
+HTTP server span) and ``_span_end`` (its end), ``_layout`` (SDK objects built as their constructor
+builds them, from what two of them share), ``_export`` (OTLP export with otelkit's encoder, metric
+exporters' preferences, the fast histogram's probe), ``_fork`` (exporters' connections in a forked
+child), ``_log_emit`` and ``_log_probe`` (the OTel log handler's fast emit and its probe),
+``_celery`` (contrib Celery's attribute copier), ``_api`` (the rest).
 
 What relies on what (and what changed between 1.40 and 1.45.2):
 
@@ -50,6 +50,10 @@ path                         relies on
                              ``ProxyTracer._real_tracer``, the samplers' private fields, and
                              ``TraceFlags.RANDOM_TRACE_ID`` (1.42+)
 ``span-attributes``          ``_Span._lock``/``_end_time``/``_attributes._dict``/``_immutable``
+``span-end``                 what ``Span.end`` refers to (1.40–1.41 do not freeze the attributes),
+                             ``ReadableSpan``'s fields being the span's,
+                             ``SynchronousMultiSpanProcessor._span_processors``,
+                             ``BatchSpanProcessor._batch_processor``
 ``span-fields``              ``ReadableSpan._context`` … ``_status``, ``BoundedList._dq``
 ``attribute-dict``           ``BoundedAttributes._dict``
 ``attributes-like``          ``BoundedAttributes._extended_attributes`` (1.40–1.44: log attributes
@@ -67,6 +71,7 @@ path                         relies on
 ``request-context``          the context keys ``_BAGGAGE_KEY`` and ``_SPAN_KEY``
 ``end-request-context``      the same keys, and ``Context`` being a ``dict`` (changed in place when
                              a request ends; the API cannot: off, tasks keep the request's ids)
+``record-context``           the same keys, and what ``get_current_span``/``get_baggage`` read there
 ``entry-points``             ``opentelemetry.util._importlib_metadata`` (the API's cached copy;
                              1.40 wraps the ``importlib_metadata`` backport, 1.45 the stdlib)
 ``proxy-providers``          the API's proxy provider classes (``_ProxyMeterProvider`` …)
@@ -110,6 +115,7 @@ from otelkit._runtime.sdk_compat._api import (
     END_REQUEST_CONTEXT,
     ENTRY_POINTS,
     PROXY_PROVIDERS,
+    RECORD_CONTEXT,
     REQUEST_CONTEXT,
     SDK_QUEUE_LOGGER,
     end_request_context,
@@ -121,6 +127,7 @@ from otelkit._runtime.sdk_compat._api import (
     logs_sdk_export,
     otlp_log_encoder,
     otlp_log_exporter_module,
+    record_context,
     report_dependency_conflict,
     request_context,
     skip_dropped_celery_histograms,
@@ -163,6 +170,7 @@ from otelkit._runtime.sdk_compat._server_span import (
     server_span_starter,
     set_known_attributes,
 )
+from otelkit._runtime.sdk_compat._span_end import SPAN_END, end_span
 from otelkit._runtime.sdk_compat._spans import (
     ATTRIBUTE_DICT,
     ATTRIBUTES_LIKE,
@@ -186,10 +194,12 @@ __all__ = [
     "FORK_RESET",
     "PENDING",
     "PROXY_PROVIDERS",
+    "RECORD_CONTEXT",
     "REQUEST_CONTEXT",
     "SDK_QUEUE_LOGGER",
     "SERVER_SPAN",
     "SPAN_ATTRIBUTES",
+    "SPAN_END",
     "SPAN_FIELDS",
     "URLLIB3_TRANSPORT",
     "EncodedRequest",
@@ -204,6 +214,7 @@ __all__ = [
     "batched_context_attributes",
     "drop_idle_record_factory",
     "end_request_context",
+    "end_span",
     "entry_points",
     "export_with_encoder",
     "exporter_preferences",
@@ -225,6 +236,7 @@ __all__ = [
     "probe_record_factory",
     "probe_span_encoder",
     "probe_spans",
+    "record_context",
     "register",
     "replan",
     "report_dependency_conflict",

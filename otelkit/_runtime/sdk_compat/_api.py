@@ -366,6 +366,68 @@ def request_context(span: Any, key: str, value: str, context: Any = None) -> Any
     return REQUEST_CONTEXT.get()(span, key, value, context)
 
 
+# --- what a log record reads from its context --------------------------------------------------------
+
+
+def _record_context_public(context: Any, key: str) -> tuple[Any, str | None]:
+    from opentelemetry import baggage, trace
+
+    value = baggage.get_baggage(key, context)
+    return trace.get_current_span(context).get_span_context(), value if isinstance(value, str) else None
+
+
+class _Read:
+    """What :func:`_record_context_direct` reads with, set by its probe (which runs before any use)."""
+
+    Span: Any = None
+    INVALID_SPAN: Any = None
+
+
+def _record_context_direct(context: Any, key: str) -> tuple[Any, str | None]:
+    # What trace.get_current_span and baggage.get_baggage read, from the context dict itself.
+    span = context.get(_Keys.span)
+    if span is None or not isinstance(span, _Read.Span):
+        span = _Read.INVALID_SPAN
+    entries = context.get(_Keys.baggage)
+    value = entries.get(key) if isinstance(entries, dict) else None
+    return span.get_span_context(), value if isinstance(value, str) else None
+
+
+def _probe_record_context(fast: Callable[[Any, str], tuple[Any, str | None]]) -> str | None:
+    from opentelemetry import baggage, trace
+    from opentelemetry.context import Context
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    _load_keys()
+    if not issubclass(_Keys.Context, dict):
+        return "Context is not a dict"
+    _Read.Span, _Read.INVALID_SPAN = trace.Span, trace.INVALID_SPAN
+    span = NonRecordingSpan(SpanContext(1, 2, False, TraceFlags(1)))
+    with_span = trace.set_span_in_context(span)
+    cases = [
+        Context(),
+        with_span,
+        baggage.set_baggage("request.id", "r1", with_span),
+        baggage.set_baggage("request.id", 7, baggage.set_baggage("t", "1")),  # not a str: no id
+        Context({**with_span, _Keys.baggage: "not a dict", _Keys.span: "not a span"}),
+    ]
+    for context in cases:
+        reason = differs("record context", fast(context, "request.id"), _record_context_public(context, "request.id"))
+        if reason is not None:
+            return reason
+    return None
+
+
+RECORD_CONTEXT = register(
+    "record-context", probe=_probe_record_context, fast=_record_context_direct, fallback=_record_context_public
+)
+
+
+def record_context(context: Any, key: str) -> tuple[Any, str | None]:
+    """``(get_current_span(context).get_span_context(), get_baggage(key, context))``, the value if a str."""
+    return RECORD_CONTEXT.get()(context, key)
+
+
 # --- ending a request's context ------------------------------------------------------------------------
 
 

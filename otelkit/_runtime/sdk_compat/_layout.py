@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["Layout", "layout", "sharing", "state"]
+__all__ = ["Layout", "copier", "layout", "sharing", "state"]
 
 _LOCKS: dict[type, Callable[[], Any]] = {
     type(threading.Lock()): threading.Lock,
@@ -126,6 +126,21 @@ def layout(first: Any, second: Any, per_object: Iterable[str] = (), *, nested: b
 
 def _attribute_name(key: Any) -> bool:
     return isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key) and not key.startswith("__")
+
+
+def copier(cls: type, names: tuple[str, ...]) -> Callable[[Any], Any] | None:
+    """A function copying the fields ``names`` of an object into a new ``cls``, in order; None if it cannot.
+
+    Generated as :class:`Layout`'s builder is, for the same reason (the class's shared-key dict).
+    """
+    if not all(_attribute_name(name) for name in names) or any(vars(k).get("__slots__") for k in cls.__mro__):
+        return None
+    lines = ["def __copy(__s):", "    __o = __new(__cls)"]
+    lines += [f"    __o.{name} = __s.{name}" for name in names]
+    lines.append("    return __o")
+    scope: dict[str, Any] = {"__cls": cls, "__new": cls.__new__}
+    exec("\n".join(lines), scope)  # field names checked as identifiers
+    return scope["__copy"]  # type: ignore[no-any-return]
 
 
 def state(value: Any, skip: Iterable[str] = ()) -> list[tuple[str, Any]]:
