@@ -164,9 +164,13 @@ def _probe_span_end(fast: Callable[[Any, int | None], None]) -> str | None:
     from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-    provider = TracerProvider(
-        resource=Resource({"service.name": "otelkit-probe"}), shutdown_on_exit=False, meter_provider=NoOpMeterProvider()
+    provider = TracerProvider(  # recorded spans whatever the app samples (as probe_provider)
+        sampler=ALWAYS_ON,
+        resource=Resource({"service.name": "otelkit-probe"}),
+        shutdown_on_exit=False,
+        meter_provider=NoOpMeterProvider(),
     )
     exporter = InMemorySpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
