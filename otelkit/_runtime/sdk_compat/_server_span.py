@@ -187,24 +187,29 @@ def _start(
     if kind is None:
         kind = _Sdk.SERVER
     if spans is None:
-        span = _Sdk.Span(
-            name=name,
-            context=span_context,
-            parent=parent,
-            sampler=sdk.sampler,
-            resource=sdk.resource,
-            span_processor=sdk.span_processor,
-            kind=kind,
-            instrumentation_info=sdk.instrumentation_info,
-            limits=sdk._span_limits,
-            instrumentation_scope=sdk._instrumentation_scope,
-        )
+        span = _construct(sdk, name, span_context, parent, kind)
         span.start(start_time=start_time, parent_context=context)
         return span
     # The span the constructor would build (see _span_layout), then what Span.start does to a new span.
     span = spans.new(name, span_context, parent, kind, start_time if start_time is not None else time_ns())
     span._span_processor.on_start(span, parent_context=context)
     return span
+
+
+def _construct(tracer: Any, name: str, context: Any, parent: Any, kind: Any) -> Any:
+    """A new, unstarted span of ``tracer``, through ``_Span``'s constructor (as ``Tracer.start_span`` makes it)."""
+    return _Sdk.Span(
+        name=name,
+        context=context,
+        parent=parent,
+        sampler=tracer.sampler,
+        resource=tracer.resource,
+        span_processor=tracer.span_processor,
+        kind=kind,
+        instrumentation_info=tracer.instrumentation_info,
+        limits=tracer._span_limits,
+        instrumentation_scope=tracer._instrumentation_scope,
+    )
 
 
 # Fields every span gets from _start itself; the layout's template spans differ in each of them.
@@ -215,18 +220,7 @@ def _span_layout(tracer: Any) -> Layout | None:
     """How ``tracer``'s recording spans are laid out, learnt from two its SDK constructor builds; None: use it."""
     try:
         built = [
-            _Sdk.Span(
-                name=name,
-                context=_Sdk.SpanContext(ids, ids, False),
-                parent=parent,
-                sampler=tracer.sampler,
-                resource=tracer.resource,
-                span_processor=tracer.span_processor,
-                kind=kind,
-                instrumentation_info=tracer.instrumentation_info,
-                limits=tracer._span_limits,
-                instrumentation_scope=tracer._instrumentation_scope,
-            )
+            _construct(tracer, name, _Sdk.SpanContext(ids, ids, False), parent, kind)
             for name, ids, parent, kind in (
                 ("first", 1, None, _Sdk.SERVER),
                 ("second", 2, _Sdk.SpanContext(3, 3, True), _Sdk.CONSUMER),
