@@ -40,6 +40,7 @@ EXPECTED_ON = {
     "celery-histograms": True,
     "celery-run-span": True,
     "celery-spans": SDK >= (1, 42),  # the short path of "server-span"
+    "context-var": True,
     "dependency-conflict": CONTRIB >= (0, 66),  # DependencyConflict._log
     "end-request-context": True,
     "entry-points": True,
@@ -273,7 +274,7 @@ def test_sdk_compat_every_fast_path_off_still_exports_everything():
     off = [m[len(_OFF_LINE) :] for m in messages if m.startswith(_OFF_LINE)]
     used = {"fast-histogram", "otlp-logs", "otlp-spans", "proxy-providers", "request-context", "server-span"}
     used |= {"span-attributes", "urllib3-transport", "exporter-preferences", "end-request-context"}
-    used |= {"log-record", "idle-record-factory", "span-end", "record-context"}
+    used |= {"log-record", "idle-record-factory", "span-end", "record-context", "context-var"}
     assert sorted(off) == sorted(
         f"'{name}' off (forced off by the test); using the SDK's public API instead" for name in used
     )
@@ -351,3 +352,32 @@ def test_sdk_compat_record_context_reads_what_the_api_reads_during_and_after_a_r
     after = [read(context, "request.id") for read in (_api._record_context_direct, _api._record_context_public)]
     assert during == [(span.get_span_context(), "r-1")] * 2
     assert after == [(trace.INVALID_SPAN_CONTEXT, None)] * 2
+    # An SDK span: its own span context object, as get_span_context() returns it.
+    from otelkit._runtime.sdk_compat._probes import probe_provider
+
+    provider, _ = probe_provider()
+    sdk_span = provider.get_tracer("test").start_span("GET /")
+    context = request_context(sdk_span, "r-2")
+    for read in (_api._record_context_direct, _api._record_context_public):
+        found, request_id = read(context, "request.id")
+        assert found is sdk_span.get_span_context() and request_id == "r-2"
+
+
+def test_sdk_compat_the_context_variable_is_what_the_api_reads_and_attaches():
+    from opentelemetry import context as otel_context
+
+    getter = _sdk_compat.current_context_getter()
+    var = _sdk_compat.context_var()
+    assert _sdk_compat.CONTEXT_VAR.on and getter == var.get
+    mine = otel_context.set_value("k", "v")
+    token = otel_context.attach(mine)
+    try:
+        assert getter() is mine
+    finally:
+        otel_context.detach(token)
+    token = var.set(mine)
+    try:
+        assert otel_context.get_current() is mine and otel_context.get_value("k") == "v"
+    finally:
+        var.reset(token)
+    assert otel_context.get_current() is getter() and otel_context.get_value("k") is None

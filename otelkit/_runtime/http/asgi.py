@@ -57,7 +57,7 @@ from opentelemetry.metrics import Observation
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Status, StatusCode
 
-from otelkit._runtime import failures, fasthist, state
+from otelkit._runtime import failures, fasthist, sdk_compat, state
 from otelkit._runtime.env import DEFAULT_EXCLUDED_URLS
 from otelkit._runtime.http import routes
 from otelkit._runtime.http.headers import (
@@ -166,6 +166,8 @@ class HTTPInstrumentation:
         self.excluded_prefix = "/health" if raw_excluded == DEFAULT_EXCLUDED_URLS else ""
         self.unrouted = routes.Unrouted()
         self.health = routes.HealthPaths()
+        # The API's context variable, set and reset directly (attach/detach are two calls more each).
+        self.context_var = sdk_compat.context_var()
 
     def _observe_in_flight(self, options: Any) -> Any:
         for (method, scheme), count in list(self.in_flight.items()):
@@ -234,7 +236,8 @@ class HTTPInstrumentation:
                 attrs.update(captured(self.capture_request, "http.request.header.", headers.items()))
             set_known_attributes(span, attrs)
         request_ctx = request_context(span, request_id, parent)
-        token = otel_context.attach(request_ctx)
+        context_var = self.context_var
+        token = otel_context.attach(request_ctx) if context_var is None else context_var.set(request_ctx)
 
         extra_headers: list[tuple[bytes, bytes]] = [(self.request_id_header, request_id.encode("latin-1"))]
 
@@ -325,7 +328,13 @@ class HTTPInstrumentation:
                 set_known_attributes(span, final)
             if not health:
                 end_span(span, end)
-            otel_context.detach(token)
+            if context_var is None:
+                otel_context.detach(token)
+            else:
+                try:
+                    context_var.reset(token)
+                except Exception:  # another context: detach logs it, as it always did
+                    otel_context.detach(token)
             end_request_context(request_ctx, error)
             if health:
                 self.health.learn(scope["path"])

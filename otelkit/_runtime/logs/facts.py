@@ -9,9 +9,10 @@ and the request id; :func:`facts` reads them once, for whichever handler sees th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.context import Context, get_current
+from opentelemetry.context import Context
 
 from otelkit._runtime import sdk_compat
 from otelkit.context import REQUEST_ID_KEY, exception_context
@@ -39,6 +40,17 @@ class RecordFacts:
 _last: list[RecordFacts | None] = [None]
 
 
+def _first_current() -> Context:
+    # The first record finds how the current context is read (the context variable's own get,
+    # where sdk_compat's probe allows it), and every later one reads it that way.
+    getter = sdk_compat.current_context_getter()
+    _current[0] = getter
+    return getter()  # type: ignore[no-any-return]
+
+
+_current: list[Callable[[], Context]] = [_first_current]
+
+
 def facts(record: logging.LogRecord) -> RecordFacts:
     """The facts of ``record``, computed by the first otelkit handler that asks, reused by the next.
 
@@ -48,7 +60,7 @@ def facts(record: logging.LogRecord) -> RecordFacts:
     listener, is read in that context, as before). Two threads logging at once only recompute.
     """
     last = _last[0]
-    context = get_current()
+    context = _current[0]()
     if (
         last is not None
         and last.record is record

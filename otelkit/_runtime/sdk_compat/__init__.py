@@ -72,6 +72,9 @@ path                         relies on
 ``end-request-context``      the same keys, and ``Context`` being a ``dict`` (changed in place when
                              a request ends; the API cannot: off, tasks keep the request's ids)
 ``record-context``           the same keys, and what ``get_current_span``/``get_baggage`` read there
+                             (for an SDK span, its ``_context``: ``get_span_context()`` returns it)
+``context-var``              the API's ``_RUNTIME_CONTEXT._current_context`` (the default
+                             ``contextvars`` runtime context): read, set and reset directly
 ``entry-points``             ``opentelemetry.util._importlib_metadata`` (the API's cached copy;
                              1.40 wraps the ``importlib_metadata`` backport, 1.45 the stdlib)
 ``proxy-providers``          the API's proxy provider classes (``_ProxyMeterProvider`` …)
@@ -111,6 +114,7 @@ an OTel logging handler is recognised.
 from __future__ import annotations
 
 from otelkit._runtime.sdk_compat._api import (
+    CONTEXT_VAR,
     DEPENDENCY_CONFLICT,
     END_REQUEST_CONTEXT,
     ENTRY_POINTS,
@@ -118,6 +122,8 @@ from otelkit._runtime.sdk_compat._api import (
     RECORD_CONTEXT,
     REQUEST_CONTEXT,
     SDK_QUEUE_LOGGER,
+    context_var,
+    current_context_getter,
     end_request_context,
     entry_points,
     install_global_provider,
@@ -187,6 +193,7 @@ __all__ = [
     "CELERY_CONTEXT_ATTRIBUTES",
     "CELERY_RUN_SPANS",
     "CELERY_SPANS",
+    "CONTEXT_VAR",
     "DEPENDENCY_CONFLICT",
     "END_REQUEST_CONTEXT",
     "ENTRY_POINTS",
@@ -212,6 +219,8 @@ __all__ = [
     "attribute_reader",
     "attributes_like",
     "batched_context_attributes",
+    "context_var",
+    "current_context_getter",
     "drop_idle_record_factory",
     "end_request_context",
     "end_span",

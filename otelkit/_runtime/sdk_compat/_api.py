@@ -293,6 +293,69 @@ def skip_dropped_celery_histograms(instrumentor: Any, names: tuple[str, ...]) ->
     SKIP_CELERY_HISTOGRAMS.get()(instrumentor, names)
 
 
+# --- the current context's variable ------------------------------------------------------------------
+
+
+def _context_var_direct() -> Any:
+    # The ContextVar the API's contextvars runtime context keeps the current Context in.
+    from opentelemetry import context
+
+    return context._RUNTIME_CONTEXT._current_context  # type: ignore[attr-defined]
+
+
+def _context_var_public() -> Any:
+    return None
+
+
+def _probe_context_var(fast: Callable[[], Any]) -> str | None:
+    import contextvars
+
+    from opentelemetry import context
+
+    runtime = getattr(context, "_RUNTIME_CONTEXT", None)
+    if type(runtime).__name__ != "ContextVarsRuntimeContext":
+        return f"the runtime context is {type(runtime).__name__} (OTEL_PYTHON_CONTEXT), not ContextVarsRuntimeContext"
+    var = fast()
+    if type(var) is not contextvars.ContextVar:
+        return f"the runtime context keeps a {type(var).__name__}, not a ContextVar"
+    probe = context.set_value("otelkit.probe", 1)
+    token = var.set(probe)
+    try:
+        if context.get_current() is not probe:
+            return "get_current() does not return what the variable holds"
+    finally:
+        var.reset(token)
+    token = context.attach(probe)
+    try:
+        if var.get() is not probe:
+            return "attach() does not set the variable"
+    finally:
+        context.detach(token)
+    return None
+
+
+CONTEXT_VAR = register("context-var", probe=_probe_context_var, fast=_context_var_direct, fallback=_context_var_public)
+
+
+def context_var() -> Any:
+    """The ``ContextVar`` holding the API's current ``Context``, or None (use ``get_current``/``attach``/``detach``).
+
+    Its ``get``, ``set`` and ``reset`` are what ``get_current``, ``attach`` and ``detach`` end in,
+    without their two Python calls each; ``reset`` raises where ``detach`` logs.
+    """
+    return CONTEXT_VAR.get()()
+
+
+def current_context_getter() -> Callable[[], Any]:
+    """``opentelemetry.context.get_current``, or the context variable's own ``get`` (the same, one C call)."""
+    var = context_var()
+    if var is not None:
+        return var.get  # type: ignore[no-any-return]
+    from opentelemetry.context import get_current
+
+    return get_current
+
+
 # --- request context ---------------------------------------------------------------------------------
 
 
@@ -325,20 +388,19 @@ def _request_context_direct(span: Any, key: str, value: str, context: Any) -> An
 
 def _load_keys() -> None:
     from opentelemetry.baggage import _BAGGAGE_KEY
-    from opentelemetry.context import Context, get_current
+    from opentelemetry.context import Context
     from opentelemetry.trace.propagation import _SPAN_KEY
 
-    _Keys.baggage, _Keys.span, _Keys.Context, _Keys.get_current = _BAGGAGE_KEY, _SPAN_KEY, Context, get_current
+    _Keys.baggage, _Keys.span, _Keys.Context = _BAGGAGE_KEY, _SPAN_KEY, Context
+    _Keys.get_current = current_context_getter()
 
 
 def _probe_request_context(fast: Callable[[Any, str, str, Any], Any]) -> str | None:
     from opentelemetry import baggage, trace
-    from opentelemetry.baggage import _BAGGAGE_KEY
-    from opentelemetry.context import Context, get_current
+    from opentelemetry.context import Context
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-    from opentelemetry.trace.propagation import _SPAN_KEY
 
-    _Keys.baggage, _Keys.span, _Keys.Context, _Keys.get_current = _BAGGAGE_KEY, _SPAN_KEY, Context, get_current
+    _load_keys()
     span = NonRecordingSpan(SpanContext(1, 2, False, TraceFlags(1)))
     base = baggage.set_baggage("tenant", "t1", trace.set_span_in_context(NonRecordingSpan(SpanContext(3, 4, True))))
     base = Context({**base, "otelkit.probe": 1})
@@ -380,17 +442,23 @@ class _Read:
     """What :func:`_record_context_direct` reads with, set by its probe (which runs before any use)."""
 
     Span: Any = None
-    INVALID_SPAN: Any = None
+    SdkSpan: Any = None
+    INVALID: Any = None  # INVALID_SPAN's span context
 
 
 def _record_context_direct(context: Any, key: str) -> tuple[Any, str | None]:
-    # What trace.get_current_span and baggage.get_baggage read, from the context dict itself.
+    # What trace.get_current_span and baggage.get_baggage read, from the context dict itself; an
+    # SDK span's context from its field (its get_span_context() returns that field, through a cast).
     span = context.get(_Keys.span)
-    if span is None or not isinstance(span, _Read.Span):
-        span = _Read.INVALID_SPAN
+    if type(span) is _Read.SdkSpan:
+        span_context = span._context
+    elif span is None or not isinstance(span, _Read.Span):
+        span_context = _Read.INVALID
+    else:
+        span_context = span.get_span_context()
     entries = context.get(_Keys.baggage)
     value = entries.get(key) if isinstance(entries, dict) else None
-    return span.get_span_context(), value if isinstance(value, str) else None
+    return span_context, value if isinstance(value, str) else None
 
 
 def _probe_record_context(fast: Callable[[Any, str], tuple[Any, str | None]]) -> str | None:
@@ -401,20 +469,37 @@ def _probe_record_context(fast: Callable[[Any, str], tuple[Any, str | None]]) ->
     _load_keys()
     if not issubclass(_Keys.Context, dict):
         return "Context is not a dict"
-    _Read.Span, _Read.INVALID_SPAN = trace.Span, trace.INVALID_SPAN
+    from opentelemetry.sdk.trace import Span as SdkSpan
+
+    from otelkit._runtime.sdk_compat._probes import probe_provider
+
     span = NonRecordingSpan(SpanContext(1, 2, False, TraceFlags(1)))
     with_span = trace.set_span_in_context(span)
+    provider, _ = probe_provider()
+    sdk_span = provider.get_tracer("otelkit.probe").start_span("probe")
+    made = type(sdk_span)  # the SDK's _Span
+    if not issubclass(made, SdkSpan) or made.get_span_context is not SdkSpan.get_span_context:
+        return f"the SDK's tracer made a {made.__name__} with a get_span_context of its own"
+    _Read.Span, _Read.SdkSpan, _Read.INVALID = trace.Span, made, trace.INVALID_SPAN.get_span_context()
+    ended = provider.get_tracer("otelkit.probe").start_span("probe")
+    ended.end()
     cases = [
         Context(),
         with_span,
+        trace.set_span_in_context(sdk_span),
+        baggage.set_baggage("request.id", "r2", trace.set_span_in_context(ended)),
         baggage.set_baggage("request.id", "r1", with_span),
         baggage.set_baggage("request.id", 7, baggage.set_baggage("t", "1")),  # not a str: no id
         Context({**with_span, _Keys.baggage: "not a dict", _Keys.span: "not a span"}),
     ]
     for context in cases:
-        reason = differs("record context", fast(context, "request.id"), _record_context_public(context, "request.id"))
+        ours, sdk = fast(context, "request.id"), _record_context_public(context, "request.id")
+        reason = differs("record context", ours, sdk)
+        if reason is None and ours[0] is not sdk[0]:
+            reason = "record context: not the span's own span context"
         if reason is not None:
             return reason
+    sdk_span.end()
     return None
 
 

@@ -335,7 +335,10 @@ _PLAIN_TYPES = frozenset((str, int, float, bool, bytes, type(None)))
 def _plain_values(attributes: dict[str, Any]) -> bool:
     """Whether the SDK's cleaning keeps every key and value of ``attributes`` as they are (lengths aside)."""
     plain = _PLAIN_TYPES
-    return all(type(value) in plain and key != "" for key, value in attributes.items())
+    for key, value in attributes.items():  # noqa: SIM110 - twice a request: a loop has no generator to resume
+        if type(value) not in plain or key == "":
+            return False
+    return True
 
 
 def _kept(attributes: dict[str, Any], limits: Any) -> bool:
@@ -348,7 +351,10 @@ def _short(attributes: dict[str, Any], max_value_len: int | None) -> bool:
     """Whether no string value is longer than the SDK's attribute length limit (it would truncate it)."""
     if max_value_len is None:
         return True
-    return all(type(v) is not str or len(v) <= max_value_len for v in attributes.values())
+    for value in attributes.values():  # noqa: SIM110 - as in _plain_values
+        if type(value) is str and len(value) > max_value_len:
+            return False
+    return True
 
 
 def drop_idle_record_factory(kwargs: dict[str, Any]) -> bool:
