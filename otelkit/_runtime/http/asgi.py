@@ -319,13 +319,12 @@ class HTTPInstrumentation:
                     final["http.request.body.size"] = received
                 if route:
                     final["http.route"] = route
-                    span.update_name(f"{method} {route}")
                 if error_type:
                     final["error.type"] = error_type
                     span.set_status(Status(StatusCode.ERROR, None if error is None else str(error)[:256]))
                     if error is not None:
                         span.record_exception(error)
-                set_known_attributes(span, final)
+                set_known_attributes(span, final, f"{method} {route}" if route else None)
             if not health:
                 end_span(span, end)
             if context_var is None:

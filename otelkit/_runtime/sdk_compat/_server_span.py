@@ -71,7 +71,9 @@ class _Sdk:
     SpanContext: Any = None
     SERVER: Any = None
     CONSUMER: Any = None
-    get_current_span: Any = None
+    ApiSpan: Any = None
+    SPAN_KEY: Any = None
+    current: Any = None  # the current Context (the context variable's get, or get_current)
     EMPTY_TRACE_STATE: Any = None
     FLAGS: Any = None  # (sampled, random trace id) -> TraceFlags
 
@@ -84,7 +86,10 @@ def _load() -> None:
     from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
     from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler, TraceIdRatioBased
     from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+    from opentelemetry.trace.propagation import _SPAN_KEY
     from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+
+    from otelkit._runtime.sdk_compat._api import current_context_getter
 
     no_op_metrics: Any = None
     try:  # SDK 1.42+; before, every tracer records self-metrics and the short path is off
@@ -113,7 +118,9 @@ def _load() -> None:
     _Sdk.SpanContext = SpanContext
     _Sdk.SERVER = SpanKind.SERVER
     _Sdk.CONSUMER = SpanKind.CONSUMER
-    _Sdk.get_current_span = trace.get_current_span
+    _Sdk.ApiSpan = trace.Span
+    _Sdk.SPAN_KEY = _SPAN_KEY
+    _Sdk.current = current_context_getter()
     _Sdk.EMPTY_TRACE_STATE = DEFAULT_TRACE_STATE
     _Sdk.Tracer = Tracer  # last: the others are set once this one is
 
@@ -165,7 +172,9 @@ def _start(
 ) -> Any:
     if not sdk._is_enabled():
         return None
-    parent = _Sdk.get_current_span(context).get_span_context()
+    # What get_current_span(context).get_span_context() reads: the span under the API's key.
+    current = (_Sdk.current() if context is None else context).get(_Sdk.SPAN_KEY)
+    parent = current.get_span_context() if current is not None and isinstance(current, _Sdk.ApiSpan) else None
     if parent is not None and parent.is_valid:
         trace_id = parent.trace_id
         random_id = parent.trace_flags.random_trace_id
@@ -321,11 +330,13 @@ def server_span_starter(tracer: Any) -> Starter | None:
     return SERVER_SPAN.get()(tracer)
 
 
-def _set_public(span: Any, attributes: Mapping[str, Any]) -> None:
+def _set_public(span: Any, attributes: Mapping[str, Any], name: str | None = None) -> None:
+    if name is not None:
+        span.update_name(name)
     span.set_attributes(attributes)
 
 
-def _set_direct(span: Any, attributes: Mapping[str, Any]) -> None:
+def _set_direct(span: Any, attributes: Mapping[str, Any], name: str | None = None) -> None:
     bounded = getattr(span, "_attributes", None)
     store = getattr(bounded, "_dict", None)
     if (
@@ -334,20 +345,22 @@ def _set_direct(span: Any, attributes: Mapping[str, Any]) -> None:
         or bounded.max_value_len is not None  # type: ignore[union-attr]
         or (bounded.maxlen is not None and len(store) + len(attributes) > bounded.maxlen)  # type: ignore[union-attr]
     ):
-        span.set_attributes(attributes)
+        _set_public(span, attributes, name)
         return
     with span._lock:
         writable = span._end_time is None and not bounded._immutable  # type: ignore[union-attr]
         if writable:
+            if name is not None:
+                span._name = name  # what update_name does to an open span, under the same lock
             for key, value in attributes.items():
                 if key in store:
                     del store[key]  # as the SDK does: a key set again moves to the end
                 store[key] = value
     if not writable:
-        span.set_attributes(attributes)  # an ended span: the SDK's warning, nothing set
+        _set_public(span, attributes, name)  # an ended span: the SDK's warnings, nothing set
 
 
-def _probe_span_attributes(fast: Callable[[Any, Mapping[str, Any]], None]) -> str | None:
+def _probe_span_attributes(fast: Callable[[Any, Mapping[str, Any], str | None], None]) -> str | None:
     from opentelemetry.sdk.trace import SpanLimits
 
     _load()
@@ -362,33 +375,39 @@ def _probe_span_attributes(fast: Callable[[Any, Mapping[str, Any]], None]) -> st
         return reason
     if (limited._attributes.maxlen, limited._attributes.max_value_len) != (5, 9):
         return "a span's attribute limits are kept elsewhere"
+    reason = missing(limited, ("_name",))
+    if reason is not None:
+        return reason
     provider, _ = probe_provider()
     tracer = provider.get_tracer("otelkit.probe")
     sdk_span, fast_span = tracer.start_span("probe"), tracer.start_span("probe")
-    for attributes in (
-        {"http.request.method": "GET", "url.path": "/a", "server.port": 80, "h": ("x", "y")},
-        {"http.response.status_code": 200, "url.path": "/b"},
+    for attributes, name in (
+        ({"http.request.method": "GET", "url.path": "/a", "server.port": 80, "h": ("x", "y")}, None),
+        ({"http.response.status_code": 200, "url.path": "/b"}, "GET /b"),
     ):
+        if name is not None:
+            sdk_span.update_name(name)
         sdk_span.set_attributes(attributes)
-        fast(fast_span, attributes)
+        fast(fast_span, attributes, name)
     for span in (sdk_span, fast_span):
         span.end()
     return differs(
         "span attributes",
-        (list(fast_span.attributes.items()), fast_span.dropped_attributes),
-        (list(sdk_span.attributes.items()), sdk_span.dropped_attributes),
+        (fast_span.name, list(fast_span.attributes.items()), fast_span.dropped_attributes),
+        (sdk_span.name, list(sdk_span.attributes.items()), sdk_span.dropped_attributes),
     )
 
 
 SPAN_ATTRIBUTES = register("span-attributes", probe=_probe_span_attributes, fast=_set_direct, fallback=_set_public)
 
 
-def set_known_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
-    """``span.set_attributes(attributes)`` for attributes known valid (what otelkit's HTTP span sets).
+def set_known_attributes(span: Any, attributes: Mapping[str, Any], name: str | None = None) -> None:
+    """``span.set_attributes(attributes)`` for attributes known valid (what otelkit's HTTP span sets),
+    after ``span.update_name(name)`` when a ``name`` is given.
 
     Non-empty ``str`` keys; ``str``, ``int`` or tuple-of-``str`` values, which the SDK would keep as
-    they are. Straight into the SDK span's attribute mapping (under its lock) when nothing could be
-    dropped or truncated; ``set_attributes`` otherwise, for any other kind of span, or when the
-    installed SDK does not pass the probe.
+    they are. Straight into the SDK span's attribute mapping (under its lock, with the name) when
+    nothing could be dropped or truncated; ``set_attributes`` otherwise, for any other kind of span,
+    or when the installed SDK does not pass the probe.
     """
-    SPAN_ATTRIBUTES.get()(span, attributes)
+    SPAN_ATTRIBUTES.get()(span, attributes, name)
