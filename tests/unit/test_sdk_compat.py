@@ -341,24 +341,24 @@ def test_sdk_compat_record_context_reads_what_the_api_reads_during_and_after_a_r
     from opentelemetry import trace
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-    from otelkit._runtime.sdk_compat import _api
+    from otelkit._runtime.sdk_compat import _context
+    from otelkit._runtime.sdk_compat._probes import probe_provider
     from otelkit.context import end_request_context, request_context
 
     assert _sdk_compat.RECORD_CONTEXT.on  # probed: the direct read is set up
     span = NonRecordingSpan(SpanContext(5, 6, False, TraceFlags(1)))
     context = request_context(span, "r-1")
-    during = [read(context, "request.id") for read in (_api._record_context_direct, _api._record_context_public)]
+    readers = (_context._record_context_direct, _context._record_context_public)
+    during = [read(context, "request.id") for read in readers]
     end_request_context(context)
-    after = [read(context, "request.id") for read in (_api._record_context_direct, _api._record_context_public)]
+    after = [read(context, "request.id") for read in readers]
     assert during == [(span.get_span_context(), "r-1")] * 2
     assert after == [(trace.INVALID_SPAN_CONTEXT, None)] * 2
     # An SDK span: its own span context object, as get_span_context() returns it.
-    from otelkit._runtime.sdk_compat._probes import probe_provider
-
     provider, _ = probe_provider()
     sdk_span = provider.get_tracer("test").start_span("GET /")
     context = request_context(sdk_span, "r-2")
-    for read in (_api._record_context_direct, _api._record_context_public):
+    for read in readers:
         found, request_id = read(context, "request.id")
         assert found is sdk_span.get_span_context() and request_id == "r-2"
 

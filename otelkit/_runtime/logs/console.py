@@ -76,7 +76,7 @@ def _extras(record: logging.LogRecord) -> Mapping[str, Any]:
     names = field_names(fields, _RESERVED)
     if not names:
         return {}
-    return redact.redact_attributes({k: fields[k] for k in names})
+    return redact.redact_attributes(dict(zip(names, map(fields.__getitem__, names), strict=True)))
 
 
 def _trace_ids(context: Any = None) -> tuple[str, str]:

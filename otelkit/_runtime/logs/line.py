@@ -164,7 +164,8 @@ def write_line(handler: logging.Handler, record: logging.LogRecord, stream: Any)
     line is formatted and written, whoever reads it.
     """
     try:
-        stream.write(handler.format(record) + "\n")
+        formatter = handler.formatter  # Handler.format, without its call
+        stream.write((handler.format(record) if formatter is None else formatter.format(record)) + "\n")
         if _needs_flush(stream):
             stream.flush()
     except RecursionError:  # as the stdlib: never hide a recursion

@@ -36,7 +36,8 @@ HTTP server span) and ``_span_end`` (its end), ``_layout`` (SDK objects built as
 builds them, from what two of them share), ``_export`` (OTLP export with otelkit's encoder, metric
 exporters' preferences, the fast histogram's probe), ``_fork`` (exporters' connections in a forked
 child), ``_log_emit`` and ``_log_probe`` (the OTel log handler's fast emit and its probe),
-``_celery`` (contrib Celery's attribute copier), ``_api`` (the rest).
+``_celery`` (contrib Celery's attribute copier), ``_context`` (the context variable, a request's
+context and what a log record reads from it), ``_api`` (the rest).
 
 What relies on what (and what changed between 1.40 and 1.45.2):
 
@@ -114,17 +115,10 @@ an OTel logging handler is recognised.
 from __future__ import annotations
 
 from otelkit._runtime.sdk_compat._api import (
-    CONTEXT_VAR,
     DEPENDENCY_CONFLICT,
-    END_REQUEST_CONTEXT,
     ENTRY_POINTS,
     PROXY_PROVIDERS,
-    RECORD_CONTEXT,
-    REQUEST_CONTEXT,
     SDK_QUEUE_LOGGER,
-    context_var,
-    current_context_getter,
-    end_request_context,
     entry_points,
     install_global_provider,
     is_otel_logging_handler,
@@ -133,9 +127,7 @@ from otelkit._runtime.sdk_compat._api import (
     logs_sdk_export,
     otlp_log_encoder,
     otlp_log_exporter_module,
-    record_context,
     report_dependency_conflict,
-    request_context,
     skip_dropped_celery_histograms,
 )
 from otelkit._runtime.sdk_compat._celery import (
@@ -150,6 +142,17 @@ from otelkit._runtime.sdk_compat._celery_run import (
     RunSpans,
     give_back_run_spans,
     take_over_run_spans,
+)
+from otelkit._runtime.sdk_compat._context import (
+    CONTEXT_VAR,
+    END_REQUEST_CONTEXT,
+    RECORD_CONTEXT,
+    REQUEST_CONTEXT,
+    context_var,
+    current_context_getter,
+    end_request_context,
+    record_context,
+    request_context,
 )
 from otelkit._runtime.sdk_compat._export import (
     EXPORTER_PREFERENCES,

@@ -226,9 +226,8 @@ class FastEmit:
             severity = self._severity[record.levelno] = self._std_to_otel(record.levelno)
         f = self._facts(record)
         body = handler.format(record) if handler.formatter else f.message
-        attributes, event_name, plain = self._record_attributes(record)
         limits = logger._log_record_limits
-        kept = plain and _kept(attributes, limits)
+        attributes, event_name, kept = self._record_attributes(record, limits)
         span_context = f.span_context
         severity_text = _SEVERITY_TEXT.get(record.levelname, record.levelname)
         if encoder is not None and kept:
@@ -291,9 +290,10 @@ class FastEmit:
         logger._logger_metrics.emit_log()
         return readable
 
-    def _record_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], Any, bool]:
+    def _record_attributes(self, record: logging.LogRecord, limits: Any) -> tuple[dict[str, Any], Any, bool]:
         """What the handler's ``_get_attributes`` returns (the record's own fields, the event name),
-        and whether every value is of a type the SDK keeps as it is.
+        and whether the SDK keeps them as they are: every value of a type it takes as it is, none
+        dropped or truncated by ``limits``.
 
         The common record (no code attributes asked for, no event name, plain values) is read here
         from the fields of its shape; any other goes through the handler's ``_get_attributes``,
@@ -301,9 +301,12 @@ class FastEmit:
         """
         if not self._code_attributes:
             fields = record.__dict__
-            attributes = {k: fields[k] for k in self._field_names(fields, self._reserved, private=True)}
-            if _EVENT_KEYS.isdisjoint(attributes) and _plain_values(attributes):
-                return attributes, None, True
+            names = self._field_names(fields, self._reserved, private=True)
+            attributes = dict(zip(names, map(fields.__getitem__, names), strict=True))
+            if _EVENT_KEYS.isdisjoint(attributes):
+                kept = _kept(attributes, limits)
+                if kept is not None:
+                    return attributes, None, kept
         attributes, event_name = self._get_attributes(record)
         return attributes, event_name, False
 
@@ -332,29 +335,23 @@ _EVENT_KEYS = frozenset(("otel.event.name", "event.name"))
 _PLAIN_TYPES = frozenset((str, int, float, bool, bytes, type(None)))
 
 
-def _plain_values(attributes: dict[str, Any]) -> bool:
-    """Whether the SDK's cleaning keeps every key and value of ``attributes`` as they are (lengths aside)."""
+def _kept(attributes: dict[str, Any], limits: Any) -> bool | None:
+    """Whether the SDK keeps ``attributes`` as they are under ``limits`` (none dropped, no string
+    truncated); None when a key or value is one its cleaning would change or refuse (not plain).
+
+    One pass over the values: twice a request, a loop (no generator to resume).
+    """
     plain = _PLAIN_TYPES
-    for key, value in attributes.items():  # noqa: SIM110 - twice a request: a loop has no generator to resume
-        if type(value) not in plain or key == "":
-            return False
-    return True
-
-
-def _kept(attributes: dict[str, Any], limits: Any) -> bool:
-    """Whether the SDK's limits keep plain ``attributes`` as they are: none dropped, none truncated."""
+    max_value_len = limits.max_log_record_attribute_length
+    short = True
+    for key, value in attributes.items():
+        kind = type(value)
+        if kind not in plain or key == "":
+            return None
+        if kind is str and max_value_len is not None and len(value) > max_value_len:
+            short = False
     maxlen = limits.max_log_record_attributes
-    return (maxlen is None or len(attributes) <= maxlen) and _short(attributes, limits.max_log_record_attribute_length)
-
-
-def _short(attributes: dict[str, Any], max_value_len: int | None) -> bool:
-    """Whether no string value is longer than the SDK's attribute length limit (it would truncate it)."""
-    if max_value_len is None:
-        return True
-    for value in attributes.values():  # noqa: SIM110 - as in _plain_values
-        if type(value) is str and len(value) > max_value_len:
-            return False
-    return True
+    return short and (maxlen is None or len(attributes) <= maxlen)
 
 
 def drop_idle_record_factory(kwargs: dict[str, Any]) -> bool:

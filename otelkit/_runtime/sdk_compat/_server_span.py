@@ -89,7 +89,7 @@ def _load() -> None:
     from opentelemetry.trace.propagation import _SPAN_KEY
     from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
-    from otelkit._runtime.sdk_compat._api import current_context_getter
+    from otelkit._runtime.sdk_compat._context import current_context_getter
 
     no_op_metrics: Any = None
     try:  # SDK 1.42+; before, every tracer records self-metrics and the short path is off
