@@ -48,9 +48,10 @@ path                         relies on
                              ``_tracer_metrics`` being ``NoOpTracerMetrics`` (1.42+; 1.40–1.41
                              always record tracer self-metrics: path off), ``_Span``'s keywords
                              and fields (its layout: learnt, compared field by field),
-                             ``ProxyTracer._real_tracer``, the samplers' private fields, and
+                             ``ProxyTracer._real_tracer``, the samplers' private fields, the
+                             span's context key ``_SPAN_KEY`` (its parent read there), and
                              ``TraceFlags.RANDOM_TRACE_ID`` (1.42+)
-``span-attributes``          ``_Span._lock``/``_end_time``/``_attributes._dict``/``_immutable``
+``span-attributes``          ``_Span._lock``/``_end_time``/``_name``/``_attributes._dict``/``_immutable``
 ``span-end``                 what ``Span.end`` refers to (1.40–1.41 do not freeze the attributes),
                              ``ReadableSpan``'s fields being the span's,
                              ``SynchronousMultiSpanProcessor._span_processors``,
