@@ -16,7 +16,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Status
+from opentelemetry.trace import Link, Status
 
 from otelkit._runtime import sdk_compat
 from otelkit._runtime.redact import redact_attributes, redact_body, redact_message
@@ -30,7 +30,7 @@ __all__ = ["RedactingLogRecordExporter", "RedactingSpanExporter", "redact_log_re
 
 
 def redact_span(span: ReadableSpan) -> ReadableSpan:
-    """``span`` itself, or a copy with its attributes, event attributes and status description redacted."""
+    """``span`` itself, or a copy with its attributes, event and link attributes and status description redacted."""
     attributes = span.attributes
     new_attributes = redact_attributes(attributes)
     events = span.events
@@ -40,34 +40,57 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
         if scrubbed is not event.attributes:
             if new_events is None:
                 new_events = list(events)
-            new_events[i] = Event(event.name, scrubbed, event.timestamp)
+            new_events[i] = Event(event.name, _with_dropped(scrubbed, event.dropped_attributes), event.timestamp)
+    links = span.links
+    new_links: list[Link] | None = None
+    for i, link in enumerate(links):
+        scrubbed = redact_attributes(link.attributes)
+        if scrubbed is not link.attributes:
+            if new_links is None:
+                new_links = list(links)
+            new_links[i] = Link(link.context, _with_dropped(scrubbed, link.dropped_attributes))
     status = span.status
     description = status.description
     if description:
         scrubbed_description = redact_message(description)
         if scrubbed_description is not description:
             status = Status(status.status_code, scrubbed_description)
-    if new_attributes is attributes and new_events is None and status is span.status:
+    if new_attributes is attributes and new_events is None and new_links is None and status is span.status:
         return span
-    final_events: Any = events
-    if new_events is not None:
-        final_events = BoundedList(None)
-        final_events.extend(new_events)
-        final_events.dropped = getattr(events, "dropped", 0)
+    # The span's public fields copy its containers (no dropped counts): the counts are set again.
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=_bounded_like(attributes, new_attributes),
-        events=final_events,
-        links=span.links,
+        attributes=_with_dropped(new_attributes, span.dropped_attributes),
+        events=_with_dropped_items(events if new_events is None else new_events, span.dropped_events),
+        links=_with_dropped_items(links if new_links is None else new_links, span.dropped_links),
         kind=span.kind,
         status=status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+def _with_dropped(attributes: Any, dropped: int) -> Any:
+    # Attributes with the dropped-attributes count the exporter reports.
+    if not dropped:
+        return attributes
+    bounded = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+    bounded.dropped = dropped
+    return bounded
+
+
+def _with_dropped_items(items: Any, dropped: int) -> Any:
+    # Events (links) with the dropped-events (-links) count the exporter reports.
+    if not dropped:
+        return items
+    bounded: Any = BoundedList(None)
+    bounded.extend(items)
+    bounded.dropped = dropped
+    return bounded
 
 
 def _bounded_like(original: Any, new: Any) -> Any:

@@ -207,6 +207,45 @@ def test_redact_spans_on_export():
     assert redact_exporters.redact_span(other) is other  # nothing to redact: exported as is
 
 
+def test_redacted_span_keeps_dropped_counts_and_redacts_links_as_the_fast_encoder_does():
+    """The SDK exporters' path (gRPC, OTELKIT_FAST_EXPORT=false) sends what otelkit's encoder sends:
+    link attributes redacted too, and the dropped attribute/event/link counts of the span kept."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.sdk.trace import SpanLimits
+    from opentelemetry.trace import Link, SpanContext, Status
+
+    from otelkit._runtime.otlp.encode import encode_spans
+
+    exported = InMemorySpanExporter()
+    limits = SpanLimits(max_span_attributes=2, max_events=1, max_links=1, max_event_attributes=1)
+    provider = TracerProvider(span_limits=limits)
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("t")
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True)
+    with tracer.start_as_current_span("login", links=[Link(remote, {"password": "pw", "n": 1})]) as span:
+        span.set_attributes({"user": "ana", "n": 1, "password": "hunter2"})
+        span.add_event("retry", {"attempt": 2, "api_key": "k"})
+        span.add_event("again", {"k": 1, "token": "t"})
+        span.add_link(SpanContext(0xABC, 0x123, is_remote=False), {"token": "t"})
+        span.set_status(Status(StatusCode.ERROR, "failed: Authorization: Bearer abc.def.ghi"))
+    with tracer.start_as_current_span("only-links", links=[Link(remote, {"secret": "s"})]):
+        pass
+    spans = exported.get_finished_spans()
+    ours = ExportTraceServiceRequest.FromString(
+        encode_spans(spans, _redact.redact_attributes, text_filter=_redact.redact_body)
+    )
+    redacted = [redact_exporters.redact_span(s) for s in spans]
+    assert sdk_encode_spans(redacted) == ours
+    login, only_links = redacted
+    assert (login.dropped_attributes, login.dropped_events, login.dropped_links) == (1, 1, 1)
+    assert dict(login.attributes) == {"n": 1, "password": REDACTED}
+    assert login.events[0].dropped_attributes == 1 and dict(login.events[0].attributes) == {"token": REDACTED}
+    assert dict(login.links[0].attributes) == {"token": REDACTED}  # the link added last
+    assert "abc.def.ghi" not in login.status.description
+    assert dict(only_links.links[0].attributes) == {"secret": REDACTED}
+
+
 def test_redact_server_span_url_query_and_captured_headers(monkeypatch):
     monkeypatch.setenv(_asgi.CAPTURE_REQUEST_HEADERS_ENV, "authorization, x-api-key, user-agent, x-custom-.*")
     monkeypatch.setenv(_asgi.CAPTURE_RESPONSE_HEADERS_ENV, "set-cookie,content-type")
