@@ -37,7 +37,7 @@ Values are rewritten too where a secret hides inside them:
   wherever they appear — Celery's own log records carry them, as repr strings, in their ``data``
   field (e-mail addresses, card numbers, passwords passed to tasks).
 
-Where it applies: span attributes, event attributes and status descriptions, and log record
+Where it applies: span attributes, event and link attributes and status descriptions, and log record
 bodies and attributes, in the exporters otelkit creates (so the work happens on the export thread,
 not in the request: the fast OTLP encoder calls :func:`redact_attributes` and :func:`redact_body`
 while it encodes, the SDK's exporters are wrapped by the exporters of
