@@ -100,7 +100,7 @@ def build_providers(
             exporter = redact_exporters.RedactingLogRecordExporter(exporter)
         processor = sdk_compat.logs_sdk_export().BatchLogRecordProcessor(exporter)
         if isinstance(exporter, deferred.DeferredExporter):
-            fastemit.encode_when_emitted(processor, exporter)
+            fastemit.queue_as_fields(processor, exporter)
         logger_provider.add_log_record_processor(processor)
     if warm_after is not None:
         deferred.warm_later([*span_exporters, *metric_exporters, *log_exporters], warm_after)

@@ -41,8 +41,8 @@ from otelkit._runtime import redact as _redact
 from otelkit._runtime import sdk_compat, state
 from otelkit._runtime.logs import console, fastemit, line
 from otelkit._runtime.logs import handler as loghandler
-from otelkit._runtime.otlp.emitted import LogEncoder, decoded
-from otelkit._runtime.otlp.encode import EncodedLog, encode_logs
+from otelkit._runtime.otlp.emitted import plain_log, sdk_records
+from otelkit._runtime.otlp.encode import PlainLog, encode_logs
 from otelkit._runtime.redact_exporters import redact_log_records
 from otelkit._runtime.sdk_compat import _log_probe as checks
 from otelkit.context import EXCEPTION_CONTEXT_ATTRIBUTE, exception_context, request_context
@@ -76,16 +76,16 @@ def _release(distribution: str) -> tuple[int, int]:
 FAST_EMIT_POSSIBLE = _release("opentelemetry-instrumentation-logging") >= (0, 62)
 
 
-def _encoder_for(processor: Any) -> LogEncoder:
-    """What otelkit's fast OTLP log exporter encodes with: the redaction filters."""
-    return LogEncoder(_redact.redact_attributes, _redact.redact_body)
+def _encoder_for(processor: Any) -> Any:
+    """What otelkit's fast OTLP log exporter takes records as: their fields."""
+    return plain_log
 
 
 def _pipeline(
     *, fast: bool, limits: LogRecordLimits | None = None, at_emit: bool = False
 ) -> tuple[logging.Handler, _Keep, LoggerProvider]:
     """A real pipeline; ``fast``: with what otelkit gives the handler (the fast emit where the release allows it);
-    ``at_emit``: the fast emit encoding records when emitted, as for otelkit's fast OTLP exporter."""
+    ``at_emit``: the fast emit queueing records as their fields, as for otelkit's fast OTLP exporter."""
     options: dict[str, Any] = {} if limits is None else {"log_record_limits": limits}
     provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False, **options)
     kept = _Keep()
@@ -249,24 +249,24 @@ def _log_records(message: ExportLogsServiceRequest) -> list[Any]:
 
 @pytest.mark.parametrize("encoder", ["otelkit", "sdk"])
 @pytest.mark.parametrize("with_span", [True, False], ids=["in_request", "no_span"])
-def test_records_encoded_when_emitted_export_what_the_sdk_exports(encoder: str, with_span: bool, request: Any) -> None:
-    """The fast emit with an encoder queues OTLP bytes (redacted) for plain records, SDK records for the rest:
-    what is exported is what the SDK's path exports, redacted as otelkit's exporter redacts it."""
+def test_records_queued_as_fields_export_what_the_sdk_exports(encoder: str, with_span: bool, request: Any) -> None:
+    """The fast emit with an encoder queues plain records as their fields, SDK records for the rest: what is
+    exported is what the SDK's path exports, redacted as otelkit's exporter redacts it."""
     if not _fast_emit_is_on():
         return
     if with_span:
         request.getfixturevalue("in_request")
     records = _records()
     sdk, fast = _both(records, at_emit=True)
-    encoded = [item for item in fast if type(item) is EncodedLog]
+    encoded = [item for item in fast if type(item) is PlainLog]
     # Plain records (str/int/float/bool/bytes/None values and keys, no exception or event name: 7 of 14) are
-    # encoded when emitted; the others are queued as the SDK's records and encoded on the export thread.
+    # queued as their fields; the others as the SDK's records. Both are encoded on the export thread.
     assert len(encoded) == 7 and len(fast) == len(records)
     expected = _decoded(encode_logs(sdk, _redact.redact_attributes, text_filter=_redact.redact_body))
     if encoder == "otelkit":
         got = _decoded(encode_logs(fast, _redact.redact_attributes, text_filter=_redact.redact_body))
-    else:  # the SDK's encoder after an exporter switched it back on: the bytes read back, the rest redacted
-        batch = redact_log_records(decoded(fast), _redact.redact_attributes, _redact.redact_body)
+    else:  # the SDK's encoder after an exporter switched it back on: SDK records made of the fields, redacted
+        batch = redact_log_records(sdk_records(fast), _redact.redact_attributes, _redact.redact_body)
         got = _decoded(sdk_encode_logs(batch).SerializeToString())
     for expected_record, got_record in zip(_log_records(expected), _log_records(got), strict=True):
         assert got_record == expected_record
@@ -278,7 +278,7 @@ def test_records_encoded_when_emitted_export_what_the_sdk_exports(encoder: str, 
 
 
 def test_a_record_its_encoder_fails_on_is_queued_as_the_sdks_record(in_request: Any) -> None:
-    """An encoder error (a redaction filter raising) never reaches the app: the record takes the SDK's path."""
+    """An error making what the record is queued as never reaches the app: the record takes the SDK's path."""
     if not _fast_emit_is_on():
         return
 
@@ -295,7 +295,7 @@ def test_a_record_its_encoder_fails_on_is_queued_as_the_sdks_record(in_request: 
     assert kept.batches[0].log_record.body == "still exported"
 
 
-def test_records_are_encoded_when_emitted_once_otelkits_exporter_is_built(
+def test_records_are_queued_as_their_fields_once_otelkits_exporter_is_built(
     in_request: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """otelkit's pipeline as the configurator builds it: a batch processor over the deferred OTLP exporter."""
@@ -310,7 +310,7 @@ def test_records_are_encoded_when_emitted_once_otelkits_exporter_is_built(
         exporter = exporters._otlp_exporter("logs")
         provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
         processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=60_000)
-        fastemit.encode_when_emitted(processor, exporter)
+        fastemit.queue_as_fields(processor, exporter)
         provider.add_log_record_processor(processor)
         queued: list[str] = []
         queue = processor._batch_processor
@@ -332,8 +332,8 @@ def test_records_are_encoded_when_emitted_once_otelkits_exporter_is_built(
         log("after")
         provider.force_flush()
         provider.shutdown()
-    # Records emitted while the exporter is not built are the SDK's, encoded when exported.
-    after = "EncodedLog" if encode.ENCODE_LOGS.on else "ReadableLogRecord"
+    # Records emitted while the exporter is not built are the SDK's.
+    after = "PlainLog" if encode.ENCODE_LOGS.on else "ReadableLogRecord"
     assert queued == ["ReadableLogRecord"] * 2 + [after] * 2
     assert [r.body for r in receiver.logs] == [
         "before the exporter is built",
@@ -350,7 +350,7 @@ def test_records_are_encoded_when_emitted_once_otelkits_exporter_is_built(
     [LogRecordLimits(max_attributes=1), LogRecordLimits(max_attribute_length=4), LogRecordLimits(max_attributes=0)],
     ids=["one_attribute", "four_characters", "none"],
 )
-@pytest.mark.parametrize("at_emit", [False, True], ids=["queued", "encoded_at_emit"])
+@pytest.mark.parametrize("at_emit", [False, True], ids=["queued", "as_fields"])
 def test_fast_emit_applies_the_sdks_attribute_limits(limits: LogRecordLimits, at_emit: bool, in_request: Any) -> None:
     if not _fast_emit_is_on():  # (and SDK 1.40's LoggerProvider takes no limits)
         return
@@ -360,9 +360,9 @@ def test_fast_emit_applies_the_sdks_attribute_limits(limits: LogRecordLimits, at
             assert checks.differences(sdk_item, fast_item) is None
         assert encode_logs(sdk) != b"" and _decoded(encode_logs(fast)) == _decoded(encode_logs(sdk))
         return
-    # A record the limits change (an attribute dropped or cut) is never encoded when emitted.
+    # A record the limits change (an attribute dropped or cut) is never queued as its fields.
     for sdk_item, fast_item in zip(sdk, fast, strict=True):
-        if type(fast_item) is EncodedLog:
+        if type(fast_item) is PlainLog:
             assert sdk_item.log_record.attributes.dropped == 0
             assert all(len(v) <= 4 for v in sdk_item.log_record.attributes.values() if type(v) is str) or (
                 limits.max_attribute_length is None

@@ -416,8 +416,8 @@ def test_failed_export_collects_the_garbage_it_leaves(monkeypatch):
         exporter.shutdown()
 
 
-def _encoded_when_emitted(exporter: FastOTLPLogExporter, record: Any) -> Any:
-    """``record`` as the fast emit queues it for ``exporter``: encoded (and redacted) by its encoder."""
+def _queued_as_fields(exporter: FastOTLPLogExporter, record: Any) -> Any:
+    """``record`` as the fast emit queues it for ``exporter``: its fields (redacted when exported)."""
     log = record.log_record
     encoder = exporter.log_encoder()
     assert encoder is not None
@@ -463,9 +463,8 @@ def test_fast_log_exporter_switched_off_mid_export_sends_the_batch_redacted_thro
 
     exporter = FastOTLPLogExporter(endpoint=receiver.url("logs"), **filters)
     exporter._path = _SwitchedOffMidExport(exporter)
-    # The record with the password queued as the SDK's (unredacted until exported), the other encoded
-    # (and redacted) when it was emitted.
-    batch = [records[0], _encoded_when_emitted(exporter, records[1])]
+    # The record with the password queued as its fields, the other as the SDK's: both unredacted until exported.
+    batch = [_queued_as_fields(exporter, records[0]), records[1]]
     received, _ = _received_by(exporter, batch, receiver, "logs")
     assert exporter._path.reasons == ["OTLPLogExporter.export() used the encoded request's 'ByteSize'"]
     assert exporter.log_encoder() is None  # records are queued as the SDK's from now on

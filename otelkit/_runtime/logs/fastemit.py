@@ -24,8 +24,8 @@ __all__ = [
     "IDLE_RECORD_FACTORY",
     "LOG_RECORD",
     "drop_idle_record_factory",
-    "encode_when_emitted",
     "fast_emit",
+    "queue_as_fields",
     "speed_up",
 ]
 
@@ -51,17 +51,17 @@ IDLE_RECORD_FACTORY = sdk_compat.register(
 )
 
 
-# otelkit's batch log record processors -> their deferred OTLP exporters (see encode_when_emitted)
+# otelkit's batch log record processors -> their deferred OTLP exporters (see queue_as_fields)
 _exporters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def encode_when_emitted(processor: Any, exporter: Any) -> None:
-    """Let the fast emit encode the records it queues for ``processor`` (a ``BatchLogRecordProcessor``).
+def queue_as_fields(processor: Any, exporter: Any) -> None:
+    """Let the fast emit queue the records for ``processor`` (a ``BatchLogRecordProcessor``) as their fields.
 
     ``exporter`` is the processor's :class:`otelkit._runtime.deferred.DeferredExporter`. Once it is
-    built, and only if it is otelkit's fast OTLP exporter with its encoder on, each record is
-    encoded (and redacted) when it is emitted, and the export thread only sends the bytes
-    (:class:`otelkit._runtime.otlp.encode.EncodedLog`); until then, and otherwise, records are
+    built, and only if it is otelkit's fast OTLP exporter with its encoder on, a plain record is
+    queued as its fields alone (:class:`otelkit._runtime.otlp.encode.PlainLog`: no SDK record
+    built), which the export thread encodes and redacts; until then, and otherwise, records are
     queued as the SDK's ``ReadableLogRecord``.
     """
     _exporters[processor] = exporter

@@ -1,10 +1,13 @@
-"""Log records encoded when they are emitted: :class:`LogEncoder`, and :func:`decoded` for the way back.
+"""Log records queued as their fields: :func:`plain_log`, and :func:`sdk_records` for the way back.
 
 otelkit's fast emit (:class:`otelkit._runtime.sdk_compat.FastEmit`) queues a plain record for its
-own batch processor as its OTLP ``LogRecord`` bytes, encoded and redacted by the exporter's
-:class:`LogEncoder` on the thread that logs: no SDK record is built for it, and the export thread
-only groups the bytes (:func:`otelkit._runtime.otlp.encode.encode_logs`). Should the exporter fall
-back to the SDK's encoder, :func:`decoded` reads such records back from their bytes.
+own batch processor as its fields alone (:class:`~otelkit._runtime.otlp.encode.PlainLog`, made by
+:func:`plain_log`): no SDK record, attributes object or lock is built for it, and the export thread
+encodes it, redacted, with the rest of its batch (:func:`otelkit._runtime.otlp.encode.encode_logs`).
+Encoding the batch there rather than each record on the thread that logs costs the request's
+thread less (the encoder's code and caches stay out of its way: bench/README.md, 2026-12-04).
+Should the exporter fall back to the SDK's encoder, :func:`sdk_records` builds the SDK's records
+from those fields.
 """
 
 from __future__ import annotations
@@ -13,42 +16,35 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otelkit._runtime import sdk_compat
-from otelkit._runtime.otlp.encode import EncodedLog, TextFilter, encode_log_record
-from otelkit._runtime.otlp.protowire import AttributeFilter
+from otelkit._runtime.otlp.encode import PlainLog
 
-__all__ = ["LogEncoder", "decoded"]
+__all__ = ["plain_log", "sdk_records"]
 
 
-class LogEncoder:
-    """Encodes a log record when it is emitted, with one exporter's filters: an :class:`EncodedLog`.
+def plain_log(
+    resource: Any,
+    instrumentation_scope: Any,
+    timestamp: int | None,
+    observed: int | None,
+    trace_id: int | None,
+    span_id: int | None,
+    trace_flags: Any,
+    severity_text: str | None,
+    severity_number: Any,
+    body: Any,
+    attributes: Mapping[str, Any],
+    event_name: str | None,
+) -> PlainLog:
+    """A record as the fast emit queues it for otelkit's OTLP exporter: its :class:`PlainLog`.
 
-    Called by the fast emit (:class:`otelkit._runtime.sdk_compat.FastEmit`) with the fields of the
-    ``ReadableLogRecord`` it would otherwise build; the record's attributes must be what the SDK
-    would keep as they are (no value cleaned, none dropped).
+    Called with the fields of the ``ReadableLogRecord`` the fast emit would otherwise build; the
+    record's attributes must be a dict of its own that the SDK would keep as it is (no value
+    cleaned, none dropped).
     """
-
-    __slots__ = ("attribute_filter", "text_filter")
-
-    def __init__(self, attribute_filter: AttributeFilter | None, text_filter: TextFilter | None) -> None:
-        self.attribute_filter = attribute_filter
-        self.text_filter = text_filter
-
-    def __call__(
-        self,
-        resource: Any,
-        instrumentation_scope: Any,
-        timestamp: int | None,
-        observed: int | None,
-        trace_id: int | None,
-        span_id: int | None,
-        trace_flags: Any,
-        severity_text: str | None,
-        severity_number: Any,
-        body: Any,
-        attributes: Mapping[str, Any],
-        event_name: str | None,
-    ) -> EncodedLog:
-        data = encode_log_record(
+    return PlainLog(
+        resource,
+        instrumentation_scope,
+        (
             timestamp,
             observed,
             trace_id,
@@ -58,65 +54,43 @@ class LogEncoder:
             severity_number,
             body,
             attributes,
-            0,
             event_name,
-            self.attribute_filter,
-            self.text_filter,
-        )
-        return EncodedLog(resource, instrumentation_scope, data)
+        ),
+    )
 
 
-def decoded(batch: Sequence[Any]) -> list[Any]:
-    """``batch`` with each :class:`EncodedLog` made an SDK ``ReadableLogRecord`` again (for the SDK's encoder).
+def sdk_records(batch: Sequence[Any]) -> list[Any]:
+    """``batch`` with each :class:`PlainLog` made the SDK's ``ReadableLogRecord`` (for the SDK's encoder).
 
-    For the rare export that falls back to the SDK's encoder after records were encoded when
-    emitted (:meth:`otelkit._runtime.otlp.fast.FastOTLPLogExporter.export`): the fields are read
-    back from the bytes, so they stay redacted.
+    For the rare export that falls back to the SDK's encoder after records were queued as their
+    fields (:meth:`otelkit._runtime.otlp.fast.FastOTLPLogExporter.export`); not yet redacted, as the
+    SDK's records beside them are not.
     """
-    if not any(type(item) is EncodedLog for item in batch):
+    if not any(type(item) is PlainLog for item in batch):
         return list(batch)
     from opentelemetry.context import Context
-    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as LogRecordMessage
-    from opentelemetry.trace import TraceFlags
 
     api_record, readable = sdk_compat.logs_api().LogRecord, sdk_compat.logs_sdk().ReadableLogRecord
-    severities = sdk_compat.logs_api().SeverityNumber
     out: list[Any] = []
     for item in batch:
-        if type(item) is not EncodedLog:
+        if type(item) is not PlainLog:
             out.append(item)
             continue
-        data = item.data
-        start = 1  # past the field tag (b"\x12"), then past the length
-        while data[start] & 0x80:
-            start += 1
-        message = LogRecordMessage.FromString(data[start + 1 :])
+        timestamp, observed, trace_id, span_id, flags, severity_text, severity, body, attributes, event = item.fields
         record = api_record(
-            timestamp=message.time_unix_nano or None,
-            observed_timestamp=message.observed_time_unix_nano,
+            timestamp=timestamp,
+            observed_timestamp=observed,
             context=Context(),
-            trace_id=int.from_bytes(message.trace_id, "big"),
-            span_id=int.from_bytes(message.span_id, "big"),
-            trace_flags=TraceFlags(message.flags & 0xFF),
-            severity_text=message.severity_text or None,
-            severity_number=severities(message.severity_number),
-            body=_python_value(message.body) if message.HasField("body") else None,
-            attributes={kv.key: _python_value(kv.value) for kv in message.attributes},
-            event_name=getattr(message, "event_name", "") or None,
+            trace_id=trace_id,
+            span_id=span_id,
+            trace_flags=flags,
+            severity_text=severity_text,
+            severity_number=severity,
+            body=body,
+            attributes=attributes,
+            event_name=event,
         )
         out.append(
             readable(log_record=record, resource=item.resource, instrumentation_scope=item.instrumentation_scope)
         )
     return out
-
-
-def _python_value(value: Any) -> Any:
-    """An OTLP ``AnyValue`` as the Python value the SDK's encoder turns into it again."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [_python_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _python_value(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, kind)

@@ -24,9 +24,8 @@ non-empty span, event, link and log record attribute mapping before encoding; ``
 Both must not mutate their argument and return it, or a new value. If one raises, the batch fails
 rather than leave unfiltered. ``None`` costs nothing.
 
-A log record can also be encoded when it is emitted (:mod:`otelkit._runtime.otlp.emitted`): it is
-then queued as an :class:`EncodedLog`, its ``LogRecord`` bytes already redacted, and
-:func:`encode_logs` only groups it.
+A log record bound for otelkit's exporter can also be queued as its fields alone
+(:mod:`otelkit._runtime.otlp.emitted`): a :class:`PlainLog`, which :func:`encode_logs` encodes.
 
 ``OTELKIT_FAST_EXPORT=false`` makes otelkit use the SDK's exporters instead.
 """
@@ -55,7 +54,7 @@ __all__ = [
     "ENCODE_LOGS",
     "ENCODE_SPANS",
     "PAUSE_EVERY",
-    "EncodedLog",
+    "PlainLog",
     "TextFilter",
     "encode_log_record",
     "encode_logs",
@@ -344,10 +343,10 @@ def _encode_log(
         log.severity_number,
         log.body,
         plain(attributes),
-        getattr(attributes, "dropped", 0),
         log.event_name,
         attribute_filter,
         text_filter,
+        getattr(attributes, "dropped", 0),
     )
 
 
@@ -366,10 +365,10 @@ def encode_log_record(
     severity_number: Any,
     body: Any,
     attributes: Mapping[str, Any] | None,
-    dropped: int,
     event_name: str | None,
     attribute_filter: AttributeFilter | None = None,
     text_filter: TextFilter | None = None,
+    dropped: int = 0,
 ) -> bytes:
     """One ``LogRecord`` as the ``log_records`` field (2) of a ``ScopeLogs``: the fields of an SDK log record."""
     head = b"\x09" + _pack_u64(timestamp) if timestamp else b""
@@ -420,19 +419,27 @@ def encode_log_record(
     return _length_prefixed(b"\x12", parts)
 
 
-class EncodedLog:
-    """A log record encoded when it was emitted, redacted by its exporter's filters (:mod:`.emitted`).
+LogFields = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, Any]
+"""A :class:`PlainLog`'s fields: ``timestamp, observed, trace_id, span_id, trace_flags, severity_text,
+severity_number, body, attributes, event_name``."""
 
-    Queued in place of the SDK's ``ReadableLogRecord``: :func:`encode_logs` only groups its bytes.
-    ``resource`` and ``instrumentation_scope`` are the SDK logger's, for the grouping.
+
+class PlainLog:
+    """A log record queued as its fields by the fast emit, for otelkit's OTLP exporter (:mod:`.emitted`).
+
+    Queued in place of the SDK's ``ReadableLogRecord`` (none is built for it) and encoded, with
+    the exporter's filters, by :func:`encode_logs` on the export thread. ``fields`` are
+    :func:`encode_log_record`'s first ten arguments (its dropped count is 0: the fast emit queues
+    this only for a record whose attributes the SDK keeps as they are, a dict of its own of
+    immutable values); ``resource`` and ``instrumentation_scope`` are the SDK logger's.
     """
 
-    __slots__ = ("data", "instrumentation_scope", "resource")
+    __slots__ = ("fields", "instrumentation_scope", "resource")
 
-    def __init__(self, resource: Any, instrumentation_scope: Any, data: bytes) -> None:
+    def __init__(self, resource: Any, instrumentation_scope: Any, fields: LogFields) -> None:
         self.resource = resource
         self.instrumentation_scope = instrumentation_scope
-        self.data = data
+        self.fields = fields
 
 
 def encode_logs(
@@ -444,7 +451,8 @@ def encode_logs(
     """Serialize SDK ``ReadableLogRecord``s as an OTLP ``ExportLogsServiceRequest``.
 
     Args:
-        records: What a log record processor hands to an exporter.
+        records: What a log record processor hands to an exporter: the SDK's records, or
+            :class:`PlainLog` items.
         attribute_filter: Applied to each record's attributes before encoding.
         pause: Called after every ``PAUSE_EVERY`` records (see :class:`Pacer`).
         text_filter: Applied to each record's body before encoding.
@@ -459,8 +467,8 @@ def encode_logs(
         if pause is not None and i and not i % PAUSE_EVERY:
             pause()
         items = groups.items_for(record.resource, record.instrumentation_scope or None)
-        if type(record) is EncodedLog:  # encoded when emitted, with this exporter's filters
-            items.append(record.data)
+        if type(record) is PlainLog:  # queued as its fields by the fast emit
+            items.append(encode_log_record(*record.fields, attribute_filter, text_filter))
         else:
             items.append(_encode_log(record, attribute_filter, plain, text_filter))
     return groups.request()

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otelkit._runtime import sdk_compat
-from otelkit._runtime.otlp.emitted import LogEncoder, decoded
+from otelkit._runtime.otlp.emitted import plain_log, sdk_records
 from otelkit._runtime.otlp.encode import ENCODE_LOGS, ENCODE_SPANS, PAUSE_EVERY, TextFilter
 from otelkit._runtime.otlp.protowire import AttributeFilter
 
@@ -174,7 +174,7 @@ class _FastExporter:
             self._path.switch_off(
                 f"{self._sdk_class.__name__}.export() used the encoded request's {self._unexpected!r}"
             )
-            sdk_compat.replan()  # log records are no longer encoded when emitted
+            sdk_compat.replan()  # log records are queued as the SDK's again
             return super().export(self._for_sdk_encoder(batch))  # type: ignore[misc,unused-ignore]
         pause = self._pause
         if pause is not None and type(batch) is list:
@@ -244,17 +244,13 @@ class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     _encoder_name = "encode_logs"
     _what = "logs"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._log_encoder = LogEncoder(self._attribute_filter, self._text_filter)
+    def log_encoder(self) -> Callable[..., Any] | None:
+        """What the fast emit queues a record for this exporter as (:func:`plain_log`); None once its encoder is off.
 
-    def log_encoder(self) -> LogEncoder | None:
-        """What encodes a record for this exporter when it is emitted; None once its encoder is off.
-
-        Its batch processor then queues :class:`~otelkit._runtime.otlp.encode.EncodedLog` items,
-        already redacted with this exporter's filters, which :func:`encode_logs` only groups.
+        Its batch processor then queues :class:`~otelkit._runtime.otlp.encode.PlainLog` items, the
+        records' fields alone, which :func:`encode_logs` encodes (and redacts) on the export thread.
         """
-        return self._log_encoder if self._path.on else None
+        return plain_log if self._path.on else None
 
     def _result_type(self) -> Any:
         return sdk_compat.logs_sdk_export().LogRecordExportResult
@@ -262,7 +258,7 @@ class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     def _for_sdk_encoder(self, batch: Sequence[Any]) -> Sequence[Any]:
         from otelkit._runtime.redact_exporters import redact_log_records
 
-        return redact_log_records(decoded(batch), self._attribute_filter, self._text_filter)
+        return redact_log_records(sdk_records(batch), self._attribute_filter, self._text_filter)
 
 
 FastOTLPSpanExporter._path = ENCODE_SPANS

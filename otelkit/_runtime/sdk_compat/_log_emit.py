@@ -11,11 +11,11 @@ trace context taken from the record's facts, read once for all of otelkit's hand
 passes them in: :mod:`otelkit._runtime.logs.facts`).
 
 Where the logger's one batch processor exports through otelkit's fast OTLP exporter, the caller's
-``encoder_for`` gives that exporter's encoder, and a record whose attributes the SDK keeps as they
-are is queued as its OTLP bytes instead (:class:`otelkit._runtime.otlp.encode.EncodedLog`, encoded
-and redacted on the thread that logs, while the record's data is at hand): no SDK objects are built
-for it, and the export thread only sends. Any other record, and every record while the exporter
-is not built yet or after its encoder was switched off (:func:`replan`), is queued as above.
+``encoder_for`` gives what that exporter takes instead, and a record whose attributes the SDK keeps
+as they are is queued as its fields alone (:class:`otelkit._runtime.otlp.encode.PlainLog`): no
+SDK objects are built for it, and the export thread encodes and redacts it with its batch. Any
+other record, and every record while the exporter is not built yet or after its encoder was
+switched off (:func:`replan`), is queued as above.
 A logger with no processor at all (``OTEL_LOGS_EXPORTER=none``) gets nothing built: the SDK would
 build each record for no one and only count it (its ``otel.sdk.log.created`` self-metric), so it is counted.
 
@@ -78,8 +78,8 @@ _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
 Encoder = Callable[..., Any]
-"""Encodes a record when it is emitted (:class:`otelkit._runtime.otlp.emitted.LogEncoder`), given the
-fields of the ``ReadableLogRecord`` it stands for; what it returns is queued instead."""
+"""Makes what a record is queued as for otelkit's OTLP exporter (:func:`otelkit._runtime.otlp.emitted.plain_log`),
+given the fields of the ``ReadableLogRecord`` it stands for; what it returns is queued instead."""
 
 EncoderFor = Callable[[Any], "Encoder | None"]
 """The encoder for the records a batch processor queues, or None: they are queued as the SDK's records."""
@@ -109,7 +109,7 @@ class _Plan:
         self.multi = multi
         self.processors = processors
         self.emits = emits  # None: this logger's records take the SDK's path; (): no processor
-        self.encoder = encoder  # not None: its one processor's exporter takes records encoded when emitted
+        self.encoder = encoder  # not None: its one processor's exporter takes records as their fields
         self.generation = _generation[0]
 
 
@@ -216,7 +216,7 @@ class FastEmit:
         """The ``ReadableLogRecord`` the SDK's batch processor would queue for ``record``; None if disabled.
 
         With an ``encoder``, a record whose attributes the SDK keeps as they are is queued as what
-        the encoder makes of its fields instead (its OTLP bytes: nothing is built to be encoded later).
+        the encoder makes of its fields instead (nothing of the SDK's is built for it).
         """
         if not logger._is_enabled():
             return None
