@@ -34,21 +34,9 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
     attributes = span.attributes
     new_attributes = redact_attributes(attributes)
     events = span.events
-    new_events: list[Event] | None = None
-    for i, event in enumerate(events):
-        scrubbed = redact_attributes(event.attributes)
-        if scrubbed is not event.attributes:
-            if new_events is None:
-                new_events = list(events)
-            new_events[i] = Event(event.name, _with_dropped(scrubbed, event.dropped_attributes), event.timestamp)
+    new_events = _redacted_items(events, lambda event, scrubbed: Event(event.name, scrubbed, event.timestamp))
     links = span.links
-    new_links: list[Link] | None = None
-    for i, link in enumerate(links):
-        scrubbed = redact_attributes(link.attributes)
-        if scrubbed is not link.attributes:
-            if new_links is None:
-                new_links = list(links)
-            new_links[i] = Link(link.context, _with_dropped(scrubbed, link.dropped_attributes))
+    new_links = _redacted_items(links, lambda link, scrubbed: Link(link.context, scrubbed))
     status = span.status
     description = status.description
     if description:
@@ -72,6 +60,19 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+def _redacted_items(items: Sequence[Any], remake: Callable[[Any, Any], Any]) -> list[Any] | None:
+    # Events (links) with their attributes redacted, each remade by ``remake(item, attributes)``
+    # with its dropped-attributes count; None when there was nothing to redact.
+    new: list[Any] | None = None
+    for i, item in enumerate(items):
+        scrubbed = redact_attributes(item.attributes)
+        if scrubbed is not item.attributes:
+            if new is None:
+                new = list(items)
+            new[i] = remake(item, _with_dropped(scrubbed, item.dropped_attributes))
+    return new
 
 
 def _with_dropped(attributes: Any, dropped: int) -> Any:
