@@ -76,7 +76,10 @@ def _extras(record: logging.LogRecord) -> Mapping[str, Any]:
     names = field_names(fields, _RESERVED)
     if not names:
         return {}
-    return redact.redact_attributes(dict(zip(names, map(fields.__getitem__, names), strict=True)))
+    extras = {}
+    for name in names:  # a loop, not dict(zip(...)): no iterator objects on every record's path
+        extras[name] = fields[name]
+    return redact.redact_attributes(extras)
 
 
 def _trace_ids(context: Any = None) -> tuple[str, str]:

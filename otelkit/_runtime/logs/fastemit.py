@@ -60,7 +60,7 @@ def queue_as_fields(processor: Any, exporter: Any) -> None:
 
     ``exporter`` is the processor's :class:`otelkit._runtime.deferred.DeferredExporter`. Once it is
     built, and only if it is otelkit's fast OTLP exporter with its encoder on, a plain record is
-    queued as its fields alone (:class:`otelkit._runtime.otlp.encode.PlainLog`: no SDK record
+    queued as its fields alone (:data:`otelkit._runtime.otlp.encode.PlainLog`: no SDK record
     built), which the export thread encodes and redacts; until then, and otherwise, records are
     queued as the SDK's ``ReadableLogRecord``.
     """
@@ -68,17 +68,17 @@ def queue_as_fields(processor: Any, exporter: Any) -> None:
     exporter.when_built(sdk_compat.replan)
 
 
-def _encoder_for(processor: Any) -> Any:
+def _fields_for(processor: Any) -> bool:
     exporter = _exporters.get(processor)
     if exporter is None:
-        return None
-    log_encoder = getattr(exporter.built(), "log_encoder", None)  # only otelkit's FastOTLPLogExporter has it
-    return log_encoder() if log_encoder is not None else None
+        return False
+    takes_fields = getattr(exporter.built(), "takes_fields", None)  # only otelkit's FastOTLPLogExporter has it
+    return bool(takes_fields()) if takes_fields is not None else False
 
 
 def fast_emit(handler: logging.Handler) -> sdk_compat.FastEmit:
     """The fast emit for ``handler`` (falling back to its own ``emit``), whether or not the probe passed."""
-    return sdk_compat.FastEmit(handler, handler.emit, encoder_for=_encoder_for, **_BUILT_WITH)
+    return sdk_compat.FastEmit(handler, handler.emit, fields_for=_fields_for, **_BUILT_WITH)
 
 
 def speed_up(handler: logging.Handler) -> bool:

@@ -27,14 +27,20 @@ def iso_millis(created: float) -> str:
     """``datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")``, cheaper.
 
     The same rounding as ``datetime`` (the fraction to microseconds, half to even) and the same
-    text; the date and time of each second are formatted once.
+    text; the date and time of each second are formatted once, the milliseconds looked up. Only
+    arithmetic the interpreter does itself on a record's path (no ``round``, no format spec: on
+    the request's path each distinct C function costs its own cache misses, bench/README.md).
     """
     if created < 0:  # never for a log record; keep datetime's own behaviour there
         import datetime as _dt
 
         return _dt.datetime.fromtimestamp(created, _dt.timezone.utc).isoformat(timespec="milliseconds")
     second = int(created)
-    micros = round((created - second) * 1e6)
+    scaled = (created - second) * 1e6
+    micros = int(scaled)
+    rest = scaled - micros  # exact: the fraction of a double is a double
+    if rest > 0.5 or (rest == 0.5 and micros & 1):  # round half to even, as round() and datetime
+        micros += 1
     if micros >= 1_000_000:
         second += 1
         micros -= 1_000_000
@@ -44,7 +50,10 @@ def iso_millis(created: float) -> str:
     else:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _second[0] = (second, text)
-    return f"{text}.{micros // 1000:03d}+00:00"
+    return f"{text}.{_MILLIS[micros // 1000]}+00:00"
+
+
+_MILLIS = tuple(f"{i:03d}" for i in range(1000))
 
 
 _make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
@@ -71,7 +80,8 @@ def _ids(context: Any) -> tuple[Any, str, str]:
     cached = _hex[0]
     if cached[0] is context:
         return cached
-    entry = (context, format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    # printf-style, the formatting the stdlib's own messages (msg % args) already run, not format()'s.
+    entry = (context, "%032x" % context.trace_id, "%016x" % context.span_id)  # noqa: UP031
     _hex[0] = entry
     return entry
 
@@ -88,8 +98,8 @@ def format_json(
     "level", "logger", "message"[, "trace_id", "span_id"][, "request_id"], **extras[,
     "exception"]}`` (an extra field never replaces one of the first ones). The common case — no
     exception, no extra field named like one of them — is written piece by piece: the fixed keys
-    as text, the values through the C string encoder ``json`` uses, the extras through the C
-    encoder; anything else builds the document.
+    as text, the strings through the C string encoder ``json`` uses, extras of plain values as
+    ``json`` writes them (:func:`_plain_fields`); anything else builds the document.
 
     Args:
         formatter: The console formatter (its ``formatException``).
@@ -106,20 +116,19 @@ def format_json(
     context = f.span_context
     valid = context.is_valid
     request_id = f.request_id
-    if _encode_str is not None and not record.exc_info and not (fields and not fields.keys().isdisjoint(_FIRST_KEYS)):
-        enc = _encode_str
-        line = (
-            f'{{"timestamp": "{iso_millis(record.created)}", "level": {enc(record.levelname)},'
-            f' "logger": {enc(record.name)}, "message": {enc(text)}'
-        )
-        if valid:
-            _, trace_hex, span_hex = _ids(context)
-            line += f', "trace_id": "{trace_hex}", "span_id": "{span_hex}"'
-        if request_id:
-            line += f', "request_id": {enc(request_id)}'
-        if fields:
-            line += ", " + _dumps(fields)[1:-1]
-        return line + "}"
+    if _encode_str is not None and not record.exc_info:
+        tail = _plain_fields(fields) if fields else ""
+        if tail is not None:
+            enc = _encode_str
+            ids = ""
+            if valid:
+                _, trace_hex, span_hex = _ids(context)
+                ids = f', "trace_id": "{trace_hex}", "span_id": "{span_hex}"'
+            request = f', "request_id": {enc(request_id)}' if request_id else ""
+            return (
+                f'{{"timestamp": "{iso_millis(record.created)}", "level": {enc(record.levelname)},'
+                f' "logger": {enc(record.name)}, "message": {enc(text)}{ids}{request}{tail}}}'
+            )
     doc: dict[str, Any] = {
         "timestamp": iso_millis(record.created),
         "level": record.levelname,
@@ -136,6 +145,34 @@ def format_json(
         exception = formatter.formatException(record.exc_info)
         doc["exception"] = exception if message is None else message(exception)
     return _dumps(doc)
+
+
+def _plain_fields(fields: Mapping[str, Any]) -> str | None:
+    """``fields`` as the JSON document's last members (``, "key": value`` each), or None.
+
+    For fields whose values are ``str``, ``int``, ``bool`` or ``None`` and whose names are none of
+    the line's own keys — what a record's ``extra=`` fields are — written with the C string
+    encoder and the interpreter's own int-to-text, exactly as ``json.dumps`` writes them; any
+    other value (a float, which may be NaN, a list, an object) or name: None, and the caller
+    builds the document.
+    """
+    enc = _encode_str
+    out = ""
+    for key, value in fields.items():
+        if key in _FIRST_KEYS:
+            return None
+        kind = type(value)
+        if kind is str:
+            out = f"{out}, {enc(key)}: {enc(value)}"
+        elif kind is int:
+            out = f"{out}, {enc(key)}: {value}"
+        elif kind is bool:
+            out = f"{out}, {enc(key)}: {'true' if value else 'false'}"
+        elif value is None:
+            out = f"{out}, {enc(key)}: null"
+        else:
+            return None
+    return out
 
 
 _stream_kind: list[tuple[Any, bool]] = [(None, True)]  # (the last stream, whether a line needs a flush)

@@ -25,7 +25,7 @@ Both must not mutate their argument and return it, or a new value. If one raises
 rather than leave unfiltered. ``None`` costs nothing.
 
 A log record bound for otelkit's exporter can also be queued as its fields alone
-(:mod:`otelkit._runtime.otlp.emitted`): a :class:`PlainLog`, which :func:`encode_logs` encodes.
+(:mod:`otelkit._runtime.otlp.emitted`): a :data:`PlainLog` tuple, which :func:`encode_logs` encodes.
 
 ``OTELKIT_FAST_EXPORT=false`` makes otelkit use the SDK's exporters instead.
 """
@@ -419,27 +419,18 @@ def encode_log_record(
     return _length_prefixed(b"\x12", parts)
 
 
-LogFields = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, Any]
-"""A :class:`PlainLog`'s fields: ``timestamp, observed, trace_id, span_id, trace_flags, severity_text,
-severity_number, body, attributes, event_name``."""
+PlainLog = tuple[Any, ...]
+"""A log record queued as its fields by the fast emit, for otelkit's OTLP exporter (:mod:`.emitted`).
 
-
-class PlainLog:
-    """A log record queued as its fields by the fast emit, for otelkit's OTLP exporter (:mod:`.emitted`).
-
-    Queued in place of the SDK's ``ReadableLogRecord`` (none is built for it) and encoded, with
-    the exporter's filters, by :func:`encode_logs` on the export thread. ``fields`` are
-    :func:`encode_log_record`'s first ten arguments (its dropped count is 0: the fast emit queues
-    this only for a record whose attributes the SDK keeps as they are, a dict of its own of
-    immutable values); ``resource`` and ``instrumentation_scope`` are the SDK logger's.
-    """
-
-    __slots__ = ("fields", "instrumentation_scope", "resource")
-
-    def __init__(self, resource: Any, instrumentation_scope: Any, fields: LogFields) -> None:
-        self.resource = resource
-        self.instrumentation_scope = instrumentation_scope
-        self.fields = fields
+The tuple ``(resource, instrumentation_scope, timestamp, observed, trace_id, span_id, trace_flags,
+severity_text, severity_number, body, attributes, event_name)``, built in one step by
+:meth:`otelkit._runtime.sdk_compat.FastEmit.build`: the SDK logger's resource and scope, then
+:func:`encode_log_record`'s first ten arguments (its dropped count is 0: the fast emit queues this
+only for a record whose attributes the SDK keeps as they are, a dict of its own of immutable
+values). Queued in place of the SDK's ``ReadableLogRecord`` (none is built for it; nothing else a
+processor queues is a tuple) and encoded, with the exporter's filters, by :func:`encode_logs` on
+the export thread.
+"""
 
 
 def encode_logs(
@@ -452,7 +443,7 @@ def encode_logs(
 
     Args:
         records: What a log record processor hands to an exporter: the SDK's records, or
-            :class:`PlainLog` items.
+            :data:`PlainLog` tuples.
         attribute_filter: Applied to each record's attributes before encoding.
         pause: Called after every ``PAUSE_EVERY`` records (see :class:`Pacer`).
         text_filter: Applied to each record's body before encoding.
@@ -466,10 +457,27 @@ def encode_logs(
     for i, record in enumerate(records):
         if pause is not None and i and not i % PAUSE_EVERY:
             pause()
-        items = groups.items_for(record.resource, record.instrumentation_scope or None)
-        if type(record) is PlainLog:  # queued as its fields by the fast emit
-            items.append(encode_log_record(*record.fields, attribute_filter, text_filter))
+        if type(record) is tuple:  # a PlainLog: queued as its fields by the fast emit
+            resource, scope, stamp, observed, trace_id, span_id, flags, level, severity, body, attrs, event = record
+            items = groups.items_for(resource, scope or None)
+            items.append(
+                encode_log_record(
+                    stamp,
+                    observed,
+                    trace_id,
+                    span_id,
+                    flags,
+                    level,
+                    severity,
+                    body,
+                    attrs,
+                    event,
+                    attribute_filter,
+                    text_filter,
+                )
+            )
         else:
+            items = groups.items_for(record.resource, record.instrumentation_scope or None)
             items.append(_encode_log(record, attribute_filter, plain, text_filter))
     return groups.request()
 

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otelkit._runtime import sdk_compat
-from otelkit._runtime.otlp.emitted import plain_log, sdk_records
+from otelkit._runtime.otlp.emitted import sdk_records
 from otelkit._runtime.otlp.encode import ENCODE_LOGS, ENCODE_SPANS, PAUSE_EVERY, TextFilter
 from otelkit._runtime.otlp.protowire import AttributeFilter
 
@@ -244,13 +244,13 @@ class FastOTLPLogExporter(_FastExporter, _sdk_log_exporter.OTLPLogExporter):
     _encoder_name = "encode_logs"
     _what = "logs"
 
-    def log_encoder(self) -> Callable[..., Any] | None:
-        """What the fast emit queues a record for this exporter as (:func:`plain_log`); None once its encoder is off.
+    def takes_fields(self) -> bool:
+        """Whether the fast emit may queue records for this exporter as their fields; False once its encoder is off.
 
-        Its batch processor then queues :class:`~otelkit._runtime.otlp.encode.PlainLog` items, the
+        Its batch processor then queues :data:`~otelkit._runtime.otlp.encode.PlainLog` tuples, the
         records' fields alone, which :func:`encode_logs` encodes (and redacts) on the export thread.
         """
-        return plain_log if self._path.on else None
+        return bool(self._path.on)
 
     def _result_type(self) -> Any:
         return sdk_compat.logs_sdk_export().LogRecordExportResult

@@ -10,12 +10,12 @@ would keep it as is (otherwise the SDK's own ``BoundedAttributes`` cleans it), t
 trace context taken from the record's facts, read once for all of otelkit's handlers (the caller
 passes them in: :mod:`otelkit._runtime.logs.facts`).
 
-Where the logger's one batch processor exports through otelkit's fast OTLP exporter, the caller's
-``encoder_for`` gives what that exporter takes instead, and a record whose attributes the SDK keeps
-as they are is queued as its fields alone (:class:`otelkit._runtime.otlp.encode.PlainLog`): no
-SDK objects are built for it, and the export thread encodes and redacts it with its batch. Any
-other record, and every record while the exporter is not built yet or after its encoder was
-switched off (:func:`replan`), is queued as above.
+Where the logger's one batch processor exports through otelkit's fast OTLP exporter (the caller's
+``fields_for`` says so), a record whose attributes the SDK keeps as they are is queued as its
+fields alone, a tuple (:data:`otelkit._runtime.otlp.encode.PlainLog`): no SDK objects are built
+for it, and the export thread encodes and redacts it with its batch. Any other record, and every
+record while the exporter is not built yet or after its encoder was switched off (:func:`replan`),
+is queued as above.
 A logger with no processor at all (``OTEL_LOGS_EXPORTER=none``) gets nothing built: the SDK would
 build each record for no one and only count it (its ``otel.sdk.log.created`` self-metric), so it is counted.
 
@@ -40,6 +40,8 @@ from typing import Any, Protocol
 from opentelemetry.context import Context
 
 from otelkit._runtime.sdk_compat._registry import missing
+
+PlainLog = tuple[Any, ...]  # otelkit._runtime.otlp.encode.PlainLog (that module imports this one)
 
 __all__ = [
     "RELIES_ON",
@@ -77,12 +79,9 @@ RELIES_ON = (
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
-Encoder = Callable[..., Any]
-"""Makes what a record is queued as for otelkit's OTLP exporter (:func:`otelkit._runtime.otlp.emitted.plain_log`),
-given the fields of the ``ReadableLogRecord`` it stands for; what it returns is queued instead."""
-
-EncoderFor = Callable[[Any], "Encoder | None"]
-"""The encoder for the records a batch processor queues, or None: they are queued as the SDK's records."""
+FieldsFor = Callable[[Any], bool]
+"""Whether a batch processor's records may be queued as their fields (a ``PlainLog`` tuple), or
+must be queued as the SDK's records."""
 
 _generation = [0]
 
@@ -95,7 +94,7 @@ def replan() -> None:
 class _Plan:
     """How records of one logger name reach the SDK: its Logger and its batch processors' queues."""
 
-    __slots__ = ("emits", "encoder", "generation", "logger", "multi", "processors")
+    __slots__ = ("as_fields", "emits", "generation", "logger", "multi", "processors")
 
     def __init__(
         self,
@@ -103,13 +102,13 @@ class _Plan:
         multi: Any,
         processors: Any,
         emits: tuple[Callable[[Any], None], ...] | None,
-        encoder: Encoder | None,
+        as_fields: bool,
     ):
         self.logger = logger
         self.multi = multi
         self.processors = processors
         self.emits = emits  # None: this logger's records take the SDK's path; (): no processor
-        self.encoder = encoder  # not None: its one processor's exporter takes records as their fields
+        self.as_fields = as_fields  # its one processor's exporter takes records as their fields
         self.generation = _generation[0]
 
 
@@ -129,7 +128,7 @@ class FastEmit:
         *,
         facts: FactsOf,
         field_names: FieldNames,
-        encoder_for: EncoderFor | None = None,
+        fields_for: FieldsFor | None = None,
     ) -> None:
         from opentelemetry._logs import LogRecord
         from opentelemetry.attributes import BoundedAttributes
@@ -142,7 +141,7 @@ class FastEmit:
         self.fallback = fallback
         self._facts = facts
         self._field_names = field_names
-        self._encoder_for = encoder_for
+        self._fields_for = fields_for
         self._provider = handler._logger_provider  # type: ignore[attr-defined]
         self._is_emitting = type(handler)._is_emitting  # type: ignore[attr-defined]
         self._get_attributes = handler._get_attributes  # type: ignore[attr-defined]
@@ -174,10 +173,10 @@ class FastEmit:
             and all(type(p) is self._batch for p in processors)
         ):
             emits = tuple(p._batch_processor.emit for p in processors)  # (): no processor, nothing queued
-        encoder = None
-        if emits is not None and processors and len(processors) == 1 and self._encoder_for is not None:
-            encoder = self._encoder_for(processors[0])
-        plan = _Plan(logger, multi, processors, emits, encoder)
+        as_fields = False
+        if emits is not None and processors and len(processors) == 1 and self._fields_for is not None:
+            as_fields = bool(self._fields_for(processors[0]))
+        plan = _Plan(logger, multi, processors, emits, as_fields)
         with self._lock:
             self._plans[name] = plan
         return plan
@@ -203,21 +202,63 @@ class FastEmit:
         if emits is None or record.exc_info or self._is_emitting.get():
             self.fallback(record)
             return
+        if plan.as_fields:
+            item = self.plain(record, plan.logger)
+            if item is not None:
+                for emit in emits:
+                    emit(item)
+                return
+        # The handler's recursion guard, for what may run code that logs (a formatter, a value's
+        # __str__, a warning about dropped attributes): as the handler's own emit sets it.
         token = self._is_emitting.set(True)
         try:
-            readable = self.build(record, plan.logger, plan.encoder)
+            readable = self.build(record, plan.logger)
             if readable is not None:
                 for emit in emits:
                     emit(readable)
         finally:
             self._is_emitting.reset(token)
 
-    def build(self, record: logging.LogRecord, logger: Any, encoder: Encoder | None = None) -> Any:
-        """The ``ReadableLogRecord`` the SDK's batch processor would queue for ``record``; None if disabled.
+    def plain(self, record: logging.LogRecord, logger: Any) -> PlainLog | None:
+        """``record`` as its fields alone, for otelkit's OTLP exporter; None: it takes :meth:`build`.
 
-        With an ``encoder``, a record whose attributes the SDK keeps as they are is queued as what
-        the encoder makes of its fields instead (nothing of the SDK's is built for it).
+        The ``PlainLog`` tuple ``(resource, instrumentation_scope, timestamp, observed, trace_id,
+        span_id, trace_flags, severity_text, severity_number, body, attributes, event_name)``
+        (:data:`otelkit._runtime.otlp.encode.PlainLog`), built in one step, nothing of the SDK's
+        built for it: for a record whose attributes the SDK keeps as they are (no code attributes
+        asked for, no event name, values of plain types within the limits), on a handler with no
+        formatter, of an enabled logger. Runs no code but otelkit's and the interpreter's (no
+        formatter, no value's ``__str__``, no warning; the message was read by the handler's filter,
+        ``logs/handler.py``, and its facts are reused), so it needs no recursion guard.
         """
+        if self.handler.formatter is not None or self._code_attributes or not logger._is_enabled():
+            return None
+        attributes = self._own_fields(record)
+        if attributes is None or not _kept(attributes, logger._log_record_limits):
+            return None
+        severity = self._severity.get(record.levelno)
+        if severity is None:
+            severity = self._severity[record.levelno] = self._std_to_otel(record.levelno)
+        f = self._facts(record)
+        span_context = f.span_context
+        logger._logger_metrics.emit_log()
+        return (
+            logger._resource,
+            logger._instrumentation_scope,
+            int(record.created * 1e9),
+            time.time_ns(),
+            span_context.trace_id,
+            span_context.span_id,
+            span_context.trace_flags,
+            _SEVERITY_TEXT.get(record.levelname, record.levelname),
+            severity,
+            f.message,
+            attributes,
+            None,
+        )
+
+    def build(self, record: logging.LogRecord, logger: Any) -> Any:
+        """The ``ReadableLogRecord`` the SDK's batch processor would queue for ``record``; None if disabled."""
         if not logger._is_enabled():
             return None
         handler = self.handler
@@ -230,27 +271,6 @@ class FastEmit:
         attributes, event_name, kept = self._record_attributes(record, limits)
         span_context = f.span_context
         severity_text = _SEVERITY_TEXT.get(record.levelname, record.levelname)
-        if encoder is not None and kept:
-            try:
-                item = encoder(
-                    logger._resource,
-                    logger._instrumentation_scope,
-                    int(record.created * 1e9),
-                    time.time_ns(),
-                    span_context.trace_id,
-                    span_context.span_id,
-                    span_context.trace_flags,
-                    severity_text,
-                    severity,
-                    body,
-                    attributes,
-                    event_name,
-                )
-            except Exception:  # the record is queued as the SDK's: its exporter reports the error
-                item = None
-            if item is not None:
-                logger._logger_metrics.emit_log()
-                return item
         bounded = self._attributes(attributes, limits, kept)
         log = self._api_record.__new__(self._api_record)
         # The fields LogRecord.__init__ sets, in its order, as the batch processor's copy has them.
@@ -300,15 +320,25 @@ class FastEmit:
         which otelkit's handler wraps to convert values the SDK would refuse (logs/handler.py).
         """
         if not self._code_attributes:
-            fields = record.__dict__
-            names = self._field_names(fields, self._reserved, private=True)
-            attributes = dict(zip(names, map(fields.__getitem__, names), strict=True))
-            if _EVENT_KEYS.isdisjoint(attributes):
+            attributes = self._own_fields(record)
+            if attributes is not None:
                 kept = _kept(attributes, limits)
                 if kept is not None:
                     return attributes, None, kept
         attributes, event_name = self._get_attributes(record)
         return attributes, event_name, False
+
+    def _own_fields(self, record: logging.LogRecord) -> dict[str, Any] | None:
+        """The record's ``extra=`` fields (private ones too) in a dict of their own, as the handler's
+        ``_get_attributes`` reads them; None if one names an event (that one sets the event name)."""
+        fields = record.__dict__
+        attributes = {}
+        for name in self._field_names(fields, self._reserved, private=True):  # a loop: no iterator objects made
+            attributes[name] = fields[name]
+        # Neither key the handler takes a record's event name from (two lookups, no set made).
+        if "event.name" in attributes or "otel.event.name" in attributes:
+            return None
+        return attributes
 
     def _attributes(self, attributes: dict[str, Any], limits: Any, kept: bool) -> Any:
         maxlen = limits.max_log_record_attributes
@@ -327,9 +357,6 @@ class FastEmit:
             }
             return bounded
         return self._bounded(maxlen, attributes or None, immutable=False, max_value_len=max_value_len)
-
-
-_EVENT_KEYS = frozenset(("otel.event.name", "event.name"))
 
 
 _PLAIN_TYPES = frozenset((str, int, float, bool, bytes, type(None)))
