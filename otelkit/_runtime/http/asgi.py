@@ -209,9 +209,7 @@ class HTTPInstrumentation:
             if request_id is None or _valid_request_id(request_id) is None:
                 # random, not os.urandom: a getrandom() syscall per request costs ~35 µs on some VMs,
                 # and a correlation id needs uniqueness, not secrecy (the SDK's span ids do the same).
-                # Its 32 hex digits printf-style: the code the console's trace ids and the stdlib's
-                # messages already run on the request's path (to_bytes().hex() is two more).
-                request_id = "%032x" % _random_bits(128)  # noqa: UP031
+                request_id = _random_bits(128).to_bytes(16, "big").hex()
         start = time_ns()
         span = self.spans.start(method, parent, start)
         recording = span.is_recording()

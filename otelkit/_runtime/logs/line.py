@@ -80,8 +80,8 @@ def _ids(context: Any) -> tuple[Any, str, str]:
     cached = _hex[0]
     if cached[0] is context:
         return cached
-    # printf-style, the formatting the stdlib's own messages (msg % args) already run, not format()'s.
-    entry = (context, "%032x" % context.trace_id, "%016x" % context.span_id)  # noqa: UP031
+    # As the request id is made (http/asgi.py): one way of writing hex on the request's path, not format()'s.
+    entry = (context, context.trace_id.to_bytes(16, "big").hex(), context.span_id.to_bytes(8, "big").hex())
     _hex[0] = entry
     return entry
 
