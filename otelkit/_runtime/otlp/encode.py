@@ -424,7 +424,7 @@ PlainLog = tuple[Any, ...]
 
 The tuple ``(resource, instrumentation_scope, timestamp, observed, trace_id, span_id, trace_flags,
 severity_text, severity_number, body, attributes, event_name)``, built in one step by
-:meth:`otelkit._runtime.sdk_compat.FastEmit.build`: the SDK logger's resource and scope, then
+:meth:`otelkit._runtime.sdk_compat.FastEmit.plain`: the SDK logger's resource and scope, then
 :func:`encode_log_record`'s first ten arguments (its dropped count is 0: the fast emit queues this
 only for a record whose attributes the SDK keeps as they are, a dict of its own of immutable
 values). Queued in place of the SDK's ``ReadableLogRecord`` (none is built for it; nothing else a
