@@ -145,3 +145,26 @@ def test_forksafe_grpc_exporter_gets_a_new_channel(monkeypatch: pytest.MonkeyPat
 def test_forksafe_untracked_and_unknown_objects_are_left_alone() -> None:
     assert _forksafe.reset_connections(object()) is False
     assert _forksafe.track(3) == 3  # not weak-referenceable: ignored, never raises
+
+
+def test_a_forked_child_queues_and_exports_through_otelkits_batch_queue() -> None:
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otelkit._runtime import sdk_compat
+
+    memory = InMemorySpanExporter()
+    span_processor = BatchSpanProcessor(memory, schedule_delay_millis=60_000)
+    emit = sdk_compat.queue_emit(span_processor._batch_processor)
+    assert emit != span_processor._batch_processor.emit
+    emit("parent, unflushed")  # the child starts with an empty queue: the parent exports its own
+
+    def check() -> str:
+        for item in ("child 1", "child 2"):
+            emit(item)
+        span_processor.force_flush()
+        return repr(list(memory.get_finished_spans()))
+
+    assert _in_child(check) == repr(["child 1", "child 2"])
+    span_processor.force_flush()
+    span_processor.shutdown()
+    assert list(memory.get_finished_spans()) == ["parent, unflushed"]

@@ -8,6 +8,7 @@ field, the observed timestamp aside (each path reads the clock itself).
 
 from __future__ import annotations
 
+import collections
 import copy
 import datetime
 import io
@@ -297,10 +298,14 @@ def test_records_are_queued_as_their_fields_once_otelkits_exporter_is_built(
         fastemit.queue_as_fields(processor, exporter)
         provider.add_log_record_processor(processor)
         queued: list[str] = []
+
+        class Recording(collections.deque):  # type: ignore[type-arg]
+            def appendleft(self, item: Any) -> None:
+                queued.append(type(item).__name__)
+                super().appendleft(item)
+
         queue = processor._batch_processor
-        monkeypatch.setattr(
-            queue, "emit", lambda item, emit=queue.emit: queued.append(type(item).__name__) or emit(item)
-        )
+        monkeypatch.setattr(queue, "_queue", Recording([], queue._max_queue_size))
         handler, _, _ = _pipeline(fast=False)
         handler._logger_provider = provider  # type: ignore[attr-defined]
         assert fastemit.speed_up(handler)

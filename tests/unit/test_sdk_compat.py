@@ -36,6 +36,7 @@ CONTRIB = _release("opentelemetry-instrumentation")
 EXPECTED_ON = {
     "attribute-dict": True,
     "attributes-like": True,
+    "batch-queue": True,
     "celery-attributes": True,
     "celery-histograms": True,
     "celery-run-span": True,

@@ -32,12 +32,13 @@ path and why it is off.
 
 The package: ``_registry`` (the above), ``_probes`` (the probes' throw-away provider, spans and log
 records), ``_spans`` (reading finished spans and attribute mappings), ``_server_span`` (otelkit's
-HTTP server span) and ``_span_end`` (its end), ``_layout`` (SDK objects built as their constructor
-builds them, from what two of them share), ``_export`` (OTLP export with otelkit's encoder, metric
-exporters' preferences, the fast histogram's probe), ``_fork`` (exporters' connections in a forked
-child), ``_log_emit`` and ``_log_probe`` (the OTel log handler's fast emit and its probe),
-``_celery`` (contrib Celery's attribute copier), ``_context`` (the context variable, a request's
-context and what a log record reads from it), ``_api`` (the rest).
+HTTP server span) and ``_span_end`` (its end), ``_queue`` (the batch processors' queue),
+``_layout`` (SDK objects built as their constructor builds them, from what two of them share),
+``_export`` (OTLP export with otelkit's encoder, metric exporters' preferences, the fast
+histogram's probe), ``_fork`` (exporters' connections in a forked child), ``_log_emit`` and
+``_log_probe`` (the OTel log handler's fast emit and its probe), ``_celery`` (contrib Celery's
+attribute copier), ``_context`` (the context variable, a request's context and what a log record
+reads from it), ``_api`` (the rest).
 
 What relies on what (and what changed between 1.40 and 1.45.2):
 
@@ -56,6 +57,11 @@ path                         relies on
                              ``ReadableSpan``'s fields being the span's,
                              ``SynchronousMultiSpanProcessor._span_processors``,
                              ``BatchSpanProcessor._batch_processor``
+``batch-queue``              what ``BatchProcessor.emit`` refers to (1.40; 1.41–1.42 count drops;
+                             1.43+ check the worker's event first), its ``_queue`` (a bounded
+                             ``deque``), ``_max_queue_size``, ``_max_export_batch_size``,
+                             ``_worker_awaken``, ``_shutdown`` (``span-end`` and ``log-record``
+                             queue through it)
 ``span-fields``              ``ReadableSpan._context`` … ``_status``, ``BoundedList._dq``
 ``attribute-dict``           ``BoundedAttributes._dict``
 ``attributes-like``          ``BoundedAttributes._extended_attributes`` (1.40–1.44: log attributes
@@ -172,6 +178,7 @@ from otelkit._runtime.sdk_compat._fork import FORK_RESET, reset_exporter_connect
 from otelkit._runtime.sdk_compat._log_emit import FastEmit, drop_idle_record_factory, probe_record_factory, replan
 from otelkit._runtime.sdk_compat._log_probe import probe_log_emit
 from otelkit._runtime.sdk_compat._probes import probe_log_records, probe_spans
+from otelkit._runtime.sdk_compat._queue import BATCH_QUEUE, queue_emit
 from otelkit._runtime.sdk_compat._registry import FastPath, fallback_reason, paths, register, sdk_version
 from otelkit._runtime.sdk_compat._server_span import (
     PENDING,
@@ -194,6 +201,7 @@ from otelkit._runtime.sdk_compat._spans import (
 __all__ = [
     "ATTRIBUTES_LIKE",
     "ATTRIBUTE_DICT",
+    "BATCH_QUEUE",
     "CELERY_CONTEXT_ATTRIBUTES",
     "CELERY_RUN_SPANS",
     "CELERY_SPANS",
@@ -249,6 +257,7 @@ __all__ = [
     "probe_record_factory",
     "probe_span_encoder",
     "probe_spans",
+    "queue_emit",
     "record_context",
     "register",
     "replan",

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from opentelemetry.context import Context
 
+from otelkit._runtime.sdk_compat._queue import queue_emit
 from otelkit._runtime.sdk_compat._registry import missing
 
 PlainLog = tuple[Any, ...]  # otelkit._runtime.otlp.encode.PlainLog (that module imports this one)
@@ -172,7 +173,7 @@ class FastEmit:
             and isinstance(processors, tuple)
             and all(type(p) is self._batch for p in processors)
         ):
-            emits = tuple(p._batch_processor.emit for p in processors)  # (): no processor, nothing queued
+            emits = tuple(queue_emit(p._batch_processor) for p in processors)  # (): no processor, nothing queued
         as_fields = False
         if emits is not None and processors and len(processors) == 1 and self._fields_for is not None:
             as_fields = bool(self._fields_for(processors[0]))

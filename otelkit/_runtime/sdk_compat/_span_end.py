@@ -13,8 +13,9 @@ each processor's batch. Any other span or processor, a span not started or alrea
 What it relies on (checked by its probe, ``span-end``): ``Span.end`` referring to exactly the names
 of the releases otelkit knows (1.40–1.41 do not freeze the attributes, 1.42+ do), the
 ``ReadableSpan`` the SDK hands ``on_end`` holding the span's own field values,
-``SynchronousMultiSpanProcessor._span_processors`` and ``BatchSpanProcessor._batch_processor.emit``;
-the probe ends spans both ways and compares what reached the exporter, field by field.
+``SynchronousMultiSpanProcessor._span_processors`` and ``BatchSpanProcessor._batch_processor`` (its
+queue, through :func:`~otelkit._runtime.sdk_compat._queue.queue_emit`); the probe ends spans both
+ways and compares what reached the exporter, field by field.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from otelkit._runtime.sdk_compat._layout import copier, state
 from otelkit._runtime.sdk_compat._probes import probe_provider
+from otelkit._runtime.sdk_compat._queue import queue_emit
 from otelkit._runtime.sdk_compat._registry import differs, missing, quiet, register
 
 __all__ = ["SPAN_END", "end_span"]
@@ -68,7 +70,7 @@ def _plan(multi: Any) -> _Plan:
     processors = getattr(multi, "_span_processors", None)
     emits = None
     if type(multi) is _Sdk.Multi and isinstance(processors, tuple) and all(type(p) is _Sdk.Batch for p in processors):
-        emits = tuple(p._batch_processor.emit for p in processors)
+        emits = tuple(queue_emit(p._batch_processor) for p in processors)
     plan = _Plan(multi, processors, emits)
     with _lock:
         _last[0] = plan
