@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -38,11 +39,10 @@ def test_queue_emit_wakes_the_worker_when_a_batch_is_full() -> None:
     for i in range(3):
         emit(i)
     # No flush: the worker (asleep for 60 s) exports because the third item filled a batch.
-    deadline = threading.Event()
     for _ in range(100):
         if len(exporter.get_finished_spans()) == 3:
             break
-        deadline.wait(0.05)
+        time.sleep(0.05)
     assert list(exporter.get_finished_spans()) == [0, 1, 2]
     span_processor.shutdown()
 
@@ -61,7 +61,7 @@ def test_queue_emit_leaves_a_full_queue_and_shutdown_to_the_sdk(caplog: pytest.L
         for _ in range(100):
             if not processor._queue:
                 break
-            threading.Event().wait(0.05)
+            time.sleep(0.05)
         for i in range(4, 9):
             emit(i)  # four fill the queue again; the fifth meets it full: the SDK's warning, the oldest dropped
         gate.release()
