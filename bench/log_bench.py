@@ -76,7 +76,7 @@ def _thread_cpu(name_prefix: str) -> float:
     return 0.0
 
 
-def _setup(mode: str, endpoint: str) -> None:
+def _setup(mode: str, endpoint: str, overrides: dict[str, str] | None = None) -> None:
     if mode == "otelkit":
         os.environ.update(
             {
@@ -89,6 +89,7 @@ def _setup(mode: str, endpoint: str) -> None:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
                 "OTEL_SERVICE_NAME": "bench-app",
                 "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+                **(overrides or {}),
             }
         )
         from otelkit._runtime import bootstrap

@@ -8,7 +8,7 @@ by a few % from one minute to the next; this one drives ``bench.app``'s ASGI cal
 uvicorn calls it (the same scope, the default-deployment workload: one app record with ``extra=``
 per request), then writes uvicorn's access record, and counts the CPU time of that one thread
 (``time.thread_time()``): what the request's own thread pays, best of ``--repeat`` runs, repeatable
-to ~1 µs. Not in it: sockets, h11, the event loop's I/O, and the export threads (encoding and
+to ~2 µs. Not in it: sockets, h11, the event loop's I/O, and the export threads (encoding and
 posting run on threads of their own; ``bench.run`` and ``bench.instructions`` count those).
 
 Each row runs in a fresh process: ``bare`` (uvicorn's logging config and otelkit's GC tuning, as
@@ -94,7 +94,8 @@ def _child(mode: str, requests: int, repeat: int, without: str) -> dict[str, Any
     os.environ["BENCH_LOG_PER_REQUEST"] = "1"
     with OTLPReceiver(keep=False) as receiver, tempfile.TemporaryFile("w") as console:
         sys.stderr = sys.stdout = console  # the console lines go to a file, as in bench.run
-        _setup(mode, receiver.endpoint)
+        row_env = os.environ.get("BENCH_ROW_ENV", "")
+        _setup(mode, receiver.endpoint, dict(pair.partition("=")[::2] for pair in row_env.split(";") if pair))
         if without:
             _take_away(without)
         from bench.app import app
@@ -128,7 +129,7 @@ def _child(mode: str, requests: int, repeat: int, without: str) -> dict[str, Any
 
         time.sleep(1.5)  # otelkit builds its exporters 1 s after set-up, on a thread of their own
         result: dict[str, Any] = {"us": asyncio.run(run())}
-        if mode == "otelkit" and not without and not os.environ.get("BENCH_ROW_ENV"):
+        if mode == "otelkit" and not without and not row_env:
             from opentelemetry import _logs, trace
 
             trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
@@ -141,10 +142,7 @@ def _child(mode: str, requests: int, repeat: int, without: str) -> dict[str, Any
 
 def _row(mode: str, args: argparse.Namespace, env: str = "", without: str = "") -> dict[str, Any]:
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELKIT_", "BENCH_"))}
-    for pair in filter(None, env.split(";")):
-        key, _, value = pair.partition("=")
-        child_env[key] = value
-    if env:
+    if env:  # applied by the child over the settings it starts from
         child_env["BENCH_ROW_ENV"] = env
     cmd = [sys.executable, "-m", "bench.request_bench", "--child", mode, "--requests", str(args.requests)]
     cmd += ["--repeat", str(args.repeat), "--without-one", without]
