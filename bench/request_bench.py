@@ -183,9 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         if name != "bare" and name != "otelkit":
             line += f"   vs otelkit {row['us'] - otelkit:+6.1f}"
         print(line)
-    received = rows[1][1].get("received")
-    if received is not None:
-        print(f"  received: {received['spans']:.3f} of the spans, {received['logs']:.3f} of the log records")
+    received = rows[1][1]["received"]
+    print(f"  received: {received['spans']:.3f} of the spans, {received['logs']:.3f} of the log records")
+    if received["spans"] != 1 or received["logs"] != 1:
+        raise SystemExit("error: the receiver did not get every span and log record otelkit's row emitted")
 
 
 if __name__ == "__main__":
