@@ -436,3 +436,48 @@ def test_asgi_task_started_in_a_request_stops_claiming_it_when_the_request_ends(
     assert (during.trace_id, during.attributes["request.id"]) == (span.context.trace_id, "req-listen-1")
     assert after.trace_id in (0, None)
     assert "request.id" not in after.attributes
+
+
+class _HeaderPropagator:
+    """A user's own propagator: the trace context in one header of its own (as B3, Jaeger or X-Ray do)."""
+
+    fields = frozenset({"x-test-trace"})
+
+    def extract(self, carrier, context=None, getter=None):
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+        values = (getter.get(carrier, "x-test-trace") if getter else None) or []
+        if not values:
+            return context
+        trace_id, span_id = values[0].split(":")
+        parent = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(1))
+        return set_span_in_context(NonRecordingSpan(parent), context)
+
+    def inject(self, carrier, context=None, setter=None):
+        return None
+
+
+@pytest.mark.parametrize("with_w3c", [False, True], ids=["own-only", "own-and-w3c"])
+def test_asgi_continues_the_trace_an_installed_propagator_reads(tel, with_w3c):
+    """Not only W3C headers carry a trace: with OTEL_PROPAGATORS naming b3, jaeger, xray, … (or
+    set_global_textmap), a request with only that propagator's header continues the caller's trace."""
+    from opentelemetry import propagate
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    own = _HeaderPropagator()
+    chosen = [TraceContextTextMapPropagator(), W3CBaggagePropagator(), own] if with_w3c else [own]
+    before = propagate.get_global_textmap()
+    propagate.set_global_textmap(CompositePropagator(chosen))
+    try:
+        client = TestClient(_app())
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        client.get("/items/1", headers={"x-test-trace": f"{trace_id}:00f067aa0ba902b7"})
+        client.get("/items/2")
+    finally:
+        propagate.set_global_textmap(before)
+    continued, fresh = tel.spans.get_finished_spans()
+    assert format(continued.context.trace_id, "032x") == trace_id
+    assert format(continued.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert fresh.parent is None and format(fresh.context.trace_id, "032x") != trace_id

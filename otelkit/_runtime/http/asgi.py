@@ -54,7 +54,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Observation
-from opentelemetry.propagate import extract
+from opentelemetry.propagate import extract, get_global_textmap
 from opentelemetry.trace import Status, StatusCode
 
 from otelkit._runtime import failures, fasthist, sdk_compat, state
@@ -93,7 +93,9 @@ _DURATION_ATTRIBUTES = (
 # Stable semconv bucket boundaries for http.server.request.duration (seconds).
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 _KNOWN_METHODS = frozenset(("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"))
-_PROPAGATION_HEADERS = frozenset((b"traceparent", b"tracestate", b"baggage"))
+# The headers W3C trace context and baggage read: with only those propagators installed (the
+# default), a request without traceparent or baggage is not worth an extract().
+_W3C_FIELDS = frozenset(("traceparent", "tracestate", "baggage"))
 _SIZE_BUCKETS = (0, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 # A request id worth keeping: short, and safe in a header, a log line and baggage.
 _valid_request_id = re.compile(r"[A-Za-z0-9._:\-]{1,128}").fullmatch
@@ -168,6 +170,8 @@ class HTTPInstrumentation:
         self.health = routes.HealthPaths()
         # The API's context variable, set and reset directly (attach/detach are two calls more each).
         self.context_var = sdk_compat.context_var()
+        # (the global propagator last seen, whether it reads W3C headers only): see _extracts.
+        self.propagation: tuple[Any, bool] = (None, False)
 
     def _observe_in_flight(self, options: Any) -> Any:
         for (method, scheme), count in list(self.in_flight.items()):
@@ -183,6 +187,23 @@ class HTTPInstrumentation:
         if query:
             url += "?" + query.decode("latin-1")
         return self.excluded.search(url) is not None
+
+    def _extracts(self, headers: dict[str, str]) -> bool:
+        """Whether the request may carry a trace context or baggage for the installed propagators.
+
+        The default ones (W3C trace context and baggage) read only ``traceparent``, ``tracestate``
+        and ``baggage``; any other (``OTEL_PROPAGATORS`` naming b3, jaeger, xray…, or one set with
+        ``set_global_textmap``) reads headers of its own, so every request is extracted.
+        """
+        textmap = get_global_textmap()
+        seen, w3c_only = self.propagation
+        if textmap is not seen:
+            try:
+                w3c_only = frozenset(textmap.fields) <= _W3C_FIELDS
+            except Exception:  # a propagator whose fields fail: extract every request
+                w3c_only = False
+            self.propagation = (textmap, w3c_only)
+        return not w3c_only or "traceparent" in headers or "baggage" in headers
 
     async def handle(self, call: ASGICall, app: Any, scope: Scope, receive: Any, send: Any) -> None:
         if _SCOPE_MARK in scope:  # a mounted FastAPI app inside an instrumented one
@@ -202,7 +223,7 @@ class HTTPInstrumentation:
         if method not in _KNOWN_METHODS:
             method = "_OTHER"
         scheme = scope.get("scheme", "http")
-        parent = extract(headers, getter=GETTER) if _has_propagation(headers) else None
+        parent = extract(headers, getter=GETTER) if self._extracts(headers) else None
         request_id = headers.get(self.request_id_key)
         if request_id is None or _valid_request_id(request_id) is None:
             request_id = get_request_id(parent) if parent is not None else None
@@ -358,10 +379,6 @@ def _has_header(headers: Any, name: bytes) -> bool:
         if len(key) == size and key.lower() == name:
             return True
     return False
-
-
-def _has_propagation(headers: dict[str, str]) -> bool:
-    return "traceparent" in headers or "baggage" in headers
 
 
 def _route_template(scope: Scope, base_root: str) -> str | None:
