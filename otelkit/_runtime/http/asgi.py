@@ -103,6 +103,9 @@ _SCOPE_MARK = "otelkit.request"
 # The random module's generator, not a Random() of our own: CPython reseeds it in forked children,
 # so pre-forked workers (gunicorn --preload, Celery prefork) never repeat each other's ids.
 _random_bits = random.getrandbits
+# Typed Any: a propagator of the user's may return None instead of a Context, which compiled code
+# would refuse (TypeError) where the source carries on (no parent).
+_extract: Any = extract
 
 
 class HTTPInstrumentation:
@@ -223,7 +226,7 @@ class HTTPInstrumentation:
         if method not in _KNOWN_METHODS:
             method = "_OTHER"
         scheme = scope.get("scheme", "http")
-        parent = extract(headers, getter=GETTER) if self._extracts(headers) else None
+        parent = _extract(headers, getter=GETTER) if self._extracts(headers) else None
         request_id = headers.get(self.request_id_key)
         if request_id is None or _valid_request_id(request_id) is None:
             request_id = get_request_id(parent) if parent is not None else None
