@@ -25,6 +25,14 @@ closing a file descriptor in the child never affects the parent's connection.
 The hook is registered when this module is imported, before otelkit builds its batch processors,
 so it runs before their export threads restart in the child. It runs in the child only, once per
 fork, never on the export path.
+
+Before a fork, the forking thread also waits (at most :data:`IMPORT_WAIT` seconds) while another
+thread is importing a module. A child inherits that module's import lock held by a thread it does
+not have, and blocks for ever on its own first import of the module: found with a Celery prefork
+worker whose child hung in requests' lazy ``import netrc``, which otelkit's export thread, posting
+its first batch, was importing in the parent at that moment. Python's own hazard (any thread that
+imports while another forks), made likely by otelkit's background threads; the wait reads
+importlib's table of module locks, and does nothing where it is not there.
 """
 
 from __future__ import annotations
@@ -32,12 +40,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
+import threading
+import time
 import weakref
 from typing import Any
 
 from otelkit._runtime import sdk_compat
 
-__all__ = ["reset_connections", "track"]
+__all__ = ["IMPORT_WAIT", "importing_elsewhere", "reset_connections", "track"]
+
+IMPORT_WAIT = 2.0
+"""Seconds a fork waits at most for another thread's import to finish."""
 
 _log = logging.getLogger("otelkit")
 
@@ -70,3 +84,31 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def importing_elsewhere() -> bool:
+    """Whether a thread other than this one holds a module's import lock (is importing it)."""
+    bootstrap = sys.modules.get("importlib._bootstrap")
+    locks = getattr(bootstrap, "_module_locks", None)
+    if not isinstance(locks, dict):
+        return False
+    me = threading.get_ident()
+    for ref in list(locks.values()):
+        lock = ref() if callable(ref) else None
+        owner = getattr(lock, "owner", None)
+        if owner is not None and owner != me:
+            return True
+    return False
+
+
+def _wait_for_imports() -> None:
+    try:
+        deadline = time.monotonic() + IMPORT_WAIT
+        while importing_elsewhere() and time.monotonic() < deadline:
+            time.sleep(0.001)  # the importing thread needs the GIL to finish
+    except Exception:  # never fail a fork
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_wait_for_imports)
