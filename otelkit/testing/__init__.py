@@ -29,7 +29,9 @@ hex strings, enums as names (``"SERVER"``, ``"ERROR"``) and attribute values as 
 decoded when they arrive but flattened only when you read ``spans``/``logs``/``metrics``, so the
 receiver can sink a benchmark; ``keep=False`` stores nothing and only counts. ``on_batch`` is
 called from the server thread with ``(signal, records)`` for every accepted request (this is
-how ``otelkit tail`` prints). All reads are thread-safe and return copies.
+how ``otelkit tail`` prints); ``on_message`` with ``(signal, request)``, the decoded protobuf
+``Export*ServiceRequest`` as it came, flattened for no one (how ``bench/`` counts). All reads
+are thread-safe and return copies.
 
 **InMemoryTelemetry** — SDK tracer, meter and logger providers with in-memory exporters, for unit
 tests of code that takes providers explicitly. It never sets the global providers (they can be

@@ -131,6 +131,10 @@ class OTLPReceiver:
         port: Port to listen on; 0 picks a free one (read it back from ``port``/``endpoint``).
         on_batch: Called from a server thread with ``(signal, records)`` for every accepted
             request; exceptions it raises are logged and ignored.
+        on_message: Called from a server thread with ``(signal, request)`` for every accepted
+            request, ``request`` the decoded ``Export*ServiceRequest`` protobuf message; nothing is
+            flattened for it, so it is the cheap way to look at a benchmark's load. Exceptions it
+            raises are logged and ignored.
         keep: Store the records (default). With ``False`` only the counters move.
         max_body_bytes: Largest body accepted, as sent and once inflated (413 past it).
         request_timeout: Seconds a request may take to arrive, from its first byte (slow clients
@@ -156,6 +160,7 @@ class OTLPReceiver:
         port: int = 0,
         *,
         on_batch: Callable[[str, Sequence[ReceivedRecord]], object] | None = None,
+        on_message: Callable[[str, Any], object] | None = None,
         keep: bool = True,
         max_body_bytes: int = Limits.max_body_bytes,
         request_timeout: float = Limits.request_timeout,
@@ -170,6 +175,7 @@ class OTLPReceiver:
         self.host = host
         self._requested_port = port
         self.on_batch = on_batch
+        self.on_message = on_message
         self.keep = keep
         self.fail_with: int | None = None
         self.delay: float = 0.0
@@ -388,6 +394,12 @@ class OTLPReceiver:
             self.last_headers = {k.lower(): v for k, v in handler.headers.items()}
             if self.keep and count:
                 self._pending[signal].append(records if records is not None else message)
+        on_message = self.on_message
+        if on_message is not None and count:
+            try:
+                on_message(signal, message)
+            except Exception:
+                _logger.exception("OTLPReceiver on_message callback failed")
         if on_batch is not None and records:
             try:
                 on_batch(signal, records)

@@ -317,6 +317,25 @@ def test_receiver_on_batch_gets_flattened_records() -> None:
         assert receiver.spans == batches[0][1]
 
 
+def test_receiver_on_message_gets_the_decoded_request_and_flattens_nothing() -> None:
+    messages: list[tuple[str, object]] = []
+    with OTLPReceiver(keep=False, on_message=lambda signal, message: messages.append((signal, message))) as receiver:
+        provider = _tracer_provider(receiver.url("traces"))
+        tracer = provider.get_tracer("scope-a")
+        with tracer.start_as_current_span("first"), tracer.start_as_current_span("second"):
+            pass
+        provider.shutdown()
+
+        receiver.wait_for(lambda r: r.items["traces"] == 2)
+        assert all(isinstance(message, ExportTraceServiceRequest) for _, message in messages)
+        seen = [
+            (signal, [(ss.scope.name, [s.name for s in ss.spans]) for rs in m.resource_spans for ss in rs.scope_spans])
+            for signal, m in messages  # type: ignore[attr-defined]
+        ]
+        assert seen == [("traces", [("scope-a", ["second"])]), ("traces", [("scope-a", ["first"])])]
+        assert receiver.spans == []  # keep=False: nothing stored, nothing flattened
+
+
 def test_receiver_clear_forgets_everything(receiver: OTLPReceiver) -> None:
     _post(
         receiver.url("traces"),
