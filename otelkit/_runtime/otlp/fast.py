@@ -70,7 +70,7 @@ class Pacer:
     flushes and shutdown are not paced.
 
     Measured against the pacer before it, which slept 9 times each chunk's CPU (a 10 % share) after
-    chunks of 128 (~0.6 ms of spans each, the batch done in a third of the budget): p99 5.15
+    chunks of 128 (~0.6 ms of spans each, the batch done in under half the budget): p99 5.15
     against 5.67 ms, lower in each of 6 interleaved rounds, at the same throughput
     (bench/README.md, 2026-12-05).
     """
