@@ -298,69 +298,55 @@ def test_otlp_exporter_keeps_requests_for_tls_proxies_and_credential_providers(m
 
 
 class _FakeClock:
-    """Stands in for the ``time`` module in otelkit._runtime.otlp.fast: time moves only when told to or slept."""
+    """Stands in for the ``time`` module in otelkit._runtime.otlp.fast: CPU time moves only when told to."""
 
     def __init__(self) -> None:
         self.now = 1000.0
+        self.cpu = 0.0
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
         return self.now
+
+    def thread_time(self) -> float:
+        return self.cpu
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
 
 
-def test_pacer_spreads_half_the_idle_time_evenly_over_the_exports_pauses(monkeypatch):
+def test_pacer_sleeps_four_times_the_cpu_of_a_chunk_within_half_the_idle_time(monkeypatch):
     from otelkit._runtime.otlp import fast as _otlp
 
     clock = _FakeClock()
     monkeypatch.setattr(_otlp, "time", clock)
-    pacer = _otlp.Pacer(max_sleep=0.2)
-    clock.now += 0.3  # idle for 0.3 s since the pacer was made: 0.15 s of sleeping to spread
-    pause = pacer.begin(512)  # 15 pauses encoding (every 32 items) and 3 freeing (every 128)
+    pacer = _otlp.Pacer(share=0.2, max_sleep=0.2)
+    clock.now += 0.3  # idle for 0.3 s since the pacer was made: at most 0.15 s of sleeping
+    pause = pacer.begin()
     assert pause is not None
-    for _ in range(18):
+    clock.cpu += 0.001
+    pause()
+    assert clock.sleeps == [pytest.approx(0.004)]  # (1 - 0.2) / 0.2 × 1 ms
+    for _ in range(100):
+        clock.cpu += 0.001
         pause()
-    assert clock.sleeps == [pytest.approx(0.15 / 18)] * 18
-    pause()  # a pause the count did not foresee (the SDK's retry encoding again): the budget is spent
-    assert len(clock.sleeps) == 18
+    assert sum(clock.sleeps) == pytest.approx(0.15)
     pacer.end()
     # Back to back with the previous export: no idle time, no sleeping.
-    pause = pacer.begin(512)
+    pause = pacer.begin()
+    clock.cpu += 0.001
     pause()
-    assert len(clock.sleeps) == 18
-    pacer.end()
-    # Idle for long: the export still takes at most max_sleep longer.
-    clock.now += 60
-    pause = pacer.begin(100)  # 3 pauses encoding, none freeing
-    for _ in range(3):
-        pause()
-    assert sum(clock.sleeps[18:]) == pytest.approx(0.2)
-    assert clock.sleeps[18:] == [pytest.approx(0.2 / 3)] * 3
+    assert sum(clock.sleeps) == pytest.approx(0.15)
 
 
-def test_pacer_never_sleeps_for_an_export_with_no_pause(monkeypatch):
-    from otelkit._runtime.otlp import fast as _otlp
-
-    clock = _FakeClock()
-    monkeypatch.setattr(_otlp, "time", clock)
-    pacer = _otlp.Pacer()
-    clock.now += 5
-    pause = pacer.begin(_otlp.PAUSE_EVERY)  # one chunk: the encoder never pauses
-    assert pause is not None
-    pause()
-    assert clock.sleeps == []
-
-
-def test_pacer_is_off_while_otelkit_flushes():
+def test_pacer_is_off_while_otelkit_flushes(monkeypatch):
     from otelkit._runtime.otlp import fast as _otlp
 
     pacer = _otlp.Pacer()
     with _otlp.unpaced():
-        assert pacer.begin(512) is None
-    assert pacer.begin(512) is not None
+        assert pacer.begin() is None
+    assert pacer.begin() is not None
 
 
 def test_paced_encoding_pauses_every_pause_every_items_and_encodes_the_same():
@@ -387,7 +373,7 @@ def test_paced_export_frees_its_batch_in_paced_slices(receiver):
     exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True)
     pauses: list[int] = []
     begin = exporter._pacer.begin
-    exporter._pacer.begin = lambda items: begin(items) and (lambda: pauses.append(1))
+    exporter._pacer.begin = lambda: begin() and (lambda: pauses.append(1))
     batch = _spans() * 150  # 300 spans: paused while encoding, then freed 128 + 128 + 44
     assert exporter.export(batch) is SpanExportResult.SUCCESS
     assert batch == []

@@ -61,14 +61,12 @@ __all__ = [
     "encode_spans",
 ]
 
-PAUSE_EVERY = 32
-"""Items encoded between two pauses of a paced export (~0.1-0.15 ms of CPU on a busy one-core app).
+PAUSE_EVERY = 128
+"""Items encoded between two pauses of a paced export (~1 ms of CPU on a busy one-core app).
 
-With the pauses sharing the pacer's budget equally (:class:`otelkit._runtime.otlp.fast.Pacer`),
-chunks of 32 gave the default deployment's p99 5.15 ms against 5.67 with chunks of 128 and the
-old pacer, at the same throughput; chunks of 64 with the old pacer 5.69 (bench/README.md,
-2026-12-05: the shorter chunks help only when the pauses between them are long enough to spread
-them). The extra pauses cost nothing measurable (248 against 251 µs of CPU a request).
+Measured on the default deployment (bench/README.md, 2026-12-02): 128 against 32 took ~4 µs less
+export-thread CPU per request (36 against 40-42; fewer pauses, each costing a wake-up and cold
+caches) for the same p99; the pauses bound how long the export holds the core, not the tail.
 """
 
 TextFilter = Callable[[Any], Any]

@@ -60,43 +60,44 @@ class Pacer:
     """Spreads the CPU of one export over time, so the app's own threads keep the core.
 
     On a service with one core, the export thread's CPU lands on the requests in flight: encoding
-    a batch of 512 spans in one go (~4 ms) delays every one of them by as much, which is the p99.
-    Paced, the exporter sleeps at each of its pauses (after every :data:`PAUSE_EVERY` items
-    encoded and every :data:`RELEASE_EVERY` freed), the pauses sharing the budget equally: half the
-    idle time since the previous export ended, at most ``max_sleep`` seconds. So a batch's chunks
-    are spread evenly over half the time until the next batch is due, which keeps each request's
-    share of them small and alike, and the exporter never falls behind because of it (a busier
-    exporter sleeps less, one exporting back to back not at all). Exports during otelkit's
-    flushes and shutdown are not paced.
+    a batch of 512 spans in one go (~8 ms) delays every one of them by as much, which is the p99.
+    Paced, the exporter sleeps between chunks of :data:`PAUSE_EVERY` items, ``(1 - share) / share``
+    times the CPU the chunk took, so while it runs it takes about ``share`` of the core. It never
+    falls behind because of it: the sleeping in one export is capped at half the idle time since
+    the previous export ended (a busier exporter sleeps less, one exporting back to back not at all)
+    and at ``max_sleep`` seconds; exports during otelkit's flushes and shutdown are not paced.
 
-    Measured against the pacer before it, which slept 9 times each chunk's CPU (a 10 % share) after
-    chunks of 128 (~0.6 ms of spans each, the batch done in under half the budget): p99 5.15
-    against 5.67 ms, lower in each of 6 interleaved rounds, at the same throughput
-    (bench/README.md, 2026-12-05).
+    Tried and undone: pauses every 32 items sharing the whole budget equally (a batch spread over
+    half the time until the next is due). In 10 interleaved rounds it cost the default deployment
+    3.5 % of its throughput (257 against 248 µs a request; slower in all 10 rounds, 1.5 % at 10 %
+    sampling) for a p99 no better (5.31 against 5.43 ms, lower in 5 rounds of 10): the extra
+    wake-ups cost more than the spreading gains (bench/README.md, 2026-12-05).
     """
 
-    def __init__(self, max_sleep: float = 0.2) -> None:
+    def __init__(self, share: float = 0.1, max_sleep: float = 0.2) -> None:
+        self._ratio = (1.0 - share) / share
         self._max_sleep = max_sleep
         self._last_end = time.monotonic()
         self._budget = 0.0
-        self._each = 0.0
+        self._mark = 0.0
 
-    def begin(self, items: int) -> Callable[[], None] | None:
-        """The ``pause`` for one export of ``items`` items, or None when this export must not be paced."""
+    def begin(self) -> Callable[[], None] | None:
+        """The ``pause`` for one export's encoder, or None when this export must not be paced."""
         if _unpaced[0]:
             return None
         self._budget = min(self._max_sleep, (time.monotonic() - self._last_end) / 2)
-        pauses = (items - 1) // PAUSE_EVERY + (items - 1) // RELEASE_EVERY
-        self._each = self._budget / pauses if pauses > 0 else 0.0
+        self._mark = time.thread_time()
         return self._pause
 
     def _pause(self) -> None:
         if _unpaced[0]:  # a flush or shutdown began while this export was under way
             return
-        delay = min(self._each, self._budget)
+        used = time.thread_time() - self._mark
+        delay = min(used * self._ratio, self._budget)
         if delay > 0.0001:
             self._budget -= delay
             time.sleep(delay)
+        self._mark = time.thread_time()
 
     def end(self) -> None:
         self._last_end = time.monotonic()
@@ -159,7 +160,7 @@ class _FastExporter:
 
     def export(self, batch: Sequence[Any]) -> Any:
         pacer = self._pacer
-        self._pause = pacer.begin(len(batch)) if pacer is not None else None
+        self._pause = pacer.begin() if pacer is not None else None
         self._encode_error = self._unexpected = None
         try:
             result = self._sdk_export(self, batch)
