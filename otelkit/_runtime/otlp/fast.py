@@ -60,7 +60,7 @@ class Pacer:
     """Spreads the CPU of one export over time, so the app's own threads keep the core.
 
     On a service with one core, the export thread's CPU lands on the requests in flight: encoding
-    a batch of 512 spans in one go (~8 ms) delays every one of them by as much, which is the p99.
+    a batch of 512 spans in one go (~2.5 ms) delays every one of them by as much, which is the p99.
     Paced, the exporter sleeps between chunks of :data:`PAUSE_EVERY` items, ``(1 - share) / share``
     times the CPU the chunk took, so while it runs it takes about ``share`` of the core. It never
     falls behind because of it: the sleeping in one export is capped at half the idle time since
