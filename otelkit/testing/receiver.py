@@ -36,6 +36,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # As a real collector (Go's net/http): no Nagle. The reply's headers and body are two
+        # writes; with Nagle a reply with a body waited ~40 ms for the client's delayed ACK.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.limits = self.server.receiver.limits
         # Reads go through a deadline (slow clients), not the plain socket file.
         self.rfile.close()

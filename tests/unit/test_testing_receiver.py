@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import gzip
+import http.client
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -269,6 +271,25 @@ def test_receiver_answers_400_for_undecodable_bodies(receiver: OTLPReceiver) -> 
 
     assert receiver.bad_requests == 4
     assert receiver.requests == {"traces": 0, "metrics": 0, "logs": 0}
+
+
+def test_receiver_connections_send_without_nagle_like_a_collector(receiver: OTLPReceiver) -> None:
+    # A reply is two writes (headers, then body): with Nagle, a reply with a body (any refusal)
+    # waited ~40 ms for the client's delayed ACK. Go's net/http, a real collector's, sets TCP_NODELAY.
+    connection = http.client.HTTPConnection(receiver.host, receiver.port, timeout=10)
+    try:
+        connection.request(
+            "POST", "/v1/traces", body=b"not protobuf", headers={"Content-Type": "application/x-protobuf"}
+        )
+        response = connection.getresponse()
+        assert response.status == 400 and response.read()
+        assert not response.will_close  # the connection stays open, on the receiver's side too
+        with receiver._lock:
+            sockets = list(receiver._connections)
+        assert len(sockets) == 1
+        assert sockets[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        connection.close()
 
 
 def test_receiver_answers_415_for_unsupported_media(receiver: OTLPReceiver) -> None:
