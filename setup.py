@@ -2,8 +2,9 @@
 
 Everything else is in pyproject.toml. ``OTELKIT_COMPILE=1`` compiles the modules listed in
 ``otelkit/_runtime/compiled.py`` with mypyc (it comes with mypy) into C extension modules that
-ship beside their sources; it needs mypy and a C compiler in the build environment (even to read
-the metadata), so install them first and build without isolation (README.md)::
+ship beside their sources, and builds the C modules it lists as ``NATIVE``; it needs mypy and a C
+compiler in the build environment (even to read the metadata), so install them first and build
+without isolation (README.md)::
 
     pip install 'mypy>=1.10' 'setuptools>=69'
     OTELKIT_COMPILE=1 pip install --no-build-isolation .
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 _COMPILE_ENV = "OTELKIT_COMPILE"
 
@@ -45,7 +46,10 @@ def _ext_modules() -> list[object]:
     paths = [str(Path(*name.split(".")).with_suffix(".py")) for name in namespace["MODULES"]]  # type: ignore[attr-defined]
     # The optional extras (structlog, grpc, psutil) may be absent where this builds: mypy takes
     # their modules as untyped instead of failing the build.
-    return list(mypycify([*paths, "--ignore-missing-imports"], opt_level="3", group_name="otelkit._runtime._compiled"))
+    compiled = mypycify([*paths, "--ignore-missing-imports"], opt_level="3", group_name="otelkit._runtime._compiled")
+    # And the C modules written as C (NATIVE: the OTLP encoder's common span and log record).
+    native = [Extension(name, [str(Path(*name.split(".")).with_suffix(".c"))]) for name in namespace["NATIVE"]]  # type: ignore[attr-defined]
+    return [*compiled, *native]
 
 
 setup(ext_modules=_ext_modules())

@@ -34,10 +34,11 @@ class BuildError(Exception):
     """What stops the build; printed as one ``error:`` line."""
 
 
-def _modules() -> tuple[str, ...]:
+def _modules(name: str = "MODULES") -> tuple[str, ...]:
+    """``MODULES`` (compiled from Python) or ``NATIVE`` (written in C) of otelkit/_runtime/compiled.py."""
     namespace: dict[str, object] = {}
     exec((ROOT / "otelkit" / "_runtime" / "compiled.py").read_text(), namespace)
-    modules = namespace["MODULES"]
+    modules = namespace[name]
     assert isinstance(modules, tuple)
     return modules
 
@@ -49,6 +50,8 @@ def _key() -> str:
         digest.update(path.read_bytes())
     for module in _modules():
         digest.update(ROOT.joinpath(*module.split(".")).with_suffix(".py").read_bytes())
+    for module in _modules("NATIVE"):
+        digest.update(ROOT.joinpath(*module.split(".")).with_suffix(".c").read_bytes())
     versions = [sys.version, sysconfig.get_platform()]
     for dist in ("mypy", "setuptools"):
         try:

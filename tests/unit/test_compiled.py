@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compiled_every_listed_module_runs_as_the_build_under_test_says() -> None:
     expected = os.environ.get("OTELKIT_EXPECT_COMPILED") == "1"
     status = compiled.compiled_modules()
-    assert status == dict.fromkeys(compiled.MODULES, expected), (
+    assert status == dict.fromkeys((*compiled.MODULES, *compiled.NATIVE), expected), (
         "OTELKIT_EXPECT_COMPILED=1 but some modules run from source"
         if expected
         else "compiled extension modules are on the path: run the compiled tests with OTELKIT_EXPECT_COMPILED=1"
@@ -31,9 +31,12 @@ def test_compiled_every_listed_module_runs_as_the_build_under_test_says() -> Non
 def test_compiled_modules_are_existing_sources_setup_py_can_read() -> None:
     namespace: dict[str, object] = {}
     exec((ROOT / "otelkit" / "_runtime" / "compiled.py").read_text(), namespace)
-    assert namespace["MODULES"] == compiled.MODULES
+    assert (namespace["MODULES"], namespace["NATIVE"]) == (compiled.MODULES, compiled.NATIVE)
     for name in compiled.MODULES:
         assert (ROOT / Path(*name.split("."))).with_suffix(".py").is_file(), name
+    for name in compiled.NATIVE:  # written in C: a source of its own, no Python module of the same name
+        assert (ROOT / Path(*name.split("."))).with_suffix(".c").is_file(), name
+        assert not (ROOT / Path(*name.split("."))).with_suffix(".py").exists(), name
     assert tuple(sorted(set(compiled.MODULES))) == compiled.MODULES
 
 

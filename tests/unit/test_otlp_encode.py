@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
+import subprocess
+import sysconfig
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,8 +40,11 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import INVALID_SPAN_CONTEXT, TraceState
 
+from otelkit._runtime import sdk_compat
 from otelkit._runtime.otlp import encode as _otlp
 from otelkit._runtime.otlp import protowire as _protowire
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------- strategies
 
@@ -214,7 +221,48 @@ def _log_records(draw: Any) -> ReadableLogRecord:
     )
 
 
-_examples = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_examples = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+# --------------------------------------------------------------------------- the two encoders
+
+_NATIVE_SOURCE = ROOT / "otelkit" / "_runtime" / "otlp" / "cencoder.c"
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """The C encoder's ``span`` and ``log_record``: the compiled build's, or built here from its source.
+
+    The compiled run (scripts/compiled.sh) tests the build's own module; every other run compiles
+    ``cencoder.c`` for this interpreter (warnings are errors), so that each run compares it.
+    """
+    if _otlp._native_span is not None:
+        return _otlp._native_span, _otlp._native_log_record
+    out = tmp_path_factory.mktemp("native") / ("cencoder" + str(sysconfig.get_config_var("EXT_SUFFIX")))
+    include = sysconfig.get_paths()["include"]
+    flags = ["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"]
+    built = subprocess.run(
+        ["cc", *flags, f"-I{include}", str(_NATIVE_SOURCE), "-o", str(out)], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    spec = importlib.util.spec_from_file_location("cencoder", out)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return _otlp.configure_native(module)
+
+
+@pytest.fixture(params=["python", "native"])
+def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """encode_spans/encode_logs with the Python encoder alone, or with the C encoder first."""
+    span, log_record = request.getfixturevalue("native") if request.param == "native" else (None, None)
+    monkeypatch.setattr(_otlp, "_native_span", span)
+    monkeypatch.setattr(_otlp, "_native_log_record", log_record)
+    return str(request.param)
 
 
 def _same_spans(spans: list[Any], attribute_filter: Any = None) -> ExportTraceServiceRequest:
@@ -234,13 +282,13 @@ def _same_logs(records: list[Any]) -> None:
 
 @_examples
 @given(st.lists(_spans(), max_size=6))
-def test_encode_spans_decodes_to_the_sdk_message(spans):
+def test_encode_spans_decodes_to_the_sdk_message(encoder, spans):
     _same_spans(spans)
 
 
 @_examples
 @given(st.lists(_log_records(), max_size=6))
-def test_encode_logs_decodes_to_the_sdk_message(records):
+def test_encode_logs_decodes_to_the_sdk_message(encoder, records):
     _same_logs(records)
 
 
@@ -286,7 +334,7 @@ def _server_spans() -> list[Any]:
     return spans
 
 
-def test_encode_spans_from_a_real_tracer_are_byte_identical_to_protobuf():
+def test_encode_spans_from_a_real_tracer_are_byte_identical_to_protobuf(encoder):
     # protobuf writes known fields in field-number order, as _otlp does: the bytes, not only the
     # decoded messages, are the same. Should a protobuf release change its order, relax this test
     # to message equality (the property tests above).
@@ -338,7 +386,7 @@ def test_encode_spans_of_a_non_readable_span_subclass_use_the_public_properties(
     _same_spans([copy, span])
 
 
-def test_encode_spans_leaves_out_attributes_protobuf_refuses(caplog):
+def test_encode_spans_leaves_out_attributes_protobuf_refuses(encoder, caplog):
     attributes = {
         "ok": 1,
         "too.big": 2**64,
@@ -362,12 +410,12 @@ def test_encode_spans_leaves_out_attributes_protobuf_refuses(caplog):
     )
 
 
-def test_encode_spans_nan_and_infinities_are_the_protobuf_bytes():
+def test_encode_spans_nan_and_infinities_are_the_protobuf_bytes(encoder):
     span = ReadableSpan("s", SpanContext(1, 2, False), attributes={"nan": math.nan, "inf": math.inf, "ninf": -math.inf})
     assert _otlp.encode_spans([span]) == sdk_encode_spans([span]).SerializeToString()
 
 
-def test_encode_spans_unknown_kind_fails_the_batch_like_the_sdk():
+def test_encode_spans_unknown_kind_fails_the_batch_like_the_sdk(encoder):
     span = ReadableSpan("s", SpanContext(1, 2, False), kind="server")  # type: ignore[arg-type]
     with pytest.raises(KeyError):
         sdk_encode_spans([span])
@@ -375,7 +423,7 @@ def test_encode_spans_unknown_kind_fails_the_batch_like_the_sdk():
         _otlp.encode_spans([span])
 
 
-def test_encode_spans_cache_holds_across_batches_and_many_values():
+def test_encode_spans_cache_holds_across_batches_and_many_values(encoder):
     # More keys and values than the caches hold: entries are evicted, the output stays right.
     spans = [
         ReadableSpan(
@@ -389,7 +437,7 @@ def test_encode_spans_cache_holds_across_batches_and_many_values():
         _same_spans(spans)
 
 
-def test_encode_spans_attribute_filter_applies_to_span_event_and_link_attributes():
+def test_encode_spans_attribute_filter_applies_to_span_event_and_link_attributes(encoder):
     seen: list[dict[str, Any]] = []
 
     def redact(attributes: Any) -> Any:
@@ -411,7 +459,7 @@ def test_encode_spans_attribute_filter_applies_to_span_event_and_link_attributes
     assert seen == [{"password": "hunter2", "user": "u"}, {"password": "p"}, {"password": "q"}]
 
 
-def test_encode_logs_attribute_filter_applies_to_record_attributes():
+def test_encode_logs_attribute_filter_applies_to_record_attributes(encoder):
     records = _real_logs()
     request = ExportLogsServiceRequest.FromString(
         _otlp.encode_logs(records, lambda attributes: {**attributes, "user.id": "[REDACTED]"})
@@ -446,13 +494,13 @@ def _real_logs() -> list[Any]:
     return records
 
 
-def test_encode_logs_from_a_real_logger_are_byte_identical_to_protobuf():
+def test_encode_logs_from_a_real_logger_are_byte_identical_to_protobuf(encoder):
     records = _real_logs()
     assert _otlp.encode_logs(records) == sdk_encode_logs(records).SerializeToString()
     _same_logs(records)
 
 
-def test_encode_logs_unsupported_body_fails_the_batch_like_the_sdk():
+def test_encode_logs_unsupported_body_fails_the_batch_like_the_sdk(encoder):
     record = ReadableLogRecord(LogRecord(body=object(), context=Context()), resource=_RESOURCES[0])
     with pytest.raises(Exception, match="Invalid type"):
         sdk_encode_logs([record])
@@ -465,7 +513,7 @@ def test_encode_spans_empty_batch_is_an_empty_request():
     assert _otlp.encode_logs([]) == b""
 
 
-def test_encode_logs_records_in_turn_sharing_and_changing_trace_context_each_get_their_own():
+def test_encode_logs_records_in_turn_sharing_and_changing_trace_context_each_get_their_own(encoder):
     # A request's records share its trace context and the encoder keeps the last one's fields:
     # any change of span id, trace id or flags (or no span) must give that record's own.
     contexts = [
@@ -490,3 +538,204 @@ def test_encode_logs_records_in_turn_sharing_and_changing_trace_context_each_get
         ("0a", "07", 1),
         ("", "", 0),
     ]
+
+
+# --------------------------------------------------------------------------- the C encoder, item by item
+
+
+class _Str(str):
+    """A str subclass: the Python encoder takes it through its general path."""
+
+
+_hostile_numbers = st.sampled_from([None, 0, 1, -1, 2**63, 2**64 - 1, 2**64, 2**128 - 1, 2**128, True, 1.5, "7"])
+_hostile_attributes = st.dictionaries(
+    st.one_of(_keys, st.integers(-3, 3), st.builds(_Str, st.text(max_size=3)), st.just("\ud800")),
+    st.one_of(
+        _values,
+        st.sampled_from([2**63, -(2**63) - 1, 2**64, "\ud800", _Str("v"), math.nan, -0.0, object(), ["a", 2**70]]),
+    ),
+    max_size=5,
+)
+
+
+class _Calls:
+    """Filters that record their calls; the same kinds of filter for both encoders, counted apart."""
+
+    def __init__(self, attribute_kind: str, text_kind: str) -> None:
+        self.calls: list[Any] = []
+        self.attribute_kind, self.text_kind = attribute_kind, text_kind
+
+    def attribute_filter(self, attributes: Any) -> Any:
+        self.calls.append(("attributes", dict(attributes)))
+        kind = self.attribute_kind
+        if kind == "same":
+            return attributes
+        if kind == "redact":
+            return {**attributes, "password": "[REDACTED]"}
+        if kind == "empty":
+            return {}
+        from types import MappingProxyType
+
+        return MappingProxyType(dict(attributes))  # a mapping, not a dict
+
+    def text_filter(self, text: Any) -> Any:
+        self.calls.append(("text", text))
+        return text if self.text_kind == "same" else "[REDACTED]"
+
+    def filters(self) -> tuple[Any, Any]:
+        return (
+            None if self.attribute_kind == "none" else self.attribute_filter,
+            None if self.text_kind == "none" else self.text_filter,
+        )
+
+
+_filter_kinds = st.tuples(
+    st.sampled_from(["none", "same", "redact", "empty", "proxy"]), st.sampled_from(["none", "same", "x"])
+)
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _outcome(encode: Any, *args: Any) -> tuple[Any, list[str]]:
+    """What ``encode(*args)`` returned (or the type of what it raised) and the warnings it logged."""
+    handler = _Warnings()
+    logger = logging.getLogger("opentelemetry.exporter.otlp.proto.common._internal")
+    logger.addHandler(handler)
+    try:
+        result: Any = ("returned", encode(*args))
+    except Exception as error:  # the batch fails: the same kind of error from both
+        result = ("raised", type(error))
+    finally:
+        logger.removeHandler(handler)
+    return result, handler.messages
+
+
+def _same_item(
+    native_encode: Any, python_encode: Any, args: tuple[Any, ...], kinds: tuple[str, str], n_filters: int
+) -> bool:
+    """The C encoder gives the Python encoder's bytes, errors, warnings and filter calls, or leaves the item to it.
+
+    Returns whether the C encoder took the item.
+    """
+    ours, theirs = _Calls(*kinds), _Calls(*kinds)
+    native_out = _outcome(native_encode, *args, *ours.filters()[:n_filters])
+    python_out = _outcome(python_encode, *args, *theirs.filters()[:n_filters])
+    if native_out == (("returned", None), []):
+        assert ours.calls == []  # left to the Python encoder before any filter ran: none runs twice
+        return False
+    assert native_out == python_out
+    assert ours.calls == theirs.calls
+    return True
+
+
+@st.composite
+def _hostile_log_fields(draw: Any) -> tuple[Any, ...]:
+    return (
+        draw(st.one_of(_times, _hostile_numbers)),  # timestamp
+        draw(st.one_of(_times, _hostile_numbers)),  # observed
+        draw(st.one_of(_trace_ids, _hostile_numbers)),
+        draw(st.one_of(_span_ids, _hostile_numbers)),
+        draw(st.sampled_from([TraceFlags(0), TraceFlags(1), 0, 1, 2**32 - 1, 2**32, -1, None, 1.0])),
+        draw(st.one_of(st.none(), st.sampled_from(["", "INFO", "WARN", _Str("INFO"), "\ud800", 5]))),
+        draw(st.one_of(st.none(), st.sampled_from(list(SeverityNumber)), st.just(5))),
+        draw(st.one_of(_bodies, st.sampled_from(["\ud800", _Str("s"), "x" * 300, object()]))),
+        draw(st.one_of(_attributes(), _hostile_attributes)),
+        draw(st.one_of(st.none(), _text, st.just(7), st.just("\ud800"))),
+    )
+
+
+@_examples
+@given(_hostile_log_fields(), st.sampled_from([0, 0, 3, 200, -1, 2**70]), _filter_kinds)
+def test_native_log_record_is_the_python_encoders_or_leaves_it_to_it(native, fields, dropped, kinds):
+    _, log_record = native
+
+    def python(*args: Any) -> Any:  # the Python encoder's argument order: dropped last
+        return _otlp.encode_log_record(*args[:10], *args[11:], args[10])
+
+    def c(*args: Any) -> Any:
+        return log_record(*args[:10], *args[11:], args[10])
+
+    _same_item(c, python, (*fields, dropped), kinds, 2)
+
+
+@st.composite
+def _hostile_spans(draw: Any) -> ReadableSpan:
+    span = draw(_spans())
+    if draw(st.booleans()):
+        span._attributes = draw(_hostile_attributes)  # a plain dict, as the SDK's reader gives it
+    if draw(st.booleans()):
+        span._name = draw(st.sampled_from(["\ud800", _Str("n"), 7, "", "a" * 300]))
+    if draw(st.booleans()):
+        span._kind = draw(st.sampled_from(["server", 2, SpanKind.CONSUMER]))
+    if draw(st.booleans()):
+        span._start_time, span._end_time = draw(_hostile_numbers), draw(_hostile_numbers)
+    if draw(st.booleans()):
+        span._events, span._links = [], []
+        span._status = draw(
+            st.sampled_from([Status(StatusCode.ERROR), Status(StatusCode.OK), Status(StatusCode.UNSET)])
+        )
+    return span
+
+
+@_examples
+@given(_hostile_spans(), _filter_kinds)
+def test_native_span_is_the_python_encoders_or_leaves_it_to_it(native, span, kinds):
+    span_native, _ = native
+    fields = sdk_compat.span_reader()(span)
+    plain = sdk_compat.attribute_reader()
+
+    def python(fields: Any, attribute_filter: Any = None) -> Any:
+        return _otlp._encode_span(fields, attribute_filter, plain, None)
+
+    _same_item(span_native, python, (fields,), kinds, 1)
+
+
+def test_native_takes_the_server_span_and_the_log_records_of_a_request(native):
+    """The common items are the C encoder's own: a server span without events, a request's records."""
+    span_native, log_record = native
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc"}), shutdown_on_exit=False)
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    parent = set_span_in_context(NonRecordingSpan(SpanContext(7, 9, is_remote=True, trace_flags=TraceFlags(1))))
+    attributes = {
+        "http.request.method": "GET",
+        "url.path": "/items/1",
+        "http.route": "/items/{item_id}",
+        "server.port": 8000,
+        "http.response.status_code": 200,
+        "ok": True,
+        "ratio": 0.5,
+        "negative": -5,
+        "": "empty key",
+        "ключ": "значение" * 40,
+    }
+    with provider.get_tracer("otelkit.asgi").start_as_current_span(
+        "GET /items/{item_id}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+    ) as span:
+        span.set_status(Status(StatusCode.ERROR))
+    fields = sdk_compat.span_reader()(memory.get_finished_spans()[0])
+    plain = sdk_compat.attribute_reader()
+    assert span_native(fields, None) == _otlp._encode_span(fields, None, plain, None)
+
+    severity = SeverityNumber.INFO
+    for body, attrs in [("item fetched", {"request.id": "r-1", "n": 3}), ("x" * 300, None), (None, {})]:
+        args = (
+            1,
+            2,
+            0x0AF7651916CD43DD8448EB211C80319C,
+            0xB7AD6B7169203331,
+            TraceFlags(1),
+            "INFO",
+            severity,
+            body,
+            attrs,
+            None,
+        )
+        assert log_record(*args, None, None, 0) == _otlp.encode_log_record(*args) is not None

@@ -1,0 +1,756 @@
+/* otelkit's OTLP encoder for the common span and log record, in C: the compiled build's (setup.py,
+ * OTELKIT_COMPILE=1), loaded by native.py. The pure-Python encoder (encode.py) is the reference and
+ * the fallback: for the same input these functions return exactly its bytes, or None where they
+ * leave the item to it.
+ *
+ *   log_record(timestamp, observed, trace_id, span_id, trace_flags, severity_text, severity_number,
+ *              body, attributes, event_name, attribute_filter, text_filter, dropped) -> bytes | None
+ *   span(fields, attribute_filter) -> bytes | None
+ *
+ * Each returns the item as the length-delimited field 2 of its ScopeLogs/ScopeSpans. None means
+ * "not this one" and is decided before any filter runs, so the Python encoder then does the whole
+ * item: a span with events, links, a trace state or a status description; a value of a type or range
+ * the Python encoder would fail the batch on; a severity not in the table. Attribute mappings that
+ * are not a plain dict, or hold a key or value other than str/int/bool/float (or an int outside
+ * int64, a str that is not UTF-8), are encoded by the Python encode_attributes (after the filter, as
+ * there), which logs and leaves out what cannot be encoded. configure() hands over the tables and
+ * the Python functions once, at import. Exceptions from a filter or from the Python helpers
+ * propagate (the batch fails, as with the Python encoder).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------ the buffer */
+
+typedef struct {
+    char *buf;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+    char small[2048];
+} Out;
+
+static void out_init(Out *o) {
+    o->buf = o->small;
+    o->len = 0;
+    o->cap = (Py_ssize_t)sizeof(o->small);
+}
+
+static void out_free(Out *o) {
+    if (o->buf != o->small) {
+        PyMem_Free(o->buf);
+    }
+}
+
+static int out_reserve(Out *o, Py_ssize_t n) {
+    if (o->len + n <= o->cap) {
+        return 0;
+    }
+    Py_ssize_t cap = o->cap;
+    while (o->len + n > cap) {
+        cap *= 2;
+    }
+    char *buf;
+    if (o->buf == o->small) {
+        buf = PyMem_Malloc((size_t)cap);
+        if (buf != NULL) {
+            memcpy(buf, o->small, (size_t)o->len);
+        }
+    } else {
+        buf = PyMem_Realloc(o->buf, (size_t)cap);
+    }
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    o->buf = buf;
+    o->cap = cap;
+    return 0;
+}
+
+static inline int varint_len(uint64_t n) {
+    int len = 1;
+    while (n >= 0x80) {
+        n >>= 7;
+        len++;
+    }
+    return len;
+}
+
+/* The writers below assume room was reserved. */
+static inline void put_byte(Out *o, unsigned char b) { o->buf[o->len++] = (char)b; }
+
+static inline void put_raw(Out *o, const char *p, Py_ssize_t n) {
+    memcpy(o->buf + o->len, p, (size_t)n);
+    o->len += n;
+}
+
+static inline void put_varint(Out *o, uint64_t n) {
+    while (n >= 0x80) {
+        put_byte(o, (unsigned char)((n & 0x7F) | 0x80));
+        n >>= 7;
+    }
+    put_byte(o, (unsigned char)n);
+}
+
+static inline void put_fixed64(Out *o, uint64_t n) {
+    for (int i = 0; i < 8; i++) {
+        put_byte(o, (unsigned char)(n >> (8 * i)));
+    }
+}
+
+static inline void put_fixed32(Out *o, uint32_t n) {
+    for (int i = 0; i < 4; i++) {
+        put_byte(o, (unsigned char)(n >> (8 * i)));
+    }
+}
+
+static inline void put_be64(Out *o, uint64_t n) {
+    for (int i = 7; i >= 0; i--) {
+        put_byte(o, (unsigned char)(n >> (8 * i)));
+    }
+}
+
+static int write_bytes_object(Out *o, PyObject *bytes) {
+    if (!PyBytes_Check(bytes)) {
+        PyErr_SetString(PyExc_TypeError, "otelkit native encoder: a Python helper returned a non-bytes value");
+        return -1;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(bytes);
+    if (out_reserve(o, n) < 0) {
+        return -1;
+    }
+    put_raw(o, PyBytes_AS_STRING(bytes), n);
+    return 0;
+}
+
+/* A length-delimited field holding a UTF-8 string: tag, length, bytes. */
+static int put_string_field(Out *o, unsigned char tag, const char *s, Py_ssize_t n) {
+    if (out_reserve(o, 1 + 10 + n) < 0) {
+        return -1;
+    }
+    put_byte(o, tag);
+    put_varint(o, (uint64_t)n);
+    put_raw(o, s, n);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ the tables */
+
+/* Set by configure(); each table a tuple of (object, encoded field) pairs, looked up by identity. */
+static PyObject *kinds = NULL;
+static PyObject *status_fields = NULL;
+static PyObject *severities = NULL;
+static PyObject *empty_trace_state = NULL;
+static PyObject *py_encode_attributes = NULL; /* encode_attributes(parts, tag, attributes, None) */
+static PyObject *py_encode_body = NULL;       /* _encode_body(body) -> bytes */
+static PyObject *sixty_four = NULL;           /* the int 64, for a trace id's upper half */
+/* Attribute names, interned once. */
+static PyObject *str_trace_id, *str_span_id, *str_trace_state, *str_is_remote, *str_description, *str_status_code;
+
+static PyObject *lookup(PyObject *table, PyObject *key) {
+    Py_ssize_t n = PyTuple_GET_SIZE(table);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(table, i);
+        if (PyTuple_GET_ITEM(pair, 0) == key) {
+            return PyTuple_GET_ITEM(pair, 1); /* borrowed */
+        }
+    }
+    return NULL;
+}
+
+static int check_table(PyObject *table, const char *name) {
+    if (!PyTuple_Check(table)) {
+        PyErr_Format(PyExc_TypeError, "configure(): %s must be a tuple of (object, bytes) pairs", name);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(table); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(table, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_Format(PyExc_TypeError, "configure(): %s must be a tuple of (object, bytes) pairs", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void set_ref(PyObject **slot, PyObject *value) {
+    Py_INCREF(value);
+    Py_XSETREF(*slot, value);
+}
+
+static PyObject *configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure(kinds, status_fields, severities, empty_trace_state, encode_attributes, encode_body)");
+        return NULL;
+    }
+    if (check_table(args[0], "kinds") < 0 || check_table(args[1], "status_fields") < 0 ||
+        check_table(args[2], "severities") < 0) {
+        return NULL;
+    }
+    if (!PyCallable_Check(args[4]) || !PyCallable_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError, "configure(): encode_attributes and encode_body must be callable");
+        return NULL;
+    }
+    set_ref(&kinds, args[0]);
+    set_ref(&status_fields, args[1]);
+    set_ref(&severities, args[2]);
+    set_ref(&empty_trace_state, args[3]);
+    set_ref(&py_encode_attributes, args[4]);
+    set_ref(&py_encode_body, args[5]);
+    Py_RETURN_NONE;
+}
+
+static int configured(void) {
+    if (kinds == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "otelkit native encoder used before configure()");
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------ numbers */
+
+/* An int for a fixed64 field: 0 <= n < 2**64. Returns 0, or 1 when the Python encoder would fail. */
+static int as_u64(PyObject *value, uint64_t *out) {
+    if (!PyLong_Check(value)) {
+        return 1;
+    }
+    unsigned long long n = PyLong_AsUnsignedLongLong(value);
+    if (n == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 1;
+    }
+    *out = (uint64_t)n;
+    return 0;
+}
+
+/* Whether ``value`` is truthy; -1 on error. */
+static inline int truthy(PyObject *value) {
+    if (value == Py_None || value == Py_False) {
+        return 0;
+    }
+    if (value == Py_True) {
+        return 1;
+    }
+    return PyObject_IsTrue(value);
+}
+
+/* A trace id as (hi, lo) when it is an int in [0, 2**128); 1 when not (the Python encoder fails). */
+static int as_u128(PyObject *value, uint64_t *hi, uint64_t *lo) {
+    if (!PyLong_Check(value)) {
+        return 1;
+    }
+    PyObject *upper = PyNumber_Rshift(value, sixty_four);
+    if (upper == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int bad = as_u64(upper, hi);
+    Py_DECREF(upper);
+    if (bad) {
+        return 1;
+    }
+    unsigned long long low = PyLong_AsUnsignedLongLongMask(value);
+    if (low == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 1;
+    }
+    *lo = (uint64_t)low;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ attributes */
+
+/* One KeyValue, wrapped in ``tag``; 0 done, 1 not a simple pair (the Python encoder does the mapping). */
+static int put_pair(Out *o, unsigned char tag, PyObject *key, PyObject *value) {
+    if (!PyUnicode_CheckExact(key)) {
+        return 1;
+    }
+    Py_ssize_t klen;
+    const char *k = PyUnicode_AsUTF8AndSize(key, &klen);
+    if (k == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    Py_ssize_t kf = klen ? 1 + varint_len((uint64_t)klen) + klen : 0; /* proto3 omits an empty key */
+    PyTypeObject *type = Py_TYPE(value);
+    if (type == &PyUnicode_Type) {
+        Py_ssize_t slen;
+        const char *s = PyUnicode_AsUTF8AndSize(value, &slen);
+        if (s == NULL) {
+            PyErr_Clear();
+            return 1;
+        }
+        Py_ssize_t any = 1 + varint_len((uint64_t)slen) + slen;
+        Py_ssize_t vf = 1 + varint_len((uint64_t)any) + any;
+        Py_ssize_t n = kf + vf;
+        if (out_reserve(o, 1 + varint_len((uint64_t)n) + n) < 0) {
+            return -1;
+        }
+        put_byte(o, tag);
+        put_varint(o, (uint64_t)n);
+        if (klen) {
+            put_byte(o, 0x0a);
+            put_varint(o, (uint64_t)klen);
+            put_raw(o, k, klen);
+        }
+        put_byte(o, 0x12);
+        put_varint(o, (uint64_t)any);
+        put_byte(o, 0x0a);
+        put_varint(o, (uint64_t)slen);
+        put_raw(o, s, slen);
+        return 0;
+    }
+    unsigned char small[11];
+    Py_ssize_t vlen = 0; /* the AnyValue's bytes, in small */
+    if (type == &PyLong_Type) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow) {
+            return 1; /* outside int64: the Python encoder logs it and leaves it out */
+        }
+        if (v == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 1;
+        }
+        uint64_t u = (uint64_t)v;
+        small[vlen++] = 0x18;
+        while (u >= 0x80) {
+            small[vlen++] = (unsigned char)((u & 0x7F) | 0x80);
+            u >>= 7;
+        }
+        small[vlen++] = (unsigned char)u;
+    } else if (type == &PyBool_Type) {
+        small[vlen++] = 0x10;
+        small[vlen++] = value == Py_True ? 1 : 0;
+    } else if (type == &PyFloat_Type) {
+        double d = PyFloat_AS_DOUBLE(value);
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        small[vlen++] = 0x21;
+        for (int i = 0; i < 8; i++) {
+            small[vlen++] = (unsigned char)(bits >> (8 * i));
+        }
+    } else {
+        return 1;
+    }
+    Py_ssize_t n = kf + 2 + vlen; /* vlen < 128: the value field's length is one byte */
+    if (out_reserve(o, 1 + varint_len((uint64_t)n) + n) < 0) {
+        return -1;
+    }
+    put_byte(o, tag);
+    put_varint(o, (uint64_t)n);
+    if (klen) {
+        put_byte(o, 0x0a);
+        put_varint(o, (uint64_t)klen);
+        put_raw(o, k, klen);
+    }
+    put_byte(o, 0x12);
+    put_byte(o, (unsigned char)vlen);
+    put_raw(o, (const char *)small, vlen);
+    return 0;
+}
+
+/* The ``tag`` KeyValue fields of ``attributes`` after ``attribute_filter``, as encode_attributes writes them. */
+static int put_attributes(Out *o, unsigned char tag, PyObject *attributes, PyObject *attribute_filter) {
+    int yes = truthy(attributes);
+    if (yes <= 0) {
+        return yes;
+    }
+    PyObject *filtered = NULL;
+    if (attribute_filter != Py_None) {
+        filtered = PyObject_CallOneArg(attribute_filter, attributes);
+        if (filtered == NULL) {
+            return -1;
+        }
+        attributes = filtered;
+        yes = truthy(attributes);
+        if (yes <= 0) {
+            Py_DECREF(filtered);
+            return yes;
+        }
+    }
+    int rc = 1;
+    Py_ssize_t start = o->len;
+    if (PyDict_CheckExact(attributes)) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        rc = 0;
+        while (PyDict_Next(attributes, &pos, &key, &value)) {
+            rc = put_pair(o, tag, key, value);
+            if (rc != 0) {
+                break;
+            }
+        }
+    }
+    if (rc == 1) { /* not simple: the Python encoder does the whole mapping */
+        o->len = start;
+        PyObject *parts = PyList_New(0);
+        PyObject *tag_bytes = PyBytes_FromStringAndSize((const char *)&tag, 1);
+        PyObject *done = NULL;
+        if (parts != NULL && tag_bytes != NULL) {
+            PyObject *call_args[4] = {parts, tag_bytes, attributes, Py_None};
+            done = PyObject_Vectorcall(py_encode_attributes, call_args, 4, NULL);
+        }
+        rc = done == NULL ? -1 : 0;
+        Py_XDECREF(done);
+        Py_XDECREF(tag_bytes);
+        if (rc == 0) {
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parts); i++) {
+                if (write_bytes_object(o, PyList_GET_ITEM(parts, i)) < 0) {
+                    rc = -1;
+                    break;
+                }
+            }
+        }
+        Py_XDECREF(parts);
+    }
+    Py_XDECREF(filtered);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------ the result */
+
+/* ``tag`` + varint(len) + the buffer, as a new bytes object. */
+static PyObject *wrapped(Out *o, unsigned char tag) {
+    Py_ssize_t n = o->len;
+    int prefix = 1 + varint_len((uint64_t)n);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, prefix + n);
+    if (result == NULL) {
+        return NULL;
+    }
+    char *p = PyBytes_AS_STRING(result);
+    *p++ = (char)tag;
+    uint64_t len = (uint64_t)n;
+    while (len >= 0x80) {
+        *p++ = (char)((len & 0x7F) | 0x80);
+        len >>= 7;
+    }
+    *p++ = (char)len;
+    memcpy(p, o->buf, (size_t)n);
+    return result;
+}
+
+/* ------------------------------------------------------------------------------------ log records */
+
+static PyObject *log_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "log_record() takes 13 arguments");
+        return NULL;
+    }
+    if (!configured()) {
+        return NULL;
+    }
+    PyObject *timestamp = args[0], *observed = args[1], *trace_id = args[2], *span_id = args[3];
+    PyObject *trace_flags = args[4], *severity_text = args[5], *severity_number = args[6], *body = args[7];
+    PyObject *attributes = args[8], *event_name = args[9], *attribute_filter = args[10], *text_filter = args[11];
+    PyObject *dropped = args[12];
+
+    /* Everything that could send the record to the Python encoder, before any filter runs. */
+    uint64_t stamp = 0, seen = 0, tid_hi = 0, tid_lo = 0, sid = 0, dropped_n = 0;
+    int yes;
+    if ((yes = truthy(timestamp)) < 0) return NULL;
+    if (yes && as_u64(timestamp, &stamp)) Py_RETURN_NONE;
+    int has_stamp = yes;
+    if ((yes = truthy(observed)) < 0) return NULL;
+    if (yes && as_u64(observed, &seen)) Py_RETURN_NONE;
+    int has_seen = yes;
+    PyObject *severity_field = NULL;
+    if (severity_number != Py_None) {
+        severity_field = lookup(severities, severity_number);
+        if (severity_field == NULL) Py_RETURN_NONE;
+    }
+    const char *level = NULL;
+    Py_ssize_t level_len = 0;
+    if ((yes = truthy(severity_text)) < 0) return NULL;
+    if (yes) {
+        if (!PyUnicode_CheckExact(severity_text)) Py_RETURN_NONE;
+        level = PyUnicode_AsUTF8AndSize(severity_text, &level_len);
+        if (level == NULL) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
+    if (!PyLong_Check(trace_flags)) Py_RETURN_NONE;
+    unsigned long flags = PyLong_AsUnsignedLong(trace_flags);
+    if ((flags == (unsigned long)-1 && PyErr_Occurred()) || flags > 0xFFFFFFFFUL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if ((yes = truthy(trace_id)) < 0) return NULL;
+    if (yes && as_u128(trace_id, &tid_hi, &tid_lo)) Py_RETURN_NONE;
+    int has_tid = yes;
+    if ((yes = truthy(span_id)) < 0) return NULL;
+    if (yes && as_u64(span_id, &sid)) Py_RETURN_NONE;
+    int has_sid = yes;
+    const char *event = NULL;
+    Py_ssize_t event_len = 0;
+    if ((yes = truthy(event_name)) < 0) return NULL;
+    if (yes) {
+        if (!PyUnicode_Check(event_name)) Py_RETURN_NONE;
+        event = PyUnicode_AsUTF8AndSize(event_name, &event_len);
+        if (event == NULL) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
+    if ((yes = truthy(dropped)) < 0) return NULL;
+    if (yes && as_u64(dropped, &dropped_n)) Py_RETURN_NONE;
+
+    Out o;
+    out_init(&o);
+    PyObject *result = NULL;
+    PyObject *new_body = NULL;
+    if (has_stamp) {
+        put_byte(&o, 0x09);
+        put_fixed64(&o, stamp);
+    }
+    if (severity_field != NULL && write_bytes_object(&o, severity_field) < 0) goto done;
+    if (level != NULL && put_string_field(&o, 0x1a, level, level_len) < 0) goto done;
+    if (text_filter != Py_None) {
+        if ((yes = truthy(body)) < 0) goto done;
+        if (yes) {
+            new_body = PyObject_CallOneArg(text_filter, body);
+            if (new_body == NULL) goto done;
+            body = new_body;
+        }
+    }
+    if (PyUnicode_Check(body)) { /* AnyValue.string_value in LogRecord.body (5) */
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(body, &n);
+        if (s == NULL) goto done; /* not UTF-8: the batch fails, as in the Python encoder */
+        Py_ssize_t any = 1 + varint_len((uint64_t)n) + n;
+        if (out_reserve(&o, 2 + 10 + any) < 0) goto done;
+        put_byte(&o, 0x2a);
+        put_varint(&o, (uint64_t)any);
+        put_byte(&o, 0x0a);
+        put_varint(&o, (uint64_t)n);
+        put_raw(&o, s, n);
+    } else if (body == Py_None) { /* LogRecord.body has presence: sent even when None */
+        if (out_reserve(&o, 2) < 0) goto done;
+        put_byte(&o, 0x2a);
+        put_byte(&o, 0x00);
+    } else {
+        PyObject *encoded = PyObject_CallOneArg(py_encode_body, body);
+        if (encoded == NULL) goto done;
+        int bad = write_bytes_object(&o, encoded);
+        Py_DECREF(encoded);
+        if (bad < 0) goto done;
+    }
+    if (put_attributes(&o, 0x32, attributes, attribute_filter) < 0) goto done;
+    if (out_reserve(&o, 11 + 5 + 18 + 10 + 9) < 0) goto done;
+    if (dropped_n) {
+        put_byte(&o, 0x38);
+        put_varint(&o, dropped_n);
+    }
+    if (flags) {
+        put_byte(&o, 0x45);
+        put_fixed32(&o, (uint32_t)flags);
+    }
+    if (has_tid) {
+        put_byte(&o, 0x4a);
+        put_byte(&o, 0x10);
+        put_be64(&o, tid_hi);
+        put_be64(&o, tid_lo);
+    }
+    if (has_sid) {
+        put_byte(&o, 0x52);
+        put_byte(&o, 0x08);
+        put_be64(&o, sid);
+    }
+    if (has_seen) {
+        put_byte(&o, 0x59);
+        put_fixed64(&o, seen);
+    }
+    if (event != NULL && put_string_field(&o, 0x62, event, event_len) < 0) goto done;
+    result = wrapped(&o, 0x12);
+done:
+    Py_XDECREF(new_body);
+    out_free(&o);
+    return result;
+}
+
+/* ------------------------------------------------------------------------------------ spans */
+
+/* A span context's int attribute as u64/u128; 1 when the Python encoder should do the span. */
+static int context_id(PyObject *context, PyObject *name, int wide, uint64_t *hi, uint64_t *lo) {
+    PyObject *value = PyObject_GetAttr(context, name);
+    if (value == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int bad = wide ? as_u128(value, hi, lo) : as_u64(value, lo);
+    Py_DECREF(value);
+    return bad;
+}
+
+static PyObject *span(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "span(fields, attribute_filter)");
+        return NULL;
+    }
+    if (!configured()) {
+        return NULL;
+    }
+    PyObject *fields = args[0], *attribute_filter = args[1];
+    if (!PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) < 13) Py_RETURN_NONE;
+    PyObject *context = PyTuple_GET_ITEM(fields, 0), *parent = PyTuple_GET_ITEM(fields, 1);
+    PyObject *name = PyTuple_GET_ITEM(fields, 2), *kind = PyTuple_GET_ITEM(fields, 3);
+    PyObject *start = PyTuple_GET_ITEM(fields, 4), *end = PyTuple_GET_ITEM(fields, 5);
+    PyObject *attributes = PyTuple_GET_ITEM(fields, 6), *dropped_attributes = PyTuple_GET_ITEM(fields, 7);
+    PyObject *status = PyTuple_GET_ITEM(fields, 12);
+
+    /* Everything that could send the span to the Python encoder, before the filter runs. */
+    if (context == Py_None) Py_RETURN_NONE;
+    for (int i = 8; i < 12; i++) { /* events, dropped events, links, dropped links */
+        int yes = truthy(PyTuple_GET_ITEM(fields, i));
+        if (yes < 0) return NULL;
+        if (yes) Py_RETURN_NONE;
+    }
+    uint64_t tid_hi = 0, tid_lo = 0, sid = 0, parent_sid = 0, t0 = 0, t1 = 0, dropped_n = 0;
+    if (context_id(context, str_trace_id, 1, &tid_hi, &tid_lo) || context_id(context, str_span_id, 0, NULL, &sid)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *trace_state = PyObject_GetAttr(context, str_trace_state);
+    if (trace_state == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    int yes = trace_state == empty_trace_state ? 0 : truthy(trace_state);
+    Py_DECREF(trace_state);
+    if (yes != 0) {
+        if (yes < 0) PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    int has_parent = truthy(parent), remote_parent = 0;
+    if (has_parent < 0) return NULL;
+    if (has_parent) {
+        if (context_id(parent, str_span_id, 0, NULL, &parent_sid)) Py_RETURN_NONE;
+        PyObject *is_remote = PyObject_GetAttr(parent, str_is_remote);
+        if (is_remote == NULL) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        remote_parent = truthy(is_remote);
+        Py_DECREF(is_remote);
+        if (remote_parent < 0) return NULL;
+    }
+    const char *name_s = NULL;
+    Py_ssize_t name_len = 0;
+    if ((yes = truthy(name)) < 0) return NULL;
+    if (yes) {
+        if (!PyUnicode_Check(name)) Py_RETURN_NONE;
+        name_s = PyUnicode_AsUTF8AndSize(name, &name_len);
+        if (name_s == NULL) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *kind_field = lookup(kinds, kind);
+    if (kind_field == NULL) Py_RETURN_NONE;
+    int has_start = truthy(start), has_end = truthy(end);
+    if (has_start < 0 || has_end < 0) return NULL;
+    if ((has_start && as_u64(start, &t0)) || (has_end && as_u64(end, &t1))) Py_RETURN_NONE;
+    if ((yes = truthy(dropped_attributes)) < 0) return NULL;
+    if (yes && as_u64(dropped_attributes, &dropped_n)) Py_RETURN_NONE;
+    PyObject *status_field = NULL;
+    if (status != Py_None) {
+        PyObject *description = PyObject_GetAttr(status, str_description);
+        if (description == NULL) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        yes = truthy(description);
+        Py_DECREF(description);
+        if (yes != 0) { /* a description: the text filter's, in the Python encoder */
+            if (yes < 0) PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        PyObject *code = PyObject_GetAttr(status, str_status_code);
+        if (code == NULL) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        status_field = lookup(status_fields, code);
+        Py_DECREF(code);
+        if (status_field == NULL) Py_RETURN_NONE;
+    }
+
+    Out o;
+    out_init(&o);
+    PyObject *result = NULL;
+    put_byte(&o, 0x0a);
+    put_byte(&o, 0x10);
+    put_be64(&o, tid_hi);
+    put_be64(&o, tid_lo);
+    put_byte(&o, 0x12);
+    put_byte(&o, 0x08);
+    put_be64(&o, sid);
+    if (has_parent) {
+        put_byte(&o, 0x22);
+        put_byte(&o, 0x08);
+        put_be64(&o, parent_sid);
+    }
+    if (name_s != NULL && put_string_field(&o, 0x2a, name_s, name_len) < 0) goto done;
+    if (write_bytes_object(&o, kind_field) < 0) goto done;
+    if (out_reserve(&o, 18) < 0) goto done;
+    if (has_start) {
+        put_byte(&o, 0x39);
+        put_fixed64(&o, t0);
+    }
+    if (has_end) {
+        put_byte(&o, 0x41);
+        put_fixed64(&o, t1);
+    }
+    if (put_attributes(&o, 0x4a, attributes, attribute_filter) < 0) goto done;
+    if (out_reserve(&o, 11) < 0) goto done;
+    if (dropped_n) {
+        put_byte(&o, 0x50);
+        put_varint(&o, dropped_n);
+    }
+    if (status_field != NULL && write_bytes_object(&o, status_field) < 0) goto done;
+    if (out_reserve(&o, 6) < 0) goto done;
+    put_byte(&o, 0x85); /* Span.flags (16), fixed32: CONTEXT_HAS_IS_REMOTE, and IS_REMOTE for a remote parent */
+    put_byte(&o, 0x01);
+    put_fixed32(&o, (has_parent && remote_parent) ? 0x300 : 0x100);
+    result = wrapped(&o, 0x12);
+done:
+    out_free(&o);
+    return result;
+}
+
+/* ------------------------------------------------------------------------------------ the module */
+
+static PyMethodDef methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
+     "configure(kinds, status_fields, severities, empty_trace_state, encode_attributes, encode_body)"},
+    {"log_record", (PyCFunction)(void (*)(void))log_record, METH_FASTCALL,
+     "One LogRecord as the field 2 of a ScopeLogs, or None: the Python encoder's to do."},
+    {"span", (PyCFunction)(void (*)(void))span, METH_FASTCALL,
+     "One Span (from its SpanFields) as the field 2 of a ScopeSpans, or None: the Python encoder's to do."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "otelkit._runtime.otlp.cencoder",
+    "otelkit's OTLP encoder for the common span and log record (the compiled build's); see encode.py.",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit_cencoder(void) {
+    sixty_four = PyLong_FromLong(64);
+    str_trace_id = PyUnicode_InternFromString("trace_id");
+    str_span_id = PyUnicode_InternFromString("span_id");
+    str_trace_state = PyUnicode_InternFromString("trace_state");
+    str_is_remote = PyUnicode_InternFromString("is_remote");
+    str_description = PyUnicode_InternFromString("description");
+    str_status_code = PyUnicode_InternFromString("status_code");
+    if (sixty_four == NULL || str_trace_id == NULL || str_span_id == NULL || str_trace_state == NULL ||
+        str_is_remote == NULL || str_description == NULL || str_status_code == NULL) {
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}
