@@ -340,6 +340,27 @@ def test_pacer_sleeps_four_times_the_cpu_of_a_chunk_within_half_the_idle_time(mo
     assert sum(clock.sleeps) == pytest.approx(0.15)
 
 
+def test_pacer_pauses_only_once_a_slice_of_cpu_was_used(monkeypatch):
+    from otelkit._runtime.otlp import fast as _otlp
+
+    clock = _FakeClock()
+    monkeypatch.setattr(_otlp, "time", clock)
+    pacer = _otlp.Pacer(share=0.5, max_sleep=0.2, min_slice=0.001)
+    clock.now += 1.0
+    pause = pacer.begin()
+    assert pause is not None
+    for _ in range(3):  # 0.3 ms, 0.6 ms, 0.9 ms since the export began: no pause yet
+        clock.cpu += 0.0003
+        pause()
+    assert clock.sleeps == []
+    clock.cpu += 0.0003  # 1.2 ms: one pause, as long as the whole slice took (a share of 0.5)
+    pause()
+    assert clock.sleeps == [pytest.approx(0.0012)]
+    clock.cpu += 0.0003  # a new slice starts after the pause
+    pause()
+    assert clock.sleeps == [pytest.approx(0.0012)]
+
+
 def test_pacer_is_off_while_otelkit_flushes(monkeypatch):
     from otelkit._runtime.otlp import fast as _otlp
 
