@@ -1,7 +1,7 @@
 """The compiled build under test: a copy of this clone with otelkit's hot modules compiled (mypyc).
 
 ``bench.run``'s ``*-compiled`` variants (and ``bench.instructions --variants otelkit-compiled``)
-run the same app and launcher as the pure-Python ones, started from :func:`tree` instead of the
+run the same app and launcher as the default build's ones, started from :func:`tree` instead of the
 clone: a copy of the clone's files with the extension modules ``OTELKIT_COMPILE=1`` builds beside
 their sources, made by ``scripts/compiled_build.py`` — the build the README gives users and the
 test command runs the unit tests against, with this venv's mypy, setuptools and Python (the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench._procs import ROOT, BenchError
 
-__all__ = ["check_pure_clone", "env_for", "remove_tree", "tree"]
+__all__ = ["check_default_clone", "env_for", "remove_tree", "tree"]
 
 _CHECK = "import json; from otelkit._runtime.compiled import compiled_modules; print(json.dumps(compiled_modules()))"
 
@@ -73,12 +73,45 @@ def remove_tree() -> None:
         tree.cache_clear()
 
 
-def check_pure_clone() -> None:
-    """The pure-Python variants run from the clone: it must hold no extension module of otelkit's."""
-    found = sorted((ROOT / "otelkit").rglob("*.so"))
-    if found:
+def check_default_clone() -> None:
+    """The default build's variants run from the clone: its C encoder built in place and current, nothing mypyc'd.
+
+    Builds the C encoder in place (``setup.py build_ext --inplace``, the default build's optional
+    extension; a second or so, nothing when current), then checks in a process started as the
+    servers are that it is in use and that no compiled module is.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OTELKIT_COMPILE"}
+    built = subprocess.run(
+        [sys.executable, "setup.py", "--quiet", "build_ext", "--inplace"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _CHECK], cwd=ROOT, env=env_for(ROOT, env), capture_output=True, text=True
+    )
+    status = json.loads(done.stdout) if done.returncode == 0 else {}
+    if not status:
+        raise BenchError(f"could not ask otelkit in {ROOT} what it runs: {done.stderr[-2000:]}")
+    mypyc = sorted(name for name, compiled in status.items() if compiled and name not in _native())
+    if mypyc:
         raise BenchError(
-            f"the clone holds compiled extension modules ({', '.join(str(p.relative_to(ROOT)) for p in found[:3])}…),"
-            " so its pure-Python variants would run compiled; remove them: find otelkit -name '*.so' -delete"
-            " (the *-compiled variants build their own)"
+            f"the clone holds compiled extension modules ({', '.join(mypyc[:3])}…), so its default-build"
+            " variants would run compiled; remove them: find otelkit -name '*.so' -delete (the *-compiled"
+            " variants build their own)"
         )
+    if not all(status[name] for name in _native()):
+        raise BenchError(
+            "otelkit's C encoder could not be built in the clone, so the default-build variants would run the"
+            " Python encoder alone; it needs a C compiler and Python's headers (setup.py build_ext said:"
+            f" {built.stderr[-1500:]})"
+        )
+
+
+def _native() -> tuple[str, ...]:
+    namespace: dict[str, object] = {}
+    exec((ROOT / "otelkit" / "_runtime" / "compiled.py").read_text(), namespace)
+    native = namespace["NATIVE"]
+    assert isinstance(native, tuple)
+    return native

@@ -125,7 +125,7 @@ def targets(
         else:
             out.append(Target(what, fmt.format(row[key]), ok(row[key])))
 
-    # The default (pure-Python) build always; the compiled build's rows when its cases ran.
+    # The default build (Python with its C encoder) always; the compiled build's rows when its cases ran.
     for kit, build in (("otelkit", "otelkit"), ("otelkit-compiled", "otelkit compiled")):
         if kit != "otelkit" and not any(case.split("/")[1].startswith(kit) for case in summary):
             continue

@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         if "otelkit" in variants:
-            _compiled.check_pure_clone()
+            _compiled.check_default_clone()
         _compile_sources((ROOT, _compiled.tree()) if "otelkit-compiled" in variants else (ROOT,))
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -328,7 +328,7 @@ def _check_setup(cases: list[Case], args: argparse.Namespace) -> None:
     if args.rss_requests:
         wanted += [VARIANTS["bare"], VARIANTS["otelkit"]]
     if any(not v.compiled and v.launcher for v in wanted):
-        _compiled.check_pure_clone()
+        _compiled.check_default_clone()
     missing = sorted({dist for v in wanted for module, dist in v.needs if importlib.util.find_spec(module) is None})
     if importlib.util.find_spec("otelkit") is None:
         missing.append("otelkit")  # the OTLP receiver is otelkit.testing's

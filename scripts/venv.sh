@@ -53,14 +53,6 @@ make_venv() {
     printf '%s\n' "$dir"
 }
 
-# The venv with the newest versions the requirements allow (resolved when it is created).
-venv=$(make_venv newest test) || {
-    say "error: creating the venv failed (see pip's output above)"
-    exit 1
-}
-export PATH="$venv/bin:$PATH"
-export VIRTUAL_ENV="$venv"
-
 # apt_install PKG…: install missing Debian packages (as root, or with sudo).
 apt_install() {
     local sudo=()
@@ -70,3 +62,22 @@ apt_install() {
     "${sudo[@]}" apt-get update -q
     "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@"
 }
+
+# otelkit's C encoder (otelkit/_runtime/otlp/cencoder.c) is built by the editable install where a C
+# compiler is there; without one the Python encoder does everything. Installed here when missing.
+if ! command -v cc >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+        apt_install gcc libc6-dev || say "could not install gcc: otelkit's C encoder is not built (the Python encoder does all)"
+    else
+        say "no C compiler: otelkit's C encoder is not built (the Python encoder does all)"
+    fi
+fi
+
+# The venv with the newest versions the requirements allow (resolved when it is created).
+venv=$(make_venv newest test) || {
+    say "error: creating the venv failed (see pip's output above)"
+    exit 1
+}
+export PATH="$venv/bin:$PATH"
+export VIRTUAL_ENV="$venv"
+

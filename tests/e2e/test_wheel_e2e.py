@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -122,6 +123,8 @@ def test_wheel_builds_without_warnings(wheel: tuple[Path, str]) -> None:
         "otelkit/_launcher/_boot/sitecustomize.py",
         "otelkit/_runtime/sdk_compat/__init__.py",
         "otelkit/py.typed",
+        # The C encoder, built where a C compiler is there (the test command makes sure of one).
+        "otelkit/_runtime/otlp/cencoder" + str(sysconfig.get_config_var("EXT_SUFFIX")),
     ):
         assert expected in names
 
@@ -130,6 +133,11 @@ def test_wheel_installs_as_a_regular_package(installed: Path) -> None:
     where = _run([str(installed / "python"), "-c", "import otelkit; print(otelkit.__file__)"], cwd=installed.parent)
     assert Path(where.stdout.strip()).is_relative_to(installed.parent)
     assert not any(installed.parent.glob("lib/python*/site-packages/__editable__*"))
+    in_use = _run(
+        [str(installed / "python"), "-c", "from otelkit._runtime.otlp import encode, native; print(native.in_use())"],
+        cwd=installed.parent,
+    )
+    assert in_use.stdout.strip() == "True", in_use.stderr  # the wheel's C encoder, checked and loaded
     # The gRPC exporter is an extra: a plain install does not have it.
     probe = subprocess.run(
         [str(installed / "python"), "-c", "import grpc"], env=_env(), capture_output=True, timeout=60

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compiled_every_listed_module_runs_as_the_build_under_test_says() -> None:
     expected = os.environ.get("OTELKIT_EXPECT_COMPILED") == "1"
     status = compiled.compiled_modules()
-    assert status == dict.fromkeys((*compiled.MODULES, *compiled.NATIVE), expected), (
+    assert {name: status[name] for name in compiled.MODULES} == dict.fromkeys(compiled.MODULES, expected), (
         "OTELKIT_EXPECT_COMPILED=1 but some modules run from source"
         if expected
         else "compiled extension modules are on the path: run the compiled tests with OTELKIT_EXPECT_COMPILED=1"
+    )
+    # The C encoder: every build the test command makes has it (scripts/venv.sh installs a C
+    # compiler first), current with its source (native.py refuses a stale one).
+    assert shutil.which("cc") is not None, "no C compiler: scripts/test installs gcc"
+    assert {name: status[name] for name in compiled.NATIVE} == dict.fromkeys(compiled.NATIVE, True), (
+        "the C encoder is not in use: rebuild it in place (pip install --no-deps -e .), as scripts/test does"
     )
 
 
@@ -51,7 +58,8 @@ def test_compiled_build_refuses_a_bad_switch_in_one_line() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: OTELKIT_COMPILE='yes' is not accepted; use 1 (compile the hot modules) or 0 (pure Python)"
+        "error: OTELKIT_COMPILE='yes' is not accepted; use 1 (compile the hot modules), 0 (pure Python, no C)"
+        " or leave it unset (the C encoder where a C compiler is there)"
     ]
 
 

@@ -233,18 +233,11 @@ _examples = settings(
 _NATIVE_SOURCE = ROOT / "otelkit" / "_runtime" / "otlp" / "cencoder.c"
 
 
-@pytest.fixture(scope="module")
-def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """The C encoder's ``span`` and ``log_record``: the compiled build's, or built here from its source.
-
-    The compiled run (scripts/compiled.sh) tests the build's own module; every other run compiles
-    ``cencoder.c`` for this interpreter (warnings are errors), so that each run compares it.
-    """
-    if _otlp._native_span is not None:
-        return _otlp._native_span, _otlp._native_log_record
-    out = tmp_path_factory.mktemp("native") / ("cencoder" + str(sysconfig.get_config_var("EXT_SUFFIX")))
+def _build_cencoder(folder: Path, *defines: str) -> Any:
+    """``cencoder.c`` compiled for this interpreter into ``folder`` (warnings are errors), imported."""
+    out = folder / ("cencoder" + str(sysconfig.get_config_var("EXT_SUFFIX")))
     include = sysconfig.get_paths()["include"]
-    flags = ["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"]
+    flags = ["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", *defines]
     built = subprocess.run(
         ["cc", *flags, f"-I{include}", str(_NATIVE_SOURCE), "-o", str(out)], capture_output=True, text=True
     )
@@ -253,7 +246,40 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return _otlp.configure_native(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """The C encoder's ``span`` and ``log_record``: the build's own, or built here from its source.
+
+    The test command's builds all have it (``native.in_use()``, test_compiled.py); a checkout
+    without it still compares the two, with ``cencoder.c`` compiled here.
+    """
+    if _otlp._native_span is not None:
+        return _otlp._native_span, _otlp._native_log_record
+    return _otlp.configure_native(_build_cencoder(tmp_path_factory.mktemp("native")))
+
+
+def test_native_is_not_used_when_built_from_another_source(tmp_path, monkeypatch, caplog):
+    """An in-place build the source has moved on from is refused: the Python encoder does all."""
+    import hashlib
+    import shutil
+    import sys
+
+    from otelkit._runtime.otlp import native as _native
+
+    shutil.copy(_NATIVE_SOURCE, tmp_path / "cencoder.c")  # the source beside the binary, as in a checkout
+    digest = hashlib.sha256(_NATIVE_SOURCE.read_bytes()).hexdigest()
+    current = _build_cencoder(tmp_path, f'-DOTELKIT_SOURCE_SHA256="{digest}"')
+    monkeypatch.setitem(sys.modules, _native.MODULE, current)
+    span, log_record = _native.load(_otlp.configure_native)
+    assert span is not None and log_record is not None
+
+    (tmp_path / "cencoder.c").write_text(_NATIVE_SOURCE.read_text() + "/* changed */\n")
+    with caplog.at_level(logging.WARNING, logger=_native.__name__):
+        assert _native.load(_otlp.configure_native) == (None, None)
+    assert "built from another cencoder.c" in caplog.text
 
 
 @pytest.fixture(params=["python", "native"])

@@ -1,5 +1,5 @@
-/* otelkit's OTLP encoder for the common span and log record, in C: the compiled build's (setup.py,
- * OTELKIT_COMPILE=1), loaded by native.py. The pure-Python encoder (encode.py) is the reference and
+/* otelkit's OTLP encoder for the common span and log record, in C: built by setup.py where a C
+ * compiler is there (OTELKIT_COMPILE unset or 1), loaded by native.py. The pure-Python encoder (encode.py) is the reference and
  * the fallback: for the same input these functions return exactly its bytes, or None where they
  * leave the item to it.
  *
@@ -736,7 +736,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "otelkit._runtime.otlp.cencoder",
-    "otelkit's OTLP encoder for the common span and log record (the compiled build's); see encode.py.",
+    "otelkit's OTLP encoder for the common span and log record; see native.py and encode.py.",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
@@ -752,5 +752,16 @@ PyMODINIT_FUNC PyInit_cencoder(void) {
         str_is_remote == NULL || str_description == NULL || str_status_code == NULL) {
         return NULL;
     }
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+#ifdef OTELKIT_SOURCE_SHA256
+    /* setup.py's: native.py uses this module only if it matches the cencoder.c beside it. */
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", OTELKIT_SOURCE_SHA256) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
+    return m;
 }

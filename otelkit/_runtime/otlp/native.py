@@ -1,34 +1,41 @@
-"""The compiled build's C encoder (``cencoder.c``): found, and handed the Python encoder's tables.
+"""otelkit's C encoder (``cencoder.c``): found, checked against its source, and given the Python encoder's tables.
 
-A build with ``OTELKIT_COMPILE=1`` (setup.py) also builds ``otelkit._runtime.otlp.cencoder`` from
-``cencoder.c``: the common span (no events, links, trace state or status description) and log
-record written straight to protobuf in C, ~0.2-0.5 µs an item against the Python encoder's 2-3 µs.
+otelkit's build (setup.py) also builds ``otelkit._runtime.otlp.cencoder`` from ``cencoder.c`` where a
+C compiler is there (``OTELKIT_COMPILE`` unset: optional; ``1``: required; ``0``: never): the
+common span (no events, links, trace state or status description) and log record written straight
+to protobuf in C, ~0.2-0.5 µs an item against the Python encoder's 2-3 µs.
 :mod:`otelkit._runtime.otlp.encode` stays the reference and the fallback: for the same input the C
 functions return exactly its bytes, or None, and then the Python encoder does the item (the unit
-tests compare the two on hostile input). Where the module is not built, :func:`load` gives None for
-both and only the Python encoder runs.
+tests compare the two on hostile input). Where the module is not built, or was built from another
+``cencoder.c`` than the one beside it (an in-place build the source has moved on from), :func:`load`
+gives None for both and only the Python encoder runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from otelkit._runtime import sdk_compat
 from otelkit._runtime.otlp.protowire import AttributeFilter
 
-__all__ = ["MODULE", "NativeLogRecord", "NativeSpan", "configure", "load"]
+__all__ = ["MODULE", "NativeLogRecord", "NativeSpan", "configure", "in_use", "load"]
 
 MODULE = "otelkit._runtime.otlp.cencoder"
-"""The C encoder's module: built by ``OTELKIT_COMPILE=1`` (listed in ``otelkit._runtime.compiled.NATIVE``)."""
+"""The C encoder's module (listed in ``otelkit._runtime.compiled.NATIVE``)."""
 
 NativeSpan = Callable[[sdk_compat.SpanFields, "AttributeFilter | None"], "bytes | None"]
 """``span(fields, attribute_filter)``: a span as the field 2 of its ScopeSpans, or None (the Python encoder's)."""
 
 NativeLogRecord = Callable[..., "bytes | None"]
 """``log_record(...)`` of ``encode_log_record``'s thirteen arguments: the field 2 of a ScopeLogs, or None."""
+
+_logger = logging.getLogger(__name__)
+_in_use = [False]
 
 
 def configure(
@@ -46,19 +53,40 @@ def configure(
     return module.span, module.log_record
 
 
+def _stale(module: Any) -> str | None:
+    """Why ``module`` must not be used: built from another source than the ``cencoder.c`` beside it."""
+    source = Path(str(getattr(module, "__file__", "") or "")).with_name("cencoder.c")
+    if not source.is_file():
+        return None  # an installed wheel may ship the binary alone
+    built_from = getattr(module, "SOURCE_SHA256", None)
+    if built_from == hashlib.sha256(source.read_bytes()).hexdigest():
+        return None
+    return f"{module.__file__} was built from another {source.name} than {source}; rebuild it (pip install -e .)"
+
+
 def load(
     configure_it: Callable[[Any], tuple[NativeSpan, NativeLogRecord]],
 ) -> tuple[NativeSpan | None, NativeLogRecord | None]:
-    """The C encoder's two functions, configured by ``configure_it``; (None, None) where it is not built.
+    """The C encoder's two functions, configured by ``configure_it``; (None, None) where it is not used.
 
-    Never raises: a module that fails to configure is logged and left unused.
+    Never raises: a module that is stale or fails to configure is logged and left unused.
     """
     try:
         module = importlib.import_module(MODULE)
     except ImportError:
         return None, None
     try:
-        return configure_it(module)
+        reason = _stale(module)
+        if reason is None:
+            functions = configure_it(module)
+            _in_use[0] = True
+            return functions
     except Exception as error:
-        logging.getLogger(__name__).warning("otelkit: the C encoder is not used (%s: %s)", type(error).__name__, error)
-        return None, None
+        reason = f"{type(error).__name__}: {error}"
+    _logger.warning("otelkit: the C encoder is not used, the Python encoder does all (%s)", reason)
+    return None, None
+
+
+def in_use() -> bool:
+    """Whether this process encodes with the C encoder (:func:`load` found, checked and configured it)."""
+    return _in_use[0]
