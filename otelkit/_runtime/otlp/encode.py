@@ -17,9 +17,9 @@ left out; any other encoding error fails the batch). What is cheaper:
   (:mod:`otelkit._runtime.otlp.groups`);
 - attribute keys and short string values are cached as encoded bytes (:mod:`otelkit._runtime.otlp.protowire`);
 - no intermediate message objects; each span is joined once, the request once more;
-- in the compiled build, the common span and log record are written by a C encoder
-  (:mod:`otelkit._runtime.otlp.native`), ~5-10× faster, to the same bytes; this module's Python
-  encoder does every item the C one leaves to it, and all of them where it is not built.
+- where it was built (a C compiler at install), the common span and log record are written by a
+  C encoder (:mod:`otelkit._runtime.otlp.native`), ~5-10× faster, to the same bytes; this module's
+  Python encoder does every item the C one leaves to it, and all of them where it is not built.
 
 ``attribute_filter`` (e.g. :func:`otelkit._runtime.redact.redact_attributes`) is called with each
 non-empty span, event, link and log record attribute mapping before encoding; ``text_filter``

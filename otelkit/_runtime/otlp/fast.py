@@ -67,7 +67,7 @@ class Pacer:
     the previous export ended (a busier exporter sleeps less, one exporting back to back not at all)
     and at ``max_sleep`` seconds; exports during otelkit's flushes and shutdown are not paced. A
     pause comes only once the export has used ``min_slice`` seconds of CPU since the last one:
-    128 items take the Python encoder ~0.3-0.6 ms, the compiled build's C encoder ~0.06-0.1 ms, for
+    128 items take the Python encoder ~0.3-0.6 ms, the C encoder ~0.06-0.1 ms, for
     which a pause every 128 items would cost a wake-up (~17 µs of CPU, and the GIL handed over) per
     ~0.1 ms of work — with the C encoder the default deployment ran 1 % faster this way
     (bench/README.md, "eighteenth run").
