@@ -262,6 +262,59 @@ static int as_u128(PyObject *value, uint64_t *hi, uint64_t *lo) {
     return 0;
 }
 
+/* The checks below return 0 (go on), 1 (leave the item to the Python encoder) or -1 (an error). */
+
+/* A fixed64/varint field sent when ``value`` is truthy: whether it is, and its value. */
+static int optional_u64(PyObject *value, int *present, uint64_t *out) {
+    int yes = truthy(value);
+    if (yes < 0) {
+        return -1;
+    }
+    *present = yes;
+    return yes ? as_u64(value, out) : 0;
+}
+
+/* A trace id sent when truthy: whether it is, and its two halves. */
+static int optional_u128(PyObject *value, int *present, uint64_t *hi, uint64_t *lo) {
+    int yes = truthy(value);
+    if (yes < 0) {
+        return -1;
+    }
+    *present = yes;
+    return yes ? as_u128(value, hi, lo) : 0;
+}
+
+/* A string field sent when truthy: its UTF-8 (NULL when absent); ``exact``: an exact str only. */
+static int optional_text(PyObject *value, int exact, const char **text, Py_ssize_t *len) {
+    *text = NULL;
+    *len = 0;
+    int yes = truthy(value);
+    if (yes <= 0) {
+        return yes;
+    }
+    if (exact ? !PyUnicode_CheckExact(value) : !PyUnicode_Check(value)) {
+        return 1;
+    }
+    *text = PyUnicode_AsUTF8AndSize(value, len);
+    if (*text == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    return 0;
+}
+
+/* In the functions Python calls: an error raises, a 1 returns None (the Python encoder's item). */
+#define CHECK(call)                  \
+    do {                             \
+        int checked_ = (call);       \
+        if (checked_ < 0) {          \
+            return NULL;             \
+        }                            \
+        if (checked_ > 0) {          \
+            Py_RETURN_NONE;          \
+        }                            \
+    } while (0)
+
 /* ------------------------------------------------------------------------------------ attributes */
 
 /* One KeyValue, wrapped in ``tag``; 0 done, 1 not a simple pair (the Python encoder does the mapping). */
@@ -451,54 +504,27 @@ static PyObject *log_record(PyObject *self, PyObject *const *args, Py_ssize_t na
 
     /* Everything that could send the record to the Python encoder, before any filter runs. */
     uint64_t stamp = 0, seen = 0, tid_hi = 0, tid_lo = 0, sid = 0, dropped_n = 0;
-    int yes;
-    if ((yes = truthy(timestamp)) < 0) return NULL;
-    if (yes && as_u64(timestamp, &stamp)) Py_RETURN_NONE;
-    int has_stamp = yes;
-    if ((yes = truthy(observed)) < 0) return NULL;
-    if (yes && as_u64(observed, &seen)) Py_RETURN_NONE;
-    int has_seen = yes;
+    int has_stamp, has_seen, has_tid, has_sid, has_dropped, yes;
+    CHECK(optional_u64(timestamp, &has_stamp, &stamp));
+    CHECK(optional_u64(observed, &has_seen, &seen));
     PyObject *severity_field = NULL;
     if (severity_number != Py_None) {
         severity_field = lookup(severities, severity_number);
         if (severity_field == NULL) Py_RETURN_NONE;
     }
-    const char *level = NULL;
-    Py_ssize_t level_len = 0;
-    if ((yes = truthy(severity_text)) < 0) return NULL;
-    if (yes) {
-        if (!PyUnicode_CheckExact(severity_text)) Py_RETURN_NONE;
-        level = PyUnicode_AsUTF8AndSize(severity_text, &level_len);
-        if (level == NULL) {
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
-    }
+    const char *level, *event;
+    Py_ssize_t level_len, event_len;
+    CHECK(optional_text(severity_text, 1, &level, &level_len));
     if (!PyLong_Check(trace_flags)) Py_RETURN_NONE;
     unsigned long flags = PyLong_AsUnsignedLong(trace_flags);
     if ((flags == (unsigned long)-1 && PyErr_Occurred()) || flags > 0xFFFFFFFFUL) {
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    if ((yes = truthy(trace_id)) < 0) return NULL;
-    if (yes && as_u128(trace_id, &tid_hi, &tid_lo)) Py_RETURN_NONE;
-    int has_tid = yes;
-    if ((yes = truthy(span_id)) < 0) return NULL;
-    if (yes && as_u64(span_id, &sid)) Py_RETURN_NONE;
-    int has_sid = yes;
-    const char *event = NULL;
-    Py_ssize_t event_len = 0;
-    if ((yes = truthy(event_name)) < 0) return NULL;
-    if (yes) {
-        if (!PyUnicode_Check(event_name)) Py_RETURN_NONE;
-        event = PyUnicode_AsUTF8AndSize(event_name, &event_len);
-        if (event == NULL) {
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
-    }
-    if ((yes = truthy(dropped)) < 0) return NULL;
-    if (yes && as_u64(dropped, &dropped_n)) Py_RETURN_NONE;
+    CHECK(optional_u128(trace_id, &has_tid, &tid_hi, &tid_lo));
+    CHECK(optional_u64(span_id, &has_sid, &sid));
+    CHECK(optional_text(event_name, 0, &event, &event_len));
+    CHECK(optional_u64(dropped, &has_dropped, &dropped_n));
 
     Out o;
     out_init(&o);
@@ -542,7 +568,7 @@ static PyObject *log_record(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     if (put_attributes(&o, 0x32, attributes, attribute_filter) < 0) goto done;
     if (out_reserve(&o, 11 + 5 + 18 + 10 + 9) < 0) goto done;
-    if (dropped_n) {
+    if (has_dropped) {
         put_byte(&o, 0x38);
         put_varint(&o, dropped_n);
     }
@@ -638,24 +664,15 @@ static PyObject *span(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         Py_DECREF(is_remote);
         if (remote_parent < 0) return NULL;
     }
-    const char *name_s = NULL;
-    Py_ssize_t name_len = 0;
-    if ((yes = truthy(name)) < 0) return NULL;
-    if (yes) {
-        if (!PyUnicode_Check(name)) Py_RETURN_NONE;
-        name_s = PyUnicode_AsUTF8AndSize(name, &name_len);
-        if (name_s == NULL) {
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
-    }
+    const char *name_s;
+    Py_ssize_t name_len;
+    CHECK(optional_text(name, 0, &name_s, &name_len));
     PyObject *kind_field = lookup(kinds, kind);
     if (kind_field == NULL) Py_RETURN_NONE;
-    int has_start = truthy(start), has_end = truthy(end);
-    if (has_start < 0 || has_end < 0) return NULL;
-    if ((has_start && as_u64(start, &t0)) || (has_end && as_u64(end, &t1))) Py_RETURN_NONE;
-    if ((yes = truthy(dropped_attributes)) < 0) return NULL;
-    if (yes && as_u64(dropped_attributes, &dropped_n)) Py_RETURN_NONE;
+    int has_start, has_end, has_dropped;
+    CHECK(optional_u64(start, &has_start, &t0));
+    CHECK(optional_u64(end, &has_end, &t1));
+    CHECK(optional_u64(dropped_attributes, &has_dropped, &dropped_n));
     PyObject *status_field = NULL;
     if (status != Py_None) {
         PyObject *description = PyObject_GetAttr(status, str_description);
@@ -707,7 +724,7 @@ static PyObject *span(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     }
     if (put_attributes(&o, 0x4a, attributes, attribute_filter) < 0) goto done;
     if (out_reserve(&o, 11) < 0) goto done;
-    if (dropped_n) {
+    if (has_dropped) {
         put_byte(&o, 0x50);
         put_varint(&o, dropped_n);
     }
