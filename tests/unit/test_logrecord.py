@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import sys
+import unittest.mock
 import uuid
 import warnings
 import weakref
@@ -25,6 +26,9 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from native_build import build_cencoder
 from opentelemetry import baggage, context, trace
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as sdk_encode_logs
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -42,7 +46,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otelkit._runtime import redact as _redact
 from otelkit._runtime import sdk_compat, state
-from otelkit._runtime.logs import console, fastemit, line
+from otelkit._runtime.logs import console, facts, fastemit, line
 from otelkit._runtime.logs import handler as loghandler
 from otelkit._runtime.otlp.emitted import sdk_records
 from otelkit._runtime.otlp.encode import encode_logs
@@ -582,13 +586,141 @@ def _console_records() -> list[logging.LogRecord]:
     return records
 
 
+@pytest.fixture(scope="module")
+def native_line(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The C console line (cencoder.c's ``json_line``): the build's own, or built here from its source."""
+    if console._native_line is not None:
+        return console._native_line
+    return console._configure_native_line(build_cencoder(tmp_path_factory.mktemp("native")))
+
+
+@pytest.fixture(params=["python", "native"])
+def console_line(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The console's JSON line written by line.py alone, or by the C function first."""
+    native = request.getfixturevalue("native_line") if request.param == "native" else None
+    monkeypatch.setattr(console, "_native_line", native)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("with_span", [True, False], ids=["in_request", "no_span"])
-def test_console_json_line_is_byte_for_byte_the_reference(with_span: bool, request: Any) -> None:
+def test_console_json_line_is_byte_for_byte_the_reference(with_span: bool, request: Any, console_line: str) -> None:
     if with_span:
         request.getfixturevalue("in_request")
     formatter = console.ConsoleFormatter("json")
     for record in _console_records():
         assert formatter.format(record) == _reference_json(formatter, record)
+
+
+def test_native_line_writes_the_records_of_a_request(in_request: Any, native_line: Any) -> None:
+    """The two records a request writes (the app's with ``extra=``, uvicorn's access record) are the C function's."""
+    app = logging.LogRecord("bench.app", logging.INFO, __file__, 1, "read item", (), None)
+    app.__dict__.update({"item_id": 1, "color_message": "x", "_private": 2})
+    args = ("1.2.3.4:5", "GET", "/é", "1.1", 200)
+    access = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
+    formatter = console.ConsoleFormatter("json")
+    for record in (app, access):
+        written = native_line(record, facts.facts(record))
+        assert written is not None
+        assert written == line.format_json(formatter, record, console._extras, _redact.redact_message)
+        assert written == _reference_json(formatter, record)
+    assert json.loads(native_line(app, facts.facts(app)))["item_id"] == 1
+
+
+class _Ids:
+    """A span context as the console line reads it: ``is_valid``, ``trace_id``, ``span_id``, whatever they hold."""
+
+    def __init__(self, valid: Any, trace_id: Any, span_id: Any) -> None:
+        self.is_valid, self.trace_id, self.span_id = valid, trace_id, span_id
+
+
+class _Facts:
+    def __init__(self, message: Any, span_context: Any, request_id: Any) -> None:
+        self.message, self.span_context, self.request_id = message, span_context, request_id
+
+
+class _RecordSubclass(logging.LogRecord):
+    pass
+
+
+_HOSTILE_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "\ud800", "é", "日本", '"\\\n\x01\x1f\x7f', "\t\r\b\f", "password=hunter2", "a" * 300]),
+)
+_VALUES = st.one_of(
+    _HOSTILE_TEXT,
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.booleans(),
+    st.none(),
+    st.floats(),
+    st.sampled_from([HTTPStatus.OK, _IntLike(5), _StrLike("w"), [1, "x"], {"a": 1}, uuid.UUID(int=7)]),
+)
+_PLAIN_VALUES = st.one_of(_HOSTILE_TEXT, st.integers(min_value=-(2**70), max_value=2**70), st.booleans(), st.none())
+_KEYS = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["msg", "_private", "message", "trace_id", "level", "exception", "password", "color_message"]),
+)
+_IDS = st.one_of(
+    st.integers(min_value=0, max_value=2**64 - 1),
+    st.integers(min_value=0, max_value=2**128 - 1),
+    st.sampled_from([-1, 2**64, 2**128, True, 1.0, "x", None]),
+)
+
+
+@st.composite
+def _line_cases(draw: Any) -> tuple[logging.LogRecord, _Facts]:
+    """A record and its facts: well-formed but for hostile text and values, or hostile in every field."""
+    wild = draw(st.booleans())
+
+    def pick(usual: Any, hostile: Any) -> Any:
+        return draw(st.one_of(usual, hostile) if wild else usual)
+
+    kind = _RecordSubclass if wild and draw(st.integers(0, 9)) == 0 else logging.LogRecord
+    record = kind(draw(_HOSTILE_TEXT), logging.INFO, __file__, 1, "m", (), None)
+    record.created = pick(
+        st.one_of(
+            st.floats(min_value=0, max_value=4e9),
+            st.sampled_from([1764590400.9999995, 1764590400.0000005, 1764590400.0015, 253402300799.9, 0.0]),
+        ),
+        st.one_of(st.floats(), st.integers(min_value=-5, max_value=2**40), st.sampled_from([253402300800.0, -0.5])),
+    )
+    record.levelname = pick(_HOSTILE_TEXT, st.sampled_from([None, 20]))
+    if wild and draw(st.booleans()):
+        record.exc_info = draw(st.sampled_from([None, (), (RuntimeError, RuntimeError("x"), None)]))
+    if wild and draw(st.booleans()):
+        record.otelkit_suppressed = draw(st.sampled_from([0, 3, None]))
+    record.__dict__.update(draw(st.dictionaries(_KEYS, _VALUES if wild else _PLAIN_VALUES, max_size=4)))
+    if wild and draw(st.integers(0, 9)) == 0:
+        record.__dict__[7] = "a key that is not a str"
+    ids = _Ids(
+        pick(st.booleans(), st.sampled_from([1, 0, None])),
+        pick(st.integers(min_value=0, max_value=2**128 - 1), _IDS),
+        pick(st.integers(min_value=0, max_value=2**64 - 1), _IDS),
+    )
+    message = pick(_HOSTILE_TEXT, st.sampled_from([5, None]))
+    request_id = pick(st.one_of(st.none(), _HOSTILE_TEXT), st.just(5))
+    return record, _Facts(message, ids, request_id)
+
+
+def _line_outcome(write: Any) -> tuple[str, Any]:
+    try:
+        return "returned", write()
+    except Exception as error:
+        return "raised", type(error)
+
+
+@given(case=_line_cases())
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_native_line_is_format_jsons_or_leaves_it_to_it(case: tuple[logging.LogRecord, _Facts]) -> None:
+    """On hostile records the C line returns exactly line.py's text, raises as it does, or returns None."""
+    record, record_facts = case
+    native = console._native_line or _NATIVE_LINE_BUILT[0]
+    formatter = console.ConsoleFormatter("json")
+    with unittest.mock.patch.object(line, "facts", lambda _record: record_facts):
+        python = _line_outcome(lambda: line.format_json(formatter, record, console._extras, _redact.redact_message))
+    ours = _line_outcome(lambda: native(record, record_facts))
+    if ours == ("returned", None):
+        return
+    assert ours == python
 
 
 def test_console_reads_the_message_again_when_a_filter_rewrote_it(in_request: Any) -> None:
@@ -599,14 +731,35 @@ def test_console_reads_the_message_again_when_a_filter_rewrote_it(in_request: An
     assert json.loads(formatter.format(record))["message"] == "secret [REDACTED]"
 
 
-def test_iso_millis_matches_datetime_for_any_timestamp() -> None:
+_NATIVE_LINE_BUILT: list[Any] = [None]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _native_line_for_hypothesis(native_line: Any) -> None:
+    _NATIVE_LINE_BUILT[0] = native_line
+
+
+def _stamps() -> list[float]:
     rng = random.Random(20)
     stamps = [rng.uniform(0, 4e9) for _ in range(20000)]
     stamps += [1764590400.0 + k / 1e6 + d for k in range(2000) for d in (0.0, 4.9e-7, 5e-7, 5.1e-7)]
-    stamps += [1764590400.9999995, 1764590400.9999994, 0.0, 1.5, 59.9995]
-    for stamp in stamps:
+    # A fraction whose microseconds come out at exactly n + 0.5 (n odd, ending in 999): half to even rounds it up.
+    stamps += [(n + 0.5) / 1e6 for n in range(999, 1_000_000, 1000)]
+    return [*stamps, 1764590400.9999995, 1764590400.9999994, 0.0, 1.5, 59.9995, 253402300799.9995]
+
+
+def test_iso_millis_matches_datetime_for_any_timestamp() -> None:
+    for stamp in _stamps():
         expected = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).isoformat(timespec="milliseconds")
         assert line.iso_millis(stamp) == expected, stamp
+
+
+def test_native_line_writes_the_timestamp_as_iso_millis(native_line: Any) -> None:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "m", (), None)
+    record_facts = _Facts("m", _Ids(False, 0, 0), None)
+    for stamp in _stamps():
+        record.created = stamp
+        assert json.loads(native_line(record, record_facts))["timestamp"] == line.iso_millis(stamp), stamp
 
 
 def test_extra_fields_are_the_records_own_fields_in_order() -> None:

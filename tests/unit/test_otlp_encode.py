@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-import subprocess
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_build import SOURCE, build_cencoder
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
@@ -230,23 +228,7 @@ _examples = settings(
 
 # --------------------------------------------------------------------------- the two encoders
 
-_NATIVE_SOURCE = ROOT / "otelkit" / "_runtime" / "otlp" / "cencoder.c"
-
-
-def _build_cencoder(folder: Path, *defines: str) -> Any:
-    """``cencoder.c`` compiled for this interpreter into ``folder`` (warnings are errors), imported."""
-    out = folder / ("cencoder" + str(sysconfig.get_config_var("EXT_SUFFIX")))
-    include = sysconfig.get_paths()["include"]
-    flags = ["-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", *defines]
-    built = subprocess.run(
-        ["cc", *flags, f"-I{include}", str(_NATIVE_SOURCE), "-o", str(out)], capture_output=True, text=True
-    )
-    assert built.returncode == 0, built.stderr
-    spec = importlib.util.spec_from_file_location("cencoder", out)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_NATIVE_SOURCE = SOURCE
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +240,7 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     """
     if _otlp._native_span is not None:
         return _otlp._native_span, _otlp._native_log_record
-    return _otlp.configure_native(_build_cencoder(tmp_path_factory.mktemp("native")))
+    return _otlp.configure_native(build_cencoder(tmp_path_factory.mktemp("native")))
 
 
 def test_native_is_not_used_when_built_from_another_source(tmp_path, monkeypatch, caplog):
@@ -271,14 +253,14 @@ def test_native_is_not_used_when_built_from_another_source(tmp_path, monkeypatch
 
     shutil.copy(_NATIVE_SOURCE, tmp_path / "cencoder.c")  # the source beside the binary, as in a checkout
     digest = hashlib.sha256(_NATIVE_SOURCE.read_bytes()).hexdigest()
-    current = _build_cencoder(tmp_path, f'-DOTELKIT_SOURCE_SHA256="{digest}"')
+    current = build_cencoder(tmp_path, f'-DOTELKIT_SOURCE_SHA256="{digest}"')
     monkeypatch.setitem(sys.modules, _native.MODULE, current)
-    span, log_record = _native.load(_otlp.configure_native)
+    span, log_record = _native.load(_otlp.configure_native, (None, None))
     assert span is not None and log_record is not None
 
     (tmp_path / "cencoder.c").write_text(_NATIVE_SOURCE.read_text() + "/* changed */\n")
     with caplog.at_level(logging.WARNING, logger=_native.__name__):
-        assert _native.load(_otlp.configure_native) == (None, None)
+        assert _native.load(_otlp.configure_native, (None, None)) == (None, None)
     assert "built from another cencoder.c" in caplog.text
 
 

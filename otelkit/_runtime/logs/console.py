@@ -13,14 +13,15 @@ import logging.config
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
 
 from otelkit._runtime import redact, sdk_compat
 from otelkit._runtime.logs import line as console_line
-from otelkit._runtime.logs.facts import field_names
+from otelkit._runtime.logs.facts import facts, field_names
+from otelkit._runtime.otlp import native
 from otelkit.context import REQUEST_ID_KEY, exception_context, get_request_id
 
 __all__ = [
@@ -82,6 +83,17 @@ def _extras(record: logging.LogRecord) -> Mapping[str, Any]:
     return redact.redact_attributes(extras)
 
 
+def _configure_native_line(module: Any) -> Callable[[logging.LogRecord, Any], str | None]:
+    first_keys = console_line.FIRST_KEYS
+    module.configure_line(logging.LogRecord, _RESERVED, first_keys, redact.redact_message, redact.redact_attributes)
+    return module.json_line  # type: ignore[no-any-return]
+
+
+# The C encoder's console line (cencoder.c's json_line): format_json's line with _extras and
+# redact_message, for the common record; None from it, or no C module, and format_json writes it.
+_native_line: Callable[[logging.LogRecord, Any], str | None] | None = native.load(_configure_native_line, None)
+
+
 def _trace_ids(context: Any = None) -> tuple[str, str]:
     ctx = trace.get_current_span(context).get_span_context()
     if not ctx.is_valid:
@@ -101,6 +113,11 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if self.style_name == "json":  # the production console: the hot path (otelkit._runtime.logs.line)
+            native_line = _native_line
+            if native_line is not None:
+                text = native_line(record, facts(record))
+                if text is not None:
+                    return text
             return console_line.format_json(self, record, _extras, redact.redact_message)
         message = redact.redact_message(record.getMessage())
         suppressed = getattr(record, "otelkit_suppressed", 0)

@@ -17,7 +17,7 @@ from typing import Any
 
 from otelkit._runtime.logs.facts import facts
 
-__all__ = ["format_json", "iso_millis", "write_line"]
+__all__ = ["FIRST_KEYS", "format_json", "iso_millis", "write_line"]
 
 
 _second: list[tuple[int, str]] = [(-1, "")]  # (second, "YYYY-MM-DDTHH:MM:SS"), replaced whole: atomic
@@ -159,7 +159,7 @@ def _plain_fields(fields: Mapping[str, Any]) -> str | None:
     enc = _encode_str
     out = ""
     for key, value in fields.items():
-        if key in _FIRST_KEYS:
+        if key in FIRST_KEYS:
             return None
         kind = type(value)
         if kind is str:
@@ -211,4 +211,4 @@ def write_line(handler: logging.Handler, record: logging.LogRecord, stream: Any)
         handler.handleError(record)
 
 
-_FIRST_KEYS = frozenset(("timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id", "exception"))
+FIRST_KEYS = frozenset(("timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id", "exception"))

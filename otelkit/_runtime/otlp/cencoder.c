@@ -21,6 +21,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------------------ the buffer */
 
@@ -739,6 +740,465 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------- the console's JSON line */
+
+/* json_line(record, facts) -> str | None: the console's JSON line (line.py's format_json with the
+ * console's own extras and message redaction), or None for line.py to write it. Exactly
+ * json.dumps(doc, default=str, ensure_ascii=False) of the document, as format_json's own fast path
+ * writes it; None where that path would not be taken or where this one stops short: a record of
+ * another class than logging.LogRecord, one with exc_info or a suppressed count, a created time
+ * outside [0, year 10000), a string that is not UTF-8 (a lone surrogate), an extra= field whose
+ * name is not an exact str or is one of the line's own keys, or whose value is not an exact
+ * str/int/bool or None. configure_line() hands over the class, the names and the Python
+ * functions once. Errors from the redaction functions or the span context's properties raise. */
+
+static PyObject *line_record_type = NULL;
+static PyObject *line_reserved = NULL;        /* frozenset: the LogRecord fields that are not extras */
+static PyObject *line_first_keys = NULL;      /* frozenset: the line's own keys */
+static PyObject *py_redact_message = NULL;    /* redact_message(text) -> str */
+static PyObject *py_redact_attributes = NULL; /* redact_attributes(mapping) -> mapping */
+static PyObject *str_created, *str_levelname, *str_name, *str_exc_info, *str_suppressed, *str_message,
+    *str_span_context, *str_request_id, *str_is_valid;
+
+/* The last span context's hex ids (a request's records share it), as line.py's _ids. */
+static PyObject *ids_context = NULL;
+static int ids_valid = 0;
+static char ids_hex[48];
+
+/* The last second's "YYYY-MM-DDTHH:MM:SS", as line.py's iso_millis. */
+static long long stamp_second = -1;
+static char stamp_text[32];
+static Py_ssize_t stamp_len = 0;
+
+static PyObject *configure_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyType_Check(args[0]) || !PyFrozenSet_Check(args[1]) || !PyFrozenSet_Check(args[2]) ||
+        !PyCallable_Check(args[3]) || !PyCallable_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure_line(record_type, reserved: frozenset, first_keys: frozenset, redact_message, "
+                        "redact_attributes)");
+        return NULL;
+    }
+    set_ref(&line_record_type, args[0]);
+    set_ref(&line_reserved, args[1]);
+    set_ref(&line_first_keys, args[2]);
+    set_ref(&py_redact_message, args[3]);
+    set_ref(&py_redact_attributes, args[4]);
+    Py_RETURN_NONE;
+}
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static void put_hex(char *p, uint64_t n, int digits) {
+    for (int i = digits - 1; i >= 0; i--) {
+        p[i] = hex_digits[n & 0xF];
+        n >>= 4;
+    }
+}
+
+/* A JSON string as json's C encoder writes it with ensure_ascii=False; *wide set for non-ASCII. */
+static int put_json_text(Out *o, PyObject *text, int *wide) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    if (s == NULL) {
+        PyErr_Clear();
+        return 1; /* a lone surrogate: line.py's to write */
+    }
+    if (!PyUnicode_IS_ASCII(text)) {
+        *wide = 1;
+    }
+    if (out_reserve(o, 6 * n + 2) < 0) {
+        return -1;
+    }
+    char *p = o->buf + o->len;
+    *p++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = (char)c;
+            continue;
+        }
+        *p++ = '\\';
+        switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex_digits[c >> 4];
+            *p++ = hex_digits[c & 0xF];
+        }
+    }
+    *p++ = '"';
+    o->len = p - o->buf;
+    return 0;
+}
+
+static int put_text(Out *o, const char *s, Py_ssize_t n) {
+    if (out_reserve(o, n) < 0) {
+        return -1;
+    }
+    put_raw(o, s, n);
+    return 0;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmm+00:00" of ``created`` (a float), rounded as line.py's iso_millis. */
+static int put_stamp(Out *o, PyObject *created) {
+    if (!PyFloat_CheckExact(created)) {
+        return 1;
+    }
+    double t = PyFloat_AS_DOUBLE(created);
+    if (!(t >= 0.0 && t < 253402300800.0)) { /* NaN too; the years line.py's strftime writes alike */
+        return 1;
+    }
+    long long second = (long long)t;
+    /* volatile: each step rounded to a double as Python's floats are (no fused multiply-add) */
+    volatile double scaled = (t - (double)second) * 1e6;
+    long long micros = (long long)scaled;
+    volatile double rest = scaled - (double)micros;
+    if (rest > 0.5 || (rest == 0.5 && (micros & 1))) {
+        micros += 1;
+    }
+    if (micros >= 1000000) {
+        second += 1;
+        micros -= 1000000;
+    }
+    if (second != stamp_second) {
+        time_t when = (time_t)second;
+        struct tm tm;
+        if (gmtime_r(&when, &tm) == NULL) {
+            return 1;
+        }
+        size_t n = strftime(stamp_text, sizeof(stamp_text), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (n == 0) {
+            stamp_second = -1;
+            return 1;
+        }
+        stamp_len = (Py_ssize_t)n;
+        stamp_second = second;
+    }
+    int millis = (int)(micros / 1000);
+    char tail[10] = {'.', (char)('0' + millis / 100), (char)('0' + millis / 10 % 10), (char)('0' + millis % 10),
+                     '+', '0', '0', ':', '0', '0'};
+    if (out_reserve(o, stamp_len + 10 + 2) < 0) {
+        return -1;
+    }
+    put_byte(o, '"');
+    put_raw(o, stamp_text, stamp_len);
+    put_raw(o, tail, 10);
+    put_byte(o, '"');
+    return 0;
+}
+
+/* ``, "trace_id": "…", "span_id": "…"`` of a valid span context (nothing for an invalid one). */
+static int put_ids(Out *o, PyObject *context) {
+    if (context != ids_context) {
+        PyObject *valid_obj = PyObject_GetAttr(context, str_is_valid);
+        if (valid_obj == NULL) {
+            return -1;
+        }
+        int valid = truthy(valid_obj);
+        Py_DECREF(valid_obj);
+        if (valid < 0) {
+            return -1;
+        }
+        char hex[48] = {0};
+        if (valid) {
+            uint64_t hi = 0, lo = 0, span = 0;
+            PyObject *trace_id = PyObject_GetAttr(context, str_trace_id);
+            if (trace_id == NULL) {
+                return -1;
+            }
+            int bad = as_u128(trace_id, &hi, &lo);
+            Py_DECREF(trace_id);
+            if (bad) {
+                return 1;
+            }
+            PyObject *span_id = PyObject_GetAttr(context, str_span_id);
+            if (span_id == NULL) {
+                return -1;
+            }
+            bad = as_u64(span_id, &span);
+            Py_DECREF(span_id);
+            if (bad) {
+                return 1;
+            }
+            put_hex(hex, hi, 16);
+            put_hex(hex + 16, lo, 16);
+            put_hex(hex + 32, span, 16);
+        }
+        /* The cache is written whole before the old context is let go (its release may run code). */
+        PyObject *old = ids_context;
+        Py_INCREF(context);
+        ids_context = context;
+        ids_valid = valid;
+        memcpy(ids_hex, hex, sizeof(hex));
+        Py_XDECREF(old);
+    }
+    if (!ids_valid) {
+        return 0;
+    }
+    static const char trace_key[] = ", \"trace_id\": \"";
+    static const char span_key[] = "\", \"span_id\": \"";
+    if (out_reserve(o, 64 + 48) < 0) {
+        return -1;
+    }
+    put_raw(o, trace_key, sizeof(trace_key) - 1);
+    put_raw(o, ids_hex, 32);
+    put_raw(o, span_key, sizeof(span_key) - 1);
+    put_raw(o, ids_hex + 32, 16);
+    put_byte(o, '"');
+    return 0;
+}
+
+/* The record's extra= fields (not reserved, not _private), redacted, as ``, key: value`` each. */
+static int put_extras(Out *o, PyObject *fields, int *wide) {
+    PyObject *extras = NULL, *redacted = NULL;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    int rc = 1, bad;
+    while (PyDict_Next(fields, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            goto done;
+        }
+        int reserved = PySet_Contains(line_reserved, key);
+        if (reserved < 0) {
+            goto error;
+        }
+        if (reserved || (PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '_')) {
+            continue;
+        }
+        if (extras == NULL && (extras = PyDict_New()) == NULL) {
+            goto error;
+        }
+        if (PyDict_SetItem(extras, key, value) < 0) {
+            goto error;
+        }
+    }
+    if (extras == NULL) {
+        return 0;
+    }
+    redacted = PyObject_CallOneArg(py_redact_attributes, extras);
+    if (redacted == NULL) {
+        goto error;
+    }
+    if (!PyDict_CheckExact(redacted)) {
+        goto done;
+    }
+    pos = 0;
+    while (PyDict_Next(redacted, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            goto done;
+        }
+        int first = PySet_Contains(line_first_keys, key);
+        if (first < 0) {
+            goto error;
+        }
+        if (first) {
+            goto done;
+        }
+        if (put_text(o, ", ", 2) < 0) {
+            goto error;
+        }
+        if ((bad = put_json_text(o, key, wide)) != 0) {
+            rc = bad;
+            goto done;
+        }
+        if (put_text(o, ": ", 2) < 0) {
+            goto error;
+        }
+        if (PyUnicode_CheckExact(value)) {
+            if ((bad = put_json_text(o, value, wide)) != 0) {
+                rc = bad;
+                goto done;
+            }
+            continue;
+        }
+        if (value == Py_True) {
+            bad = put_text(o, "true", 4);
+        } else if (value == Py_False) {
+            bad = put_text(o, "false", 5);
+        } else if (value == Py_None) {
+            bad = put_text(o, "null", 4);
+        } else if (PyLong_CheckExact(value)) {
+            PyObject *digits = PyObject_Str(value);
+            if (digits == NULL) {
+                goto error;
+            }
+            Py_ssize_t n;
+            const char *s = PyUnicode_AsUTF8AndSize(digits, &n);
+            bad = s == NULL ? -1 : put_text(o, s, n);
+            Py_DECREF(digits);
+        } else {
+            goto done; /* a float (NaN?), a list, an object, a subclass: json.dumps's, in line.py */
+        }
+        if (bad) {
+            goto error;
+        }
+    }
+    rc = 0;
+    goto done;
+error:
+    rc = -1;
+done:
+    Py_XDECREF(extras);
+    Py_XDECREF(redacted);
+    return rc;
+}
+
+/* A str field of the record (borrowed), or NULL with *bad set: 1 absent or not a str, -1 an error. */
+static PyObject *record_text(PyObject *fields, PyObject *name, int *bad) {
+    PyObject *value = PyDict_GetItemWithError(fields, name);
+    if (value == NULL) {
+        *bad = PyErr_Occurred() ? -1 : 1;
+        return NULL;
+    }
+    if (!PyUnicode_Check(value)) {
+        *bad = 1;
+        return NULL;
+    }
+    return value;
+}
+
+/* Whether a field of the record is there and truthy (line.py then writes the line): 0, 1 or -1. */
+static int record_flag(PyObject *fields, PyObject *name) {
+    PyObject *value = PyDict_GetItemWithError(fields, name);
+    if (value == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return truthy(value);
+}
+
+/* The whole line into ``o``: 0, 1 (line.py's to write) or -1 (an error). */
+static int write_line(Out *o, PyObject *fields, PyObject *facts, int *wide) {
+    int bad = record_flag(fields, str_exc_info);
+    if (bad == 0) {
+        bad = record_flag(fields, str_suppressed);
+    }
+    if (bad) {
+        return bad;
+    }
+    PyObject *created = PyDict_GetItemWithError(fields, str_created);
+    if (created == NULL) {
+        return PyErr_Occurred() ? -1 : 1;
+    }
+    static const char head[] = "{\"timestamp\": ";
+    if (put_text(o, head, sizeof(head) - 1) < 0) {
+        return -1;
+    }
+    if ((bad = put_stamp(o, created)) != 0) {
+        return bad;
+    }
+    /* No code but this function's runs until the message's redaction: the record's fields stay put. */
+    PyObject *level = record_text(fields, str_levelname, &bad);
+    if (level == NULL) {
+        return bad;
+    }
+    if (put_text(o, ", \"level\": ", 11) < 0 || (bad = put_json_text(o, level, wide)) != 0) {
+        return bad ? bad : -1;
+    }
+    PyObject *name = record_text(fields, str_name, &bad);
+    if (name == NULL) {
+        return bad;
+    }
+    if (put_text(o, ", \"logger\": ", 12) < 0 || (bad = put_json_text(o, name, wide)) != 0) {
+        return bad ? bad : -1;
+    }
+    PyObject *message = PyObject_GetAttr(facts, str_message);
+    if (message == NULL) {
+        return -1;
+    }
+    PyObject *text = PyObject_CallOneArg(py_redact_message, message);
+    Py_DECREF(message);
+    if (text == NULL) {
+        return -1;
+    }
+    bad = PyUnicode_Check(text) ? 0 : 1;
+    if (bad == 0 && put_text(o, ", \"message\": ", 13) < 0) {
+        bad = -1;
+    }
+    if (bad == 0) {
+        bad = put_json_text(o, text, wide);
+    }
+    Py_DECREF(text);
+    if (bad) {
+        return bad;
+    }
+    PyObject *context = PyObject_GetAttr(facts, str_span_context);
+    if (context == NULL) {
+        return -1;
+    }
+    bad = put_ids(o, context);
+    Py_DECREF(context);
+    if (bad) {
+        return bad;
+    }
+    PyObject *request_id = PyObject_GetAttr(facts, str_request_id);
+    if (request_id == NULL) {
+        return -1;
+    }
+    bad = truthy(request_id);
+    if (bad > 0) {
+        if (!PyUnicode_Check(request_id)) {
+            bad = 1;
+        } else if (put_text(o, ", \"request_id\": ", 16) < 0) {
+            bad = -1;
+        } else {
+            bad = put_json_text(o, request_id, wide);
+        }
+    }
+    Py_DECREF(request_id);
+    if (bad) {
+        return bad;
+    }
+    if ((bad = put_extras(o, fields, wide)) != 0) {
+        return bad;
+    }
+    return put_text(o, "}", 1);
+}
+
+static PyObject *json_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "json_line(record, facts)");
+        return NULL;
+    }
+    if (line_record_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "otelkit native console line used before configure_line()");
+        return NULL;
+    }
+    PyObject *record = args[0];
+    if ((PyObject *)Py_TYPE(record) != line_record_type) {
+        Py_RETURN_NONE;
+    }
+    PyObject *fields = PyObject_GenericGetDict(record, NULL);
+    if (fields == NULL) {
+        return NULL;
+    }
+    Out o;
+    out_init(&o);
+    int wide = 0;
+    int bad = PyDict_CheckExact(fields) ? write_line(&o, fields, args[1], &wide) : 1;
+    Py_DECREF(fields);
+    PyObject *result = NULL;
+    if (bad == 0) {
+        if (wide) {
+            result = PyUnicode_DecodeUTF8(o.buf, o.len, NULL);
+        } else if ((result = PyUnicode_New(o.len, 127)) != NULL) {
+            memcpy(PyUnicode_1BYTE_DATA(result), o.buf, (size_t)o.len);
+        }
+    } else if (bad > 0) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+    }
+    out_free(&o);
+    return result;
+}
+
 /* ------------------------------------------------------------------------------------ the module */
 
 static PyMethodDef methods[] = {
@@ -748,6 +1208,10 @@ static PyMethodDef methods[] = {
      "One LogRecord as the field 2 of a ScopeLogs, or None: the Python encoder's to do."},
     {"span", (PyCFunction)(void (*)(void))span, METH_FASTCALL,
      "One Span (from its SpanFields) as the field 2 of a ScopeSpans, or None: the Python encoder's to do."},
+    {"configure_line", (PyCFunction)(void (*)(void))configure_line, METH_FASTCALL,
+     "configure_line(record_type, reserved, first_keys, redact_message, redact_attributes)"},
+    {"json_line", (PyCFunction)(void (*)(void))json_line, METH_FASTCALL,
+     "The console's JSON line of a record, or None: line.py's to write."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -765,6 +1229,20 @@ PyMODINIT_FUNC PyInit_cencoder(void) {
     str_is_remote = PyUnicode_InternFromString("is_remote");
     str_description = PyUnicode_InternFromString("description");
     str_status_code = PyUnicode_InternFromString("status_code");
+    str_created = PyUnicode_InternFromString("created");
+    str_levelname = PyUnicode_InternFromString("levelname");
+    str_name = PyUnicode_InternFromString("name");
+    str_exc_info = PyUnicode_InternFromString("exc_info");
+    str_suppressed = PyUnicode_InternFromString("otelkit_suppressed");
+    str_message = PyUnicode_InternFromString("message");
+    str_span_context = PyUnicode_InternFromString("span_context");
+    str_request_id = PyUnicode_InternFromString("request_id");
+    str_is_valid = PyUnicode_InternFromString("is_valid");
+    if (str_created == NULL || str_levelname == NULL || str_name == NULL || str_exc_info == NULL ||
+        str_suppressed == NULL || str_message == NULL || str_span_context == NULL || str_request_id == NULL ||
+        str_is_valid == NULL) {
+        return NULL;
+    }
     if (sixty_four == NULL || str_trace_id == NULL || str_span_id == NULL || str_trace_state == NULL ||
         str_is_remote == NULL || str_description == NULL || str_status_code == NULL) {
         return NULL;

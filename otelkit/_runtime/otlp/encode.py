@@ -416,7 +416,8 @@ def configure_native(module: Any) -> tuple[native.NativeSpan, native.NativeLogRe
 
 _native_span: native.NativeSpan | None
 _native_log_record: native.NativeLogRecord | None
-_native_span, _native_log_record = native.load(configure_native)
+_unused: tuple[native.NativeSpan | None, native.NativeLogRecord | None] = (None, None)
+_native_span, _native_log_record = native.load(configure_native, _unused)
 
 
 ENCODE_SPANS = sdk_compat.register("otlp-spans", probe=sdk_compat.probe_span_encoder, fast=encode_spans, fallback=None)

@@ -3,12 +3,13 @@
 otelkit's build (setup.py) also builds ``otelkit._runtime.otlp.cencoder`` from ``cencoder.c`` where a
 C compiler is there (``OTELKIT_COMPILE`` unset: optional; ``1``: required; ``0``: never): the
 common span (no events, links, trace state or status description) and log record written straight
-to protobuf in C, ~0.2-0.5 µs an item against the Python encoder's 2-3 µs.
-:mod:`otelkit._runtime.otlp.encode` stays the reference and the fallback: for the same input the C
-functions return exactly its bytes, or None, and then the Python encoder does the item (the unit
-tests compare the two on hostile input). Where the module is not built, or was built from another
-``cencoder.c`` than the one beside it (an in-place build the source has moved on from), :func:`load`
-gives None for both and only the Python encoder runs.
+to protobuf in C, ~0.2-0.5 µs an item against the Python encoder's 2-3 µs; and the console's JSON
+line of a common record (:mod:`otelkit._runtime.logs.console`).
+:mod:`otelkit._runtime.otlp.encode` and :mod:`otelkit._runtime.logs.line` stay the reference and
+the fallback: for the same input the C functions return exactly their bytes or text, or None, and
+then the Python code does the item (the unit tests compare the two on hostile input). Where the
+module is not built, or was built from another ``cencoder.c`` than the one beside it (an in-place
+build the source has moved on from), :func:`load` gives its ``unused`` value and only Python runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from otelkit._runtime import sdk_compat
 from otelkit._runtime.otlp.protowire import AttributeFilter
@@ -36,6 +37,8 @@ NativeLogRecord = Callable[..., "bytes | None"]
 
 _logger = logging.getLogger(__name__)
 _in_use = [False]
+_warned: set[str] = set()  # reasons already logged: each user of the module loads it once
+T = TypeVar("T")
 
 
 def configure(
@@ -64,17 +67,15 @@ def _stale(module: Any) -> str | None:
     return f"{module.__file__} was built from another {source.name} than {source}; rebuild it (pip install -e .)"
 
 
-def load(
-    configure_it: Callable[[Any], tuple[NativeSpan, NativeLogRecord]],
-) -> tuple[NativeSpan | None, NativeLogRecord | None]:
-    """The C encoder's two functions, configured by ``configure_it``; (None, None) where it is not used.
+def load(configure_it: Callable[[Any], T], unused: T) -> T:
+    """What ``configure_it(module)`` gives for the C module, once checked; ``unused`` where it is not used.
 
     Never raises: a module that is stale or fails to configure is logged and left unused.
     """
     try:
         module = importlib.import_module(MODULE)
     except ImportError:
-        return None, None
+        return unused
     try:
         reason = _stale(module)
         if reason is None:
@@ -83,8 +84,10 @@ def load(
             return functions
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
-    _logger.warning("otelkit: the C encoder is not used, the Python encoder does all (%s)", reason)
-    return None, None
+    if reason not in _warned:
+        _warned.add(reason)
+        _logger.warning("otelkit: the C encoder is not used, the Python encoder does all (%s)", reason)
+    return unused
 
 
 def in_use() -> bool:
