@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import sys
+import time
 import unittest.mock
 import uuid
 import warnings
@@ -51,6 +52,7 @@ from otelkit._runtime.logs import handler as loghandler
 from otelkit._runtime.otlp.emitted import sdk_records
 from otelkit._runtime.otlp.encode import encode_logs
 from otelkit._runtime.redact_exporters import redact_log_records
+from otelkit._runtime.sdk_compat import _log_emit
 from otelkit._runtime.sdk_compat import _log_probe as checks
 from otelkit.context import EXCEPTION_CONTEXT_ATTRIBUTE, exception_context, request_context
 
@@ -731,7 +733,152 @@ def test_console_reads_the_message_again_when_a_filter_rewrote_it(in_request: An
     assert json.loads(formatter.format(record))["message"] == "secret [REDACTED]"
 
 
+# --------------------------------------------------------------------------- a record as its fields, in C
+
+
+@pytest.fixture(scope="module")
+def native_plain(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The C ``plain_log`` (cencoder.c): the build's own, or built here from its source."""
+    built = fastemit._BUILT_WITH["native_plain"]
+    return built if built is not None else build_cencoder(tmp_path_factory.mktemp("native_plain")).plain_log
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.emitted = 0
+
+    def emit_log(self) -> None:
+        self.emitted += 1
+
+
+class _Logger:
+    """What FastEmit.plain reads of the SDK's Logger."""
+
+    def __init__(self, limits: LogRecordLimits) -> None:
+        self._log_record_limits = limits
+        self._resource = RESOURCE
+        self._instrumentation_scope = "scope"
+        self._logger_metrics = _Metrics()
+
+    def _is_enabled(self) -> bool:
+        return True
+
+
+_PLAIN_HANDLER: list[Any] = []
+_PLAIN_LEVELS = (10, 20, 30, 40, 50, 25, 5)
+
+
+def _plain_emits(native: Any) -> tuple[Any, Any]:
+    """Two fast emits on one real handler: FastEmit.plain's Python code alone, and with the C function first.
+
+    Made once: the levels' severities the first records look up stay known to both (as in a process).
+    """
+    if not _PLAIN_HANDLER:
+        handler, _, _ = _pipeline(fast=False)
+        options = {"facts": facts.facts, "field_names": facts.field_names}
+        python = sdk_compat.FastEmit(handler, handler.emit, native_plain=None, **options)
+        ours = sdk_compat.FastEmit(handler, handler.emit, native_plain=native, **options)
+        for emit in (python, ours):  # the severities of the levels the cases use, as after a first record of each
+            emit._severity.update({level: emit._std_to_otel(level) for level in _PLAIN_LEVELS})
+        _PLAIN_HANDLER.extend((python, ours))
+    return _PLAIN_HANDLER[0], _PLAIN_HANDLER[1]
+
+
+def _without_observed(outcome: tuple[str, Any]) -> tuple[str, Any]:
+    kind, value = outcome
+    if kind == "returned" and type(value) is tuple:
+        assert type(value[3]) is int and abs(value[3] - time.time_ns()) < 60 * 10**9
+        return kind, (*value[:3], *value[4:])
+    return outcome
+
+
+_LIMITS = st.sampled_from(
+    [
+        LogRecordLimits(),
+        LogRecordLimits(max_attributes=0),
+        LogRecordLimits(max_attributes=2),
+        LogRecordLimits(max_attribute_length=3),
+        LogRecordLimits(max_attributes=128, max_attribute_length=100),
+    ]
+)
+_PLAIN_KEYS = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["", "msg", "_private", "event.name", "otel.event.name", "item_id", "request.id", "levelno"]),
+)
+_ANY_VALUES = st.one_of(_VALUES, st.binary(max_size=4), st.sampled_from([b"", 2.5, "x" * 200]))
+
+
+@st.composite
+def _plain_cases(draw: Any) -> tuple[logging.LogRecord, _Facts, LogRecordLimits]:
+    """A record, its facts and limits: a common one with hostile values, or (a third) hostile in every field."""
+    wild = draw(st.integers(0, 2)) == 0
+
+    def pick(usual: Any, hostile: Any) -> Any:
+        return draw(st.one_of(usual, hostile) if wild else usual)
+
+    kind = _RecordSubclass if wild and draw(st.integers(0, 9)) == 0 else logging.LogRecord
+    level = pick(st.sampled_from(_PLAIN_LEVELS), st.sampled_from([20.0, "20", None, True, 35]))
+    record = kind("app", 20, __file__, 1, "m", (), None)
+    record.levelno = level
+    record.levelname = pick(
+        st.sampled_from(["INFO", "WARNING", "CRITICAL", "Level 25", ""]), st.sampled_from([_StrLike("WARNING"), 20])
+    )
+    record.created = pick(
+        st.floats(min_value=0, max_value=4e9),
+        st.one_of(st.floats(), st.integers(min_value=0, max_value=2**40), st.just(1e300)),
+    )
+    record.__dict__.update(draw(st.dictionaries(_PLAIN_KEYS, _ANY_VALUES if wild else _PLAIN_VALUES, max_size=4)))
+    if wild and draw(st.integers(0, 9)) == 0:
+        record.__dict__[7] = "a key that is not a str"
+    context = trace.SpanContext(draw(st.integers(0, 2**128 - 1)), draw(st.integers(0, 2**64 - 1)), False)
+    return record, _Facts(draw(_HOSTILE_TEXT), context, None), pick(st.just(LogRecordLimits()), _LIMITS)
+
+
+@given(case=_plain_cases())
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_native_plain_is_plains_or_leaves_it_to_it(case: tuple[logging.LogRecord, _Facts, LogRecordLimits]) -> None:
+    """On hostile records FastEmit.plain queues the same fields with the C function first as without it."""
+    if not FAST_EMIT_POSSIBLE:
+        return
+    record, record_facts, limits = case
+    python_emit, native_emit = _plain_emits(_NATIVE_PLAIN_BUILT[0])
+    python_emit._facts = native_emit._facts = lambda _record: record_facts  # type: ignore[method-assign]
+    python_logger, native_logger = _Logger(limits), _Logger(limits)
+    python = _without_observed(_line_outcome(lambda: python_emit.plain(record, python_logger)))
+    ours = _without_observed(_line_outcome(lambda: native_emit.plain(record, native_logger)))
+    assert ours == python
+    assert native_logger._logger_metrics.emitted == python_logger._logger_metrics.emitted
+
+
+def test_native_plain_takes_the_records_of_a_request(native_plain: Any) -> None:
+    """The app's record with ``extra=`` and uvicorn's access record: built by the C function, as plain builds them."""
+    if not FAST_EMIT_POSSIBLE:
+        return
+    python_emit, _ = _plain_emits(native_plain)
+    app = logging.LogRecord("bench.app", logging.INFO, __file__, 1, "read item", (), None)
+    app.__dict__.update({"item_id": 1, "request.id": "4bf92f3577b34da6"})
+    access = logging.LogRecord("uvicorn.access", logging.WARNING, __file__, 1, "%s", ("GET /",), None)
+    for record in (app, access):
+        record_facts = _Facts(record.getMessage(), trace.SpanContext(7, 9, False, trace.TraceFlags(1)), None)
+        logger = _Logger(LogRecordLimits())
+        python_emit._facts = lambda _record, f=record_facts: f  # type: ignore[method-assign]
+        expected = python_emit.plain(record, logger)  # its level's severity is known from here on
+        texts = _log_emit._SEVERITY_TEXT
+        item = native_plain(
+            record, record_facts, python_emit._reserved, None, None, python_emit._severity, texts, RESOURCE, "scope"
+        )
+        assert item is not None
+        assert _without_observed(("returned", item)) == _without_observed(("returned", expected))
+    assert item[7] == "WARN" and item[10] == {}
+
+
 _NATIVE_LINE_BUILT: list[Any] = [None]
+_NATIVE_PLAIN_BUILT: list[Any] = [None]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _native_plain_for_hypothesis(native_plain: Any) -> None:
+    _NATIVE_PLAIN_BUILT[0] = native_plain
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -85,7 +85,7 @@ def _extras(record: logging.LogRecord) -> Mapping[str, Any]:
 
 def _configure_native_line(module: Any) -> Callable[[logging.LogRecord, Any], str | None]:
     first_keys = console_line.FIRST_KEYS
-    module.configure_line(logging.LogRecord, _RESERVED, first_keys, redact.redact_message, redact.redact_attributes)
+    module.configure_line(_RESERVED, first_keys, redact.redact_message, redact.redact_attributes)
     return module.json_line  # type: ignore[no-any-return]
 
 

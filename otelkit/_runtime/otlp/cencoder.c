@@ -21,6 +21,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------------------------ the buffer */
@@ -749,10 +750,9 @@ done:
  * another class than logging.LogRecord, one with exc_info or a suppressed count, a created time
  * outside [0, year 10000), a string that is not UTF-8 (a lone surrogate), an extra= field whose
  * name is not an exact str or is one of the line's own keys, or whose value is not an exact
- * str/int/bool or None. configure_line() hands over the class, the names and the Python
- * functions once. Errors from the redaction functions or the span context's properties raise. */
+ * str/int/bool or None. configure_line() hands over the names and the Python functions once. Errors from the redaction functions or the span context's properties raise. */
 
-static PyObject *line_record_type = NULL;
+static PyObject *line_record_type = NULL;   /* logging.LogRecord, imported with this module */
 static PyObject *line_reserved = NULL;        /* frozenset: the LogRecord fields that are not extras */
 static PyObject *line_first_keys = NULL;      /* frozenset: the line's own keys */
 static PyObject *py_redact_message = NULL;    /* redact_message(text) -> str */
@@ -771,18 +771,16 @@ static char stamp_text[32];
 static Py_ssize_t stamp_len = 0;
 
 static PyObject *configure_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyType_Check(args[0]) || !PyFrozenSet_Check(args[1]) || !PyFrozenSet_Check(args[2]) ||
-        !PyCallable_Check(args[3]) || !PyCallable_Check(args[4])) {
+    if (nargs != 4 || !PyFrozenSet_Check(args[0]) || !PyFrozenSet_Check(args[1]) || !PyCallable_Check(args[2]) ||
+        !PyCallable_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError,
-                        "configure_line(record_type, reserved: frozenset, first_keys: frozenset, redact_message, "
-                        "redact_attributes)");
+                        "configure_line(reserved: frozenset, first_keys: frozenset, redact_message, redact_attributes)");
         return NULL;
     }
-    set_ref(&line_record_type, args[0]);
-    set_ref(&line_reserved, args[1]);
-    set_ref(&line_first_keys, args[2]);
-    set_ref(&py_redact_message, args[3]);
-    set_ref(&py_redact_attributes, args[4]);
+    set_ref(&line_reserved, args[0]);
+    set_ref(&line_first_keys, args[1]);
+    set_ref(&py_redact_message, args[2]);
+    set_ref(&py_redact_attributes, args[3]);
     Py_RETURN_NONE;
 }
 
@@ -1167,7 +1165,7 @@ static PyObject *json_line(PyObject *self, PyObject *const *args, Py_ssize_t nar
         PyErr_SetString(PyExc_TypeError, "json_line(record, facts)");
         return NULL;
     }
-    if (line_record_type == NULL) {
+    if (line_reserved == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "otelkit native console line used before configure_line()");
         return NULL;
     }
@@ -1199,6 +1197,203 @@ static PyObject *json_line(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return result;
 }
 
+/* --------------------------------------------------------------- a log record queued as its fields */
+
+/* plain_log(record, facts, reserved, max_attributes, max_length, severities, severity_texts,
+ *           resource, scope) -> tuple | None
+ *
+ * The PlainLog tuple FastEmit.plain builds (sdk_compat/_log_emit.py) for a stdlib record, from
+ * what the caller read of the SDK's logger (resource, scope, the attribute limits) and of the
+ * record's shared facts, or None for FastEmit.plain to build it (or decide there is none): a
+ * record of another class than logging.LogRecord, a created time that is not
+ * a finite float, a level not in ``severities`` yet (a dict the caller fills), an extra= field with
+ * a name that is not a non-empty exact str or names an event, a value not of an exact plain type
+ * (str, int, float, bool, bytes, None), a str longer than ``max_length``, more fields than
+ * ``max_attributes``. Errors from the span context's properties raise. */
+
+static PyObject *str_levelno, *str_trace_flags, *str_event_name, *str_otel_event_name;
+
+/* The record's own fields (not in ``reserved``), when FastEmit.plain would keep them as they are: a
+ * new dict; NULL with *bad 1 (plain's to decide) or -1 (an error). */
+static PyObject *kept_fields(PyObject *fields, PyObject *reserved, Py_ssize_t max_attributes, Py_ssize_t max_length,
+                             int *bad) {
+    PyObject *attributes = PyDict_New();
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    *bad = -1;
+    if (attributes == NULL) {
+        return NULL;
+    }
+    while (PyDict_Next(fields, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            goto leave;
+        }
+        int skip = PySet_Contains(reserved, key);
+        if (skip < 0) {
+            goto error;
+        }
+        if (skip) {
+            continue;
+        }
+        if (PyUnicode_GET_LENGTH(key) == 0) {
+            goto leave;
+        }
+        if (PyUnicode_CheckExact(value)) {
+            if (max_length >= 0 && PyUnicode_GET_LENGTH(value) > max_length) {
+                goto leave;
+            }
+        } else if (!(value == Py_None || PyBool_Check(value) || PyLong_CheckExact(value) || PyFloat_CheckExact(value) ||
+                     PyBytes_CheckExact(value))) {
+            goto leave;
+        }
+        if (PyDict_SetItem(attributes, key, value) < 0) {
+            goto error;
+        }
+    }
+    if ((max_attributes >= 0 && PyDict_GET_SIZE(attributes) > max_attributes)) {
+        goto leave;
+    }
+    int event = PyDict_Contains(attributes, str_event_name);
+    if (event == 0) {
+        event = PyDict_Contains(attributes, str_otel_event_name);
+    }
+    if (event < 0) {
+        goto error;
+    }
+    if (event) {
+        goto leave;
+    }
+    *bad = 0;
+    return attributes;
+leave:
+    *bad = 1;
+error:
+    Py_DECREF(attributes);
+    return NULL;
+}
+
+/* A limit: -1 for None, else a non-negative int (1: not one plain_log takes). */
+static int limit_of(PyObject *value, Py_ssize_t *out) {
+    if (value == Py_None) {
+        *out = -1;
+        return 0;
+    }
+    if (!PyLong_CheckExact(value)) {
+        return 1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(value);
+    if (n < 0) {
+        PyErr_Clear();
+        return 1;
+    }
+    *out = n;
+    return 0;
+}
+
+static PyObject *plain_log(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 9 || !PyFrozenSet_Check(args[2]) || !PyDict_Check(args[5]) || !PyDict_Check(args[6])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "plain_log(record, facts, reserved: frozenset, max_attributes, max_length, severities: dict, "
+                        "severity_texts: dict, resource, scope)");
+        return NULL;
+    }
+    PyObject *record = args[0], *facts = args[1];
+    Py_ssize_t max_attributes, max_length;
+    if ((PyObject *)Py_TYPE(record) != line_record_type || limit_of(args[3], &max_attributes) ||
+        limit_of(args[4], &max_length)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *fields = PyObject_GenericGetDict(record, NULL);
+    if (fields == NULL) {
+        return NULL;
+    }
+    PyObject *result = NULL, *attributes = NULL, *timestamp = NULL, *observed = NULL, *context = NULL;
+    PyObject *trace_id = NULL, *span_id = NULL, *trace_flags = NULL, *message = NULL;
+    int bad = 1;
+    if (!PyDict_CheckExact(fields)) {
+        goto done;
+    }
+    /* The record's own fields are read first, while no code but this function's runs. */
+    PyObject *created = PyDict_GetItemWithError(fields, str_created);
+    PyObject *levelno = created == NULL ? NULL : PyDict_GetItemWithError(fields, str_levelno);
+    PyObject *levelname = levelno == NULL ? NULL : PyDict_GetItemWithError(fields, str_levelname);
+    if (levelname == NULL) {
+        bad = PyErr_Occurred() ? -1 : 1;
+        goto done;
+    }
+    /* int(record.created * 1e9) where it is a float; anything else (or inf, NaN): plain's */
+    double stamp = PyFloat_CheckExact(created) ? PyFloat_AS_DOUBLE(created) * 1e9 : NAN;
+    if (!isfinite(stamp) || !PyLong_CheckExact(levelno) || !PyUnicode_CheckExact(levelname)) {
+        goto done;
+    }
+    PyObject *severity = PyDict_GetItemWithError(args[5], levelno);
+    if (severity == NULL) {
+        bad = PyErr_Occurred() ? -1 : 1;
+        goto done;
+    }
+    PyObject *severity_text = PyDict_GetItemWithError(args[6], levelname);
+    if (severity_text == NULL) {
+        if (PyErr_Occurred()) {
+            bad = -1;
+            goto done;
+        }
+        severity_text = levelname;
+    }
+    Py_INCREF(severity);
+    Py_INCREF(severity_text);
+    attributes = kept_fields(fields, args[2], max_attributes, max_length, &bad);
+    if (attributes == NULL) {
+        Py_DECREF(severity);
+        Py_DECREF(severity_text);
+        goto done;
+    }
+    bad = -1;
+    timestamp = PyLong_FromDouble(stamp);
+    struct timespec now;
+    if (timestamp == NULL || clock_gettime(CLOCK_REALTIME, &now) != 0) {
+        if (timestamp != NULL) {
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        goto fail;
+    }
+    observed = PyLong_FromLongLong((long long)now.tv_sec * 1000000000LL + (long long)now.tv_nsec);
+    if (observed == NULL || (context = PyObject_GetAttr(facts, str_span_context)) == NULL ||
+        (trace_id = PyObject_GetAttr(context, str_trace_id)) == NULL ||
+        (span_id = PyObject_GetAttr(context, str_span_id)) == NULL ||
+        (trace_flags = PyObject_GetAttr(context, str_trace_flags)) == NULL ||
+        (message = PyObject_GetAttr(facts, str_message)) == NULL) {
+        goto fail;
+    }
+    result = PyTuple_New(12);
+    if (result == NULL) {
+        goto fail;
+    }
+    PyObject *items[12] = {args[7],     args[8],  timestamp, observed,   trace_id, span_id,
+                           trace_flags, severity_text, severity, message, attributes, Py_None};
+    for (int i = 0; i < 12; i++) {
+        Py_INCREF(items[i]);
+        PyTuple_SET_ITEM(result, i, items[i]);
+    }
+    bad = 0;
+fail:
+    Py_DECREF(severity);
+    Py_DECREF(severity_text);
+done:
+    Py_DECREF(fields);
+    Py_XDECREF(attributes);
+    Py_XDECREF(timestamp);
+    Py_XDECREF(observed);
+    Py_XDECREF(context);
+    Py_XDECREF(trace_id);
+    Py_XDECREF(span_id);
+    Py_XDECREF(trace_flags);
+    Py_XDECREF(message);
+    if (bad > 0) {
+        Py_RETURN_NONE;
+    }
+    return bad == 0 ? result : NULL;
+}
+
 /* ------------------------------------------------------------------------------------ the module */
 
 static PyMethodDef methods[] = {
@@ -1209,9 +1404,11 @@ static PyMethodDef methods[] = {
     {"span", (PyCFunction)(void (*)(void))span, METH_FASTCALL,
      "One Span (from its SpanFields) as the field 2 of a ScopeSpans, or None: the Python encoder's to do."},
     {"configure_line", (PyCFunction)(void (*)(void))configure_line, METH_FASTCALL,
-     "configure_line(record_type, reserved, first_keys, redact_message, redact_attributes)"},
+     "configure_line(reserved, first_keys, redact_message, redact_attributes)"},
     {"json_line", (PyCFunction)(void (*)(void))json_line, METH_FASTCALL,
      "The console's JSON line of a record, or None: line.py's to write."},
+    {"plain_log", (PyCFunction)(void (*)(void))plain_log, METH_FASTCALL,
+     "A log record as its fields (FastEmit.plain's PlainLog tuple), or None: FastEmit.plain's to build."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1238,13 +1435,27 @@ PyMODINIT_FUNC PyInit_cencoder(void) {
     str_span_context = PyUnicode_InternFromString("span_context");
     str_request_id = PyUnicode_InternFromString("request_id");
     str_is_valid = PyUnicode_InternFromString("is_valid");
+    str_levelno = PyUnicode_InternFromString("levelno");
+    str_trace_flags = PyUnicode_InternFromString("trace_flags");
+    str_event_name = PyUnicode_InternFromString("event.name");
+    str_otel_event_name = PyUnicode_InternFromString("otel.event.name");
     if (str_created == NULL || str_levelname == NULL || str_name == NULL || str_exc_info == NULL ||
         str_suppressed == NULL || str_message == NULL || str_span_context == NULL || str_request_id == NULL ||
-        str_is_valid == NULL) {
+        str_is_valid == NULL || str_levelno == NULL || str_trace_flags == NULL || str_event_name == NULL ||
+        str_otel_event_name == NULL) {
         return NULL;
     }
     if (sixty_four == NULL || str_trace_id == NULL || str_span_id == NULL || str_trace_state == NULL ||
         str_is_remote == NULL || str_description == NULL || str_status_code == NULL) {
+        return NULL;
+    }
+    PyObject *logging_module = PyImport_ImportModule("logging");
+    if (logging_module == NULL) {
+        return NULL;
+    }
+    line_record_type = PyObject_GetAttrString(logging_module, "LogRecord");
+    Py_DECREF(logging_module);
+    if (line_record_type == NULL) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module);

@@ -80,6 +80,9 @@ RELIES_ON = (
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
+NativePlain = Callable[..., "PlainLog | None"]
+"""The C encoder's ``plain_log``: :meth:`FastEmit.plain`'s tuple for the common record, or None (plain decides)."""
+
 FieldsFor = Callable[[Any], bool]
 """Whether a batch processor's records may be queued as their fields (a ``PlainLog`` tuple), or
 must be queued as the SDK's records."""
@@ -130,6 +133,7 @@ class FastEmit:
         facts: FactsOf,
         field_names: FieldNames,
         fields_for: FieldsFor | None = None,
+        native_plain: NativePlain | None = None,
     ) -> None:
         from opentelemetry._logs import LogRecord
         from opentelemetry.attributes import BoundedAttributes
@@ -148,6 +152,8 @@ class FastEmit:
         self._get_attributes = handler._get_attributes  # type: ignore[attr-defined]
         self._code_attributes = bool(handler._log_code_attributes)  # type: ignore[attr-defined]
         self._reserved: frozenset[str] = handler_module._RESERVED_ATTRS
+        # The C encoder's plain_log (cencoder.c), given a frozenset of reserved names only.
+        self._native_plain = native_plain if type(self._reserved) is frozenset else None
         self._std_to_otel = handler_module.std_to_otel  # type: ignore[attr-defined]
         self._severity: dict[int, Any] = {}
         self._plans: dict[str, _Plan] = {}
@@ -234,8 +240,25 @@ class FastEmit:
         """
         if self.handler.formatter is not None or self._code_attributes or not logger._is_enabled():
             return None
+        limits = logger._log_record_limits
+        native = self._native_plain
+        if native is not None:
+            item = native(
+                record,
+                self._facts(record),
+                self._reserved,
+                limits.max_log_record_attributes,
+                limits.max_log_record_attribute_length,
+                self._severity,
+                _SEVERITY_TEXT,
+                logger._resource,
+                logger._instrumentation_scope,
+            )
+            if item is not None:
+                logger._logger_metrics.emit_log()
+                return item
         attributes = self._own_fields(record)
-        if attributes is None or not _kept(attributes, logger._log_record_limits):
+        if attributes is None or not _kept(attributes, limits):
             return None
         severity = self._severity.get(record.levelno)
         if severity is None:
