@@ -1,14 +1,18 @@
-/* otelkit's OTLP encoder for the common span and log record, in C: built by setup.py where a C
- * compiler is there (OTELKIT_COMPILE unset or 1), loaded by native.py. The pure-Python encoder (encode.py) is the reference and
- * the fallback: for the same input these functions return exactly its bytes, or None where they
- * leave the item to it.
+/* otelkit's C module, built by setup.py where a C compiler is there (OTELKIT_COMPILE unset or 1),
+ * loaded by native.py: the OTLP encoder for the common span and log record (the export threads),
+ * and two steps of a log record's path on the thread that logs — the console's JSON line and the
+ * record queued as its fields. Each has a Python reference and fallback, which the unit tests hold
+ * it to on hostile input: for the same input these functions return exactly what the Python code
+ * returns, or None where they leave the item to it.
  *
  *   log_record(timestamp, observed, trace_id, span_id, trace_flags, severity_text, severity_number,
  *              body, attributes, event_name, attribute_filter, text_filter, dropped) -> bytes | None
  *   span(fields, attribute_filter) -> bytes | None
+ *   json_line(record, facts) -> str | None                        (logs/line.py's format_json)
+ *   plain_log(record, facts, reserved, ...) -> tuple | None       (sdk_compat/_log_emit.py's FastEmit.plain)
  *
- * Each returns the item as the length-delimited field 2 of its ScopeLogs/ScopeSpans. None means
- * "not this one" and is decided before any filter runs, so the Python encoder then does the whole
+ * The encoder's functions return the item as the length-delimited field 2 of its ScopeLogs/ScopeSpans.
+ * None means "not this one" and is decided before any filter runs, so the Python encoder then does the whole
  * item: a span with events, links, a trace state or a status description; a value of a type or range
  * the Python encoder would fail the batch on; a severity not in the table. Attribute mappings that
  * are not a plain dict, or hold a key or value other than str/int/bool/float (or an int outside
