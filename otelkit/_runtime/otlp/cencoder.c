@@ -958,31 +958,51 @@ static int put_ids(Out *o, PyObject *context) {
     return 0;
 }
 
+/* The record's fields not in ``reserved`` (nor the _private ones when ``skip_private``), in its
+ * order: a new dict; NULL with *bad 1 (a name that is not an exact str: the Python code's) or -1. */
+static PyObject *own_fields(PyObject *fields, PyObject *reserved, int skip_private, int *bad) {
+    PyObject *own = PyDict_New();
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    *bad = -1;
+    if (own == NULL) {
+        return NULL;
+    }
+    while (PyDict_Next(fields, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            *bad = 1;
+            goto fail;
+        }
+        int skip = PySet_Contains(reserved, key);
+        if (skip < 0) {
+            goto fail;
+        }
+        if (skip || (skip_private && PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '_')) {
+            continue;
+        }
+        if (PyDict_SetItem(own, key, value) < 0) {
+            goto fail;
+        }
+    }
+    *bad = 0;
+    return own;
+fail:
+    Py_DECREF(own);
+    return NULL;
+}
+
 /* The record's extra= fields (not reserved, not _private), redacted, as ``, key: value`` each. */
 static int put_extras(Out *o, PyObject *fields, int *wide) {
-    PyObject *extras = NULL, *redacted = NULL;
+    PyObject *redacted = NULL;
     PyObject *key, *value;
     Py_ssize_t pos = 0;
     int rc = 1, bad;
-    while (PyDict_Next(fields, &pos, &key, &value)) {
-        if (!PyUnicode_CheckExact(key)) {
-            goto done;
-        }
-        int reserved = PySet_Contains(line_reserved, key);
-        if (reserved < 0) {
-            goto error;
-        }
-        if (reserved || (PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '_')) {
-            continue;
-        }
-        if (extras == NULL && (extras = PyDict_New()) == NULL) {
-            goto error;
-        }
-        if (PyDict_SetItem(extras, key, value) < 0) {
-            goto error;
-        }
-    }
+    PyObject *extras = own_fields(fields, line_reserved, 1, &bad);
     if (extras == NULL) {
+        return bad;
+    }
+    if (PyDict_GET_SIZE(extras) == 0) {
+        Py_DECREF(extras);
         return 0;
     }
     redacted = PyObject_CallOneArg(py_redact_attributes, extras);
@@ -992,7 +1012,6 @@ static int put_extras(Out *o, PyObject *fields, int *wide) {
     if (!PyDict_CheckExact(redacted)) {
         goto done;
     }
-    pos = 0;
     while (PyDict_Next(redacted, &pos, &key, &value)) {
         if (!PyUnicode_CheckExact(key)) {
             goto done;
@@ -1221,24 +1240,17 @@ static PyObject *str_levelno, *str_trace_flags, *str_event_name, *str_otel_event
  * new dict; NULL with *bad 1 (plain's to decide) or -1 (an error). */
 static PyObject *kept_fields(PyObject *fields, PyObject *reserved, Py_ssize_t max_attributes, Py_ssize_t max_length,
                              int *bad) {
-    PyObject *attributes = PyDict_New();
+    PyObject *attributes = own_fields(fields, reserved, 0, bad);
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    *bad = -1;
     if (attributes == NULL) {
         return NULL;
     }
-    while (PyDict_Next(fields, &pos, &key, &value)) {
-        if (!PyUnicode_CheckExact(key)) {
-            goto leave;
-        }
-        int skip = PySet_Contains(reserved, key);
-        if (skip < 0) {
-            goto error;
-        }
-        if (skip) {
-            continue;
-        }
+    *bad = 1;
+    if (max_attributes >= 0 && PyDict_GET_SIZE(attributes) > max_attributes) {
+        goto leave;
+    }
+    while (PyDict_Next(attributes, &pos, &key, &value)) {
         if (PyUnicode_GET_LENGTH(key) == 0) {
             goto leave;
         }
@@ -1250,28 +1262,19 @@ static PyObject *kept_fields(PyObject *fields, PyObject *reserved, Py_ssize_t ma
                      PyBytes_CheckExact(value))) {
             goto leave;
         }
-        if (PyDict_SetItem(attributes, key, value) < 0) {
-            goto error;
-        }
-    }
-    if ((max_attributes >= 0 && PyDict_GET_SIZE(attributes) > max_attributes)) {
-        goto leave;
     }
     int event = PyDict_Contains(attributes, str_event_name);
     if (event == 0) {
         event = PyDict_Contains(attributes, str_otel_event_name);
     }
+    if (event == 0) {
+        *bad = 0;
+        return attributes;
+    }
     if (event < 0) {
-        goto error;
+        *bad = -1;
     }
-    if (event) {
-        goto leave;
-    }
-    *bad = 0;
-    return attributes;
 leave:
-    *bad = 1;
-error:
     Py_DECREF(attributes);
     return NULL;
 }
