@@ -17,7 +17,6 @@ import logging
 import random
 import sys
 import time
-import unittest.mock
 import uuid
 import warnings
 import weakref
@@ -669,8 +668,8 @@ _IDS = st.one_of(
 
 
 @st.composite
-def _line_cases(draw: Any) -> tuple[logging.LogRecord, _Facts]:
-    """A record and its facts: well-formed but for hostile text and values, or hostile in every field."""
+def _line_cases(draw: Any) -> tuple[logging.LogRecord, _Ids, Any]:
+    """A record, its span context and request id: well-formed but for hostile text and values, or all hostile."""
     wild = draw(st.booleans())
 
     def pick(usual: Any, hostile: Any) -> Any:
@@ -698,9 +697,9 @@ def _line_cases(draw: Any) -> tuple[logging.LogRecord, _Facts]:
         pick(st.integers(min_value=0, max_value=2**128 - 1), _IDS),
         pick(st.integers(min_value=0, max_value=2**64 - 1), _IDS),
     )
-    message = pick(_HOSTILE_TEXT, st.sampled_from([5, None]))
+    record.msg = pick(_HOSTILE_TEXT, st.sampled_from([5, None]))
     request_id = pick(st.one_of(st.none(), _HOSTILE_TEXT), st.just(5))
-    return record, _Facts(message, ids, request_id)
+    return record, ids, request_id
 
 
 def _line_outcome(write: Any) -> tuple[str, Any]:
@@ -712,14 +711,22 @@ def _line_outcome(write: Any) -> tuple[str, Any]:
 
 @given(case=_line_cases())
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_native_line_is_format_jsons_or_leaves_it_to_it(case: tuple[logging.LogRecord, _Facts]) -> None:
-    """On hostile records the C line returns exactly line.py's text, raises as it does, or returns None."""
-    record, record_facts = case
+def test_native_line_is_format_jsons_or_leaves_it_to_it(case: tuple[logging.LogRecord, _Ids, Any]) -> None:
+    """On hostile records the C line returns exactly line.py's text, raises as it does, or returns None.
+
+    Both read the record's facts as the console does, in a context holding the span context and the
+    request id (not a patched ``facts``: the compiled build's line.py calls its own).
+    """
+    record, ids, request_id = case
     native = console._native_line or _NATIVE_LINE_BUILT[0]
     formatter = console.ConsoleFormatter("json")
-    with unittest.mock.patch.object(line, "facts", lambda _record: record_facts):
+    span = trace.set_span_in_context(trace.NonRecordingSpan(ids))  # type: ignore[arg-type]
+    token = context.attach(baggage.set_baggage("request.id", request_id, span))
+    try:
         python = _line_outcome(lambda: line.format_json(formatter, record, console._extras, _redact.redact_message))
-    ours = _line_outcome(lambda: native(record, record_facts))
+        ours = _line_outcome(lambda: native(record, facts.facts(record)))
+    finally:
+        context.detach(token)
     if ours == ("returned", None):
         return
     assert ours == python
