@@ -3,11 +3,12 @@
 otelkit's build (setup.py) also builds ``otelkit._runtime.otlp.cencoder`` from ``cencoder.c`` where a
 C compiler is there (``OTELKIT_COMPILE`` unset: optional; ``1``: required; ``0``: never): the
 common span (no events, links, trace state or status description) and log record written straight
-to protobuf in C, ~0.2-0.5 µs an item against the Python encoder's 2-3 µs; and the console's JSON
-line of a common record (:mod:`otelkit._runtime.logs.console`).
-:mod:`otelkit._runtime.otlp.encode` and :mod:`otelkit._runtime.logs.line` stay the reference and
-the fallback: for the same input the C functions return exactly their bytes or text, or None, and
-then the Python code does the item (the unit tests compare the two on hostile input). Where the
+to protobuf in C, ~0.2-0.5 µs an item against the Python encoder's 2-3 µs; and two steps of a common
+log record's path, its console JSON line (:mod:`otelkit._runtime.logs.console`) and its fields as
+queued for export (``FastEmit.plain``, :mod:`otelkit._runtime.logs.fastemit`).
+:mod:`otelkit._runtime.otlp.encode`, :mod:`otelkit._runtime.logs.line` and ``FastEmit.plain`` stay
+the reference and the fallback: for the same input the C functions return exactly what they return,
+or None, and then the Python code does the item (the unit tests compare the two on hostile input). Where the
 module is not built, or was built from another ``cencoder.c`` than the one beside it (an in-place
 build the source has moved on from), :func:`load` gives its ``unused`` value and only Python runs.
 """
@@ -86,7 +87,7 @@ def load(configure_it: Callable[[Any], T], unused: T) -> T:
         reason = f"{type(error).__name__}: {error}"
     if reason not in _warned:
         _warned.add(reason)
-        _logger.warning("otelkit: the C encoder is not used, the Python encoder does all (%s)", reason)
+        _logger.warning("otelkit: the C encoder is not used, the Python code does all (%s)", reason)
     return unused
 
 
