@@ -10,6 +10,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from importlib.metadata import version
 
 import pytest
@@ -78,6 +79,16 @@ def test_sdk_compat_every_path_is_on_exactly_where_the_installed_sdk_allows_it(f
     found = {name: path.on for name, path in fresh_paths.items()}
     reasons = {name: path.reason for name, path in fresh_paths.items() if path.reason}
     assert found == EXPECTED_ON, reasons
+
+
+def test_sdk_compat_the_probes_leave_no_thread_behind(fresh_paths):
+    """Every probe stops what it starts: the span-end probe's batch processor kept its worker thread
+    waiting in every process otelkit set up (py-spy on the benchmark's server showed it)."""
+    before = {thread.ident for thread in threading.enumerate()}
+    for path in fresh_paths.values():
+        path.get()
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert left == []
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,9 @@ def _probe_span_end(fast: Callable[[Any, int | None], None]) -> str | None:
     copy = copier(type(readable), tuple(fields))
     if copy is None:
         return "the ReadableSpan's fields cannot be copied"
-    reason = missing(BatchSpanProcessor(InMemorySpanExporter()), ("_batch_processor",))
+    batch = BatchSpanProcessor(InMemorySpanExporter())
+    reason = missing(batch, ("_batch_processor",))
+    batch.shutdown()  # its worker thread would otherwise wait in every process for good
     if reason is not None:
         return reason
     _Sdk.Span, _Sdk.Multi, _Sdk.Batch, _Sdk.freeze = _Span, SynchronousMultiSpanProcessor, BatchSpanProcessor, freeze
