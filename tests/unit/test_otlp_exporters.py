@@ -392,13 +392,16 @@ def test_paced_export_frees_its_batch_in_paced_slices(receiver):
     from otelkit._runtime.otlp import fast as _otlp
 
     exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True)
-    pauses: list[int] = []
-    begin = exporter._pacer.begin
-    exporter._pacer.begin = lambda: begin() and (lambda: pauses.append(1))
     batch = _spans() * 150  # 300 spans: paused while encoding, then freed 128 + 128 + 44
+    pauses: list[tuple[int, int]] = []  # (spans received so far, spans still in the batch) at each pause
+    begin = exporter._pacer.begin
+    exporter._pacer.begin = lambda: begin() and (lambda: pauses.append((len(receiver.spans), len(batch))))
     assert exporter.export(batch) is SpanExportResult.SUCCESS
     assert batch == []
-    assert len(pauses) == 300 // _otlp.PAUSE_EVERY + 2
+    assert 300 // _otlp.PAUSE_EVERY == 2
+    # Encoding (2 pauses), before the post, after it, then between the slices freed: the post is a
+    # slice of its own, never one with the last chunk encoded or the first chunk freed.
+    assert pauses == [(0, 300), (0, 300), (0, 300), (300, 300), (300, 172), (300, 44)]
     assert len(receiver.spans) == 300
     with _otlp.unpaced():  # a flush: no pacing, nothing freed early
         kept = _spans() * 150

@@ -72,6 +72,12 @@ class Pacer:
     ~0.1 ms of work — with the C encoder the default deployment ran 1 % faster this way
     (bench/README.md, "eighteenth run").
 
+    An export pauses between its encoding, its post and the freeing of its batch, too: without those
+    two pauses the last chunk encoded, the post (~0.5 ms of the SDK's and urllib3's CPU) and the
+    first chunk freed ran as one ~1.2 ms slice, the longest of every export, and the no-log
+    endpoint's p99 was 3.95-4.80 ms against 3.48-3.63 with them (5 alternations, same req/s;
+    bench/README.md, 2026-12-05).
+
     Tried and undone: pauses every 32 items sharing the whole budget equally (a batch spread over
     half the time until the next is due). In 10 interleaved rounds it cost the default deployment
     3.5 % of its throughput (257 against 248 µs a request; slower in all 10 rounds, 1.5 % at 10 %
@@ -156,11 +162,14 @@ class _FastExporter:
         self._sdk_export = sdk_compat.export_with_encoder(self._sdk_class, self._encoder_name, self._encode_request)
 
     def _encode_request(self, batch: Sequence[Any]) -> sdk_compat.EncodedRequest:
+        pause = self._pause
         try:
-            data = self._path.fast(batch, self._attribute_filter, self._pause, self._text_filter)
+            data = self._path.fast(batch, self._attribute_filter, pause, self._text_filter)
         except Exception as error:
             self._encode_error = error
             raise
+        if pause is not None:
+            pause()  # the batch's last chunk and the post are two slices, not one (Pacer)
         return sdk_compat.EncodedRequest(data, self._note_unexpected)
 
     def _note_unexpected(self, name: str) -> None:
@@ -192,6 +201,7 @@ class _FastExporter:
             return super().export(self._for_sdk_encoder(batch))  # type: ignore[misc,unused-ignore]
         pause = self._pause
         if pause is not None and type(batch) is list:
+            pause()  # the post and the first items freed: two slices (Pacer)
             _release(batch, pause)
         if result is not self._result_type().SUCCESS:
             # Each failed POST (and each retry) leaves the request body and connection in a traceback
