@@ -157,7 +157,7 @@ def _probe_span_end(fast: Callable[[Any, int | None], None]) -> str | None:
     copy = copier(type(readable), tuple(fields))
     if copy is None:
         return "the ReadableSpan's fields cannot be copied"
-    batch = BatchSpanProcessor(InMemorySpanExporter())
+    batch: Any = BatchSpanProcessor(InMemorySpanExporter())
     reason = missing(batch, ("_batch_processor",))
     batch.shutdown()  # its worker thread would otherwise wait in every process for good
     if reason is not None:
