@@ -176,6 +176,8 @@ class Redactor:
         # is redacted twice, for the console line and again in the export; and a service repeats
         # its messages. Bounded like _kinds: long texts are not kept, a full cache starts over.
         self._messages: dict[str, str] = {}
+        # The C module reads both tables (native_tables()): a mapping of atoms under _PLAIN keys, and
+        # a text kept as _UNCHANGED, are left as they are without calling these methods.
 
     def _kind(self, key: str) -> int:
         kind = self._kinds.get(key)
@@ -405,6 +407,18 @@ def redact_message(text: str) -> str:
 def redact_body(body: Any) -> Any:
     """Redact a log record body with the process-wide redactor; returns ``body`` itself when nothing matches."""
     return _active[0].redact_body(body)
+
+
+def native_tables() -> tuple[Any, ...]:
+    """What otelkit's C module needs to leave out the redaction calls that would change nothing.
+
+    Its ``filtered_by`` (``otlp/cencoder.c``) answers :func:`redact_attributes`, :func:`redact_body`
+    and :func:`redact_message` itself where the active Redactor's tables already decide: a dict whose
+    every key is ``_PLAIN`` in ``_kinds`` and whose every value is an atom; a text whose entry in
+    ``_messages`` is ``_UNCHANGED``. Everything else is still the Python code's. ``_active`` is read
+    at each use (:func:`configure` replaces the Redactor).
+    """
+    return (_active, redact_attributes, redact_body, redact_message, _PLAIN, _UNCHANGED, _MESSAGE_CACHE_LEN_MAX)
 
 
 def redact_access_args(args: Any) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import INVALID_SPAN_CONTEXT, TraceState
 
-from otelkit._runtime import sdk_compat
+from otelkit._runtime import redact, sdk_compat
 from otelkit._runtime.otlp import encode as _otlp
 from otelkit._runtime.otlp import protowire as _protowire
 
@@ -240,7 +242,9 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     """
     if _otlp._native_span is not None:
         return _otlp._native_span, _otlp._native_log_record
-    return _otlp.configure_native(build_cencoder(tmp_path_factory.mktemp("native")))
+    module = build_cencoder(tmp_path_factory.mktemp("native"))
+    module.configure_redaction(*redact.native_tables())  # as native.load() does
+    return _otlp.configure_native(module)
 
 
 def test_native_is_not_used_when_built_from_another_source(tmp_path, monkeypatch, caplog):
@@ -703,6 +707,127 @@ def test_native_span_is_the_python_encoders_or_leaves_it_to_it(native, span, kin
         return _otlp._encode_span(fields, attribute_filter, plain, None)
 
     _same_item(span_native, python, (fields,), kinds, 1)
+
+
+_redaction_keys = st.one_of(
+    st.sampled_from(["http.route", "password", "api_key", "url.query", "url.full", "exception.message", "kwargs"]),
+    st.sampled_from(["user.secret_x", "ok", "n", "request.id", "session"]),
+    _keys,
+)
+_redaction_values = st.one_of(
+    _values,
+    st.sampled_from(["token=abc", "https://u:p@h/x?sig=1&a=2", "a=1&password=2", True, None, b"raw"]),
+    st.lists(st.sampled_from(["password=1", "x", 3]), max_size=2),
+    st.dictionaries(st.sampled_from(["password", "k"]), st.sampled_from(["v", 1]), max_size=2),
+)
+_redaction_bodies = st.one_of(
+    _bodies, st.sampled_from(["read item", "password=hunter2 sent", "Bearer abcdefgh", "x" * 600, 5, None, b"b"])
+)
+
+
+@contextmanager
+def _active_redactor(redactor: redact.Redactor) -> Iterator[redact.Redactor]:
+    """``redactor`` as the process-wide one, in the list the C module reads it from."""
+    previous = redact._active[0]
+    redact._active[0] = redactor
+    try:
+        yield redactor
+    finally:
+        redact._active[0] = previous
+
+
+@_examples
+@given(
+    st.dictionaries(_redaction_keys, _redaction_values, max_size=5),
+    _redaction_bodies,
+    st.sampled_from([(), ("secret_x",), ("route",)]),
+)
+def test_native_with_redact_filters_is_the_python_encoders_on_first_and_repeated_items(
+    native, attributes, body, extra_keys
+):
+    """With redact.py's filters the C encoder (leaving out the calls its tables answer) gives the Python bytes.
+
+    Each item twice: the first sees the Redactor's tables empty, the second filled by the first.
+    """
+    with _active_redactor(redact.Redactor(extra_keys)):
+        _same_with_redact_filters(native, attributes, body)
+
+
+def _same_with_redact_filters(native: tuple[Any, Any], attributes: dict[str, Any], body: Any) -> None:
+    span_native, log_record = native
+    filters = (redact.redact_attributes, redact.redact_body)
+    args = (1, 2, 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, TraceFlags(1), "INFO", SeverityNumber.INFO)
+    for _ in range(2):
+        log_args = (*args, body, dict(attributes), None)
+        c = _outcome(log_record, *log_args, *filters, 0)
+        if c[0][1] is not None:  # None: left to the Python encoder
+            assert c == _outcome(_otlp.encode_log_record, *log_args, *filters, 0)
+    fields = _server_span_fields(attributes)
+    plain = sdk_compat.attribute_reader()
+    for _ in range(2):
+        c = _outcome(span_native, fields, redact.redact_attributes)
+        if c[0][1] is not None:  # None: left to the Python encoder
+            assert c == _outcome(_otlp._encode_span, fields, redact.redact_attributes, plain, None)
+
+
+def _server_span_fields(attributes: dict[str, Any]) -> Any:
+    span = ReadableSpan(
+        name="GET /items/{item_id}",
+        context=SpanContext(7, 9, is_remote=False, trace_flags=TraceFlags(1)),
+        kind=SpanKind.SERVER,
+        attributes=attributes,
+        start_time=1,
+        end_time=2,
+    )
+    return sdk_compat.span_reader()(span)
+
+
+def test_native_leaves_out_only_the_redaction_calls_whose_answer_its_tables_hold(native, monkeypatch):
+    """No call into redact.py for a request's span and records once their keys and texts are known; one for the rest."""
+    span_native, log_record = native
+    redactor = redact.Redactor()
+    calls: list[Any] = []
+    for name in ("redact_attributes", "redact_message"):
+        method = getattr(redactor, name)
+        monkeypatch.setattr(redactor, name, lambda value, method=method: calls.append(value) or method(value))
+
+    def log(body: Any, attributes: Any) -> bytes:
+        args = (1, 2, 3, 4, TraceFlags(1), "INFO", SeverityNumber.INFO, body, attributes, None)
+        data = log_record(*args, redact.redact_attributes, redact.redact_body, 0)
+        seen = len(calls)
+        assert data == _otlp.encode_log_record(*args, redact.redact_attributes, redact.redact_body, 0)
+        del calls[seen:]  # the Python encoder's own calls, for the comparison: not counted
+        return data
+
+    def span(attributes: dict[str, Any]) -> bytes:
+        data = span_native(_server_span_fields(attributes), redact.redact_attributes)
+        assert data is not None
+        return data
+
+    with _active_redactor(redactor):
+        _calls_left_out(span, log, calls)
+    with _active_redactor(redact.Redactor(["route"])):  # redact.configure() replaces the Redactor
+        assert b"[REDACTED]" in span({"http.route": "/items/{item_id}"})  # its new, empty tables are read
+
+
+def _calls_left_out(span: Callable[[Any], bytes], log: Callable[[Any, Any], bytes], calls: list[Any]) -> None:
+    route = {"http.route": "/items/{item_id}", "http.response.status_code": 200, "ok": True, "raw": b"x"}
+    assert b"[REDACTED]" not in span(route)
+    span(route), log("read item", {"request.id": "r-1", "item_id": 1})
+    assert len(calls) == 3  # first sight: the span's keys, the record's keys, its text
+    calls.clear()
+    span({**route, "http.route": "/other"}), log("read item", {"request.id": "r-2", "item_id": 2}), log(None, {})
+    assert calls == []  # the same keys and text again: answered from the tables
+
+    # What the tables do not answer is still redact.py's: a sensitive key, a nested value, a new
+    # key, a text that was redacted, a long text; each redacted as before.
+    assert b"[REDACTED]" in span({**route, "password": "hunter2"}) and calls[-1]["password"] == "hunter2"
+    assert b"[REDACTED]" in log("read item", {"request.id": "r-3", "token": "abc"})
+    log("read item", {"request.id": ["a", "b"]})
+    assert b"hunter2" not in log("password=hunter2", None) + log("password=hunter2", None)
+    log("x" * 600, None)
+    assert len(calls) == 6
+    assert [type(c).__name__ for c in calls[-3:]] == ["str", "str", "str"]
 
 
 def test_native_takes_the_server_span_and_the_log_records_of_a_request(native):

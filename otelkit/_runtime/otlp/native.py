@@ -6,6 +6,8 @@ common span (no events, links, trace state or status description) and log record
 to protobuf in C, ~0.2-0.5 µs an item against the Python encoder's 2-3 µs; and two steps of a common
 log record's path, its console JSON line (:mod:`otelkit._runtime.logs.console`) and its fields as
 queued for export (``FastEmit.plain``, :mod:`otelkit._runtime.logs.fastemit`).
+The encoder and the console line leave out redact.py's calls where its tables already say the text
+or mapping stays as it is (:func:`otelkit._runtime.redact.native_tables`).
 :mod:`otelkit._runtime.otlp.encode`, :mod:`otelkit._runtime.logs.line` and ``FastEmit.plain`` stay
 the reference and the fallback: for the same input the C functions return exactly what they return,
 or None, and then the Python code does the item (the unit tests compare the two on hostile input). Where the
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from otelkit._runtime import sdk_compat
+from otelkit._runtime import redact, sdk_compat
 from otelkit._runtime.otlp.protowire import AttributeFilter
 
 __all__ = ["MODULE", "NativeLogRecord", "NativeSpan", "configure", "in_use", "load"]
@@ -80,6 +82,7 @@ def load(configure_it: Callable[[Any], T], unused: T) -> T:
     try:
         reason = _stale(module)
         if reason is None:
+            module.configure_redaction(*redact.native_tables())
             functions = configure_it(module)
             _in_use[0] = True
             return functions
