@@ -56,6 +56,9 @@ def _in_child(check: Callable[[], str]) -> str:
 
 
 def _pooled_sockets(pool_manager) -> list:
+    if hasattr(pool_manager, "connection"):  # otelkit's transport (1.45+, plain HTTP): its one connection
+        connection = pool_manager.connection
+        return [connection.sock] if connection is not None and connection.sock is not None else []
     sockets = []
     for key in list(pool_manager.pools.keys()):
         pool = pool_manager.pools.get(key)
@@ -71,7 +74,7 @@ def _session(exporter) -> object:
 
 
 def _pool_of(exporter, url: str) -> Callable[[], object]:
-    """The connection pool the exporter posts through: urllib3's (1.45+, plain HTTP) or requests' adapter's."""
+    """The connection pool the exporter posts through: otelkit's transport's (1.45+, plain HTTP) or requests'."""
     exporter = getattr(exporter, "inner", exporter)  # the SDK's exporter behind the redacting wrapper
     transport = getattr(getattr(exporter, "_client", None), "_transport", None)
     if getattr(transport, "_pool", None) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -259,7 +260,7 @@ def _transport_name(exporter: Any) -> str:
 
 
 # SDK 1.45+ exporters take a transport; before, they post with a requests Session.
-_LEAN = "Urllib3HTTPTransport" if sdk_compat.URLLIB3_TRANSPORT.on else "Session"
+_LEAN = "LeanHTTPTransport" if sdk_compat.LEAN_TRANSPORT.on else "Session"
 
 
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
@@ -411,6 +412,94 @@ def test_paced_export_frees_its_batch_in_paced_slices(receiver):
     assert exporter.export(as_tuple) is SpanExportResult.SUCCESS  # not a list: left alone
     exporter.shutdown()
     assert len(receiver.spans) == 602
+
+
+# --- otelkit's transport (sdk_compat/_transport.py) ------------------------------------------
+
+
+def _lean() -> bool:
+    """Whether this SDK takes otelkit's transport; before 1.45 (no ``_transport`` keyword) the SDK's own is used."""
+    if sdk_compat.LEAN_TRANSPORT.on:
+        return True
+    assert sdk_compat.lean_transport() == {}
+    return False
+
+
+def test_lean_transport_paces_the_body_and_keeps_one_connection(receiver):
+    """The post is paced like the encoding: a pause after every CHUNK bytes sent; every post on one connection."""
+    if not _lean():
+        return
+    from otelkit._runtime.otlp import encode
+    from otelkit._runtime.sdk_compat._transport import CHUNK
+
+    exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True, **sdk_compat.lean_transport())
+    batch = _spans() * 150
+    body = len(encode.encode_spans(batch))
+    chunks = -(-body // CHUNK)
+    assert chunks >= 2  # the case under test: a body of more than one chunk
+    pauses: list[tuple[int, int]] = []
+    begin = exporter._pacer.begin
+    exporter._pacer.begin = lambda: begin() and (lambda: pauses.append((len(receiver.spans), len(batch))))
+    assert exporter.export(batch) is SpanExportResult.SUCCESS
+    # Encoding (2), before the post (1), between the body's chunks (chunks - 1), after the post, freeing (2).
+    assert pauses == [(0, 300)] * (3 + chunks - 1) + [(300, 300), (300, 172), (300, 44)]
+    assert exporter._paced_transport.pause is None  # set for the export only
+    for _ in range(3):
+        assert exporter.export(_spans()) is SpanExportResult.SUCCESS
+    assert len(receiver.spans) == 306 and receiver.requests["traces"] == 4
+    assert len(receiver._connections) == 1  # kept alive, as a collector keeps it
+    exporter.shutdown()
+
+
+def test_lean_transport_connects_anew_when_the_receiver_dropped_the_idle_connection():
+    """A kept-alive connection the receiver closed meanwhile costs one immediate retry (the SDK's), no batch."""
+    if not _lean():
+        return
+    with OTLPReceiver(idle_timeout=0.2) as receiver:
+        exporter = FastOTLPSpanExporter(endpoint=receiver.url("traces"), paced=True, **sdk_compat.lean_transport())
+        assert exporter.export(_spans()) is SpanExportResult.SUCCESS
+        deadline = time.monotonic() + 5
+        while receiver._connections and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not receiver._connections  # the receiver closed it
+        assert exporter.export(_spans()) is SpanExportResult.SUCCESS
+        assert len(receiver.spans) == 4
+        exporter.shutdown()
+
+
+def test_lean_transport_reports_errors_as_results():
+    """No exception leaves request(): a refused connection and a receiver that never answers are results."""
+    if not _lean():
+        return
+    import socket
+
+    transport = sdk_compat.lean_transport()["_transport"]
+    refused = transport.request("POST", "http://127.0.0.1:9/v1/traces", data=b"x", timeout=1)
+    assert refused.status_code is None and transport.is_connection_error(refused.error)
+    with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        started = time.monotonic()
+        hung = transport.request("POST", f"http://127.0.0.1:{silent.getsockname()[1]}/v1/traces", timeout=0.3)
+        assert transport.is_connection_error(hung.error) and time.monotonic() - started < 2
+    bad = transport.request("POST", "https://127.0.0.1:9/v1/traces", data=b"x", timeout=1)
+    assert isinstance(bad.error, ValueError) and not transport.is_connection_error(bad.error)
+    transport.close()
+
+
+def test_lean_transport_result_headers_are_case_insensitive(receiver):
+    """The SDK reads ``retry-after`` in lower case; the result's headers answer in any case."""
+    if not _lean():
+        return
+    transport = sdk_compat.lean_transport()["_transport"]
+    result = transport.request(
+        "POST", receiver.url("traces"), headers={"Content-Type": "application/x-protobuf"}, data=b"", timeout=5
+    )
+    assert result.status_code == 200 and result.error is None
+    headers = result.headers()
+    assert headers.get("content-type") == headers["Content-Type"] == "application/x-protobuf"
+    assert "CONTENT-TYPE" in headers and result.content() == b""
+    transport.close()
 
 
 def test_failed_export_collects_the_garbage_it_leaves(monkeypatch):

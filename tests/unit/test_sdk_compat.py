@@ -61,7 +61,7 @@ EXPECTED_ON = {
     "span-attributes": True,
     "span-end": True,
     "span-fields": True,
-    "urllib3-transport": SDK >= (1, 45),  # the exporters' _transport keyword
+    "lean-transport": SDK >= (1, 45),  # the exporters' _transport keyword
 }
 
 
@@ -285,7 +285,7 @@ def test_sdk_compat_every_fast_path_off_still_exports_everything():
     _assert_everything_arrived(receiver)
     off = [m[len(_OFF_LINE) :] for m in messages if m.startswith(_OFF_LINE)]
     used = {"fast-histogram", "otlp-logs", "otlp-spans", "proxy-providers", "request-context", "server-span"}
-    used |= {"span-attributes", "urllib3-transport", "exporter-preferences", "end-request-context"}
+    used |= {"span-attributes", "lean-transport", "exporter-preferences", "end-request-context"}
     used |= {"log-record", "idle-record-factory", "span-end", "record-context", "context-var"}
     assert sorted(off) == sorted(
         f"'{name}' off (forced off by the test); using the SDK's public API instead" for name in used

@@ -152,7 +152,10 @@ class _FastExporter:
         paced: bool = False,
         **kwargs: Any,
     ) -> None:
+        transport = kwargs.get("_transport")
         super().__init__(*args, **kwargs)
+        # otelkit's transport (sdk_compat/_transport.py) pauses between chunks of the body: a post is paced too.
+        self._paced_transport = transport if paced and hasattr(transport, "pause") else None
         self._attribute_filter = attribute_filter
         self._text_filter = text_filter
         self._pacer = Pacer() if paced else None
@@ -179,6 +182,9 @@ class _FastExporter:
         pacer = self._pacer
         self._pause = pacer.begin() if pacer is not None else None
         self._encode_error = self._unexpected = None
+        transport = self._paced_transport
+        if transport is not None:
+            transport.pause = self._pause
         try:
             result = self._sdk_export(self, batch)
         except Exception as error:
@@ -189,6 +195,8 @@ class _FastExporter:
                 logging.getLogger(self._sdk_class.__module__).error("Failed to encode %s batch: %s", self._what, error)
                 result = self._result_type().FAILURE
         finally:
+            if transport is not None:
+                transport.pause = None
             if pacer is not None:
                 pacer.end()
         if self._unexpected is not None:

@@ -71,8 +71,9 @@ path                         relies on
                              rewritten in 1.42 and 1.45: otelkit runs the installed one), and the
                              encoders' output (1.40 refuses ``None`` values and leaves a ``None``
                              log body out; 1.45 encodes both: compared, path off when it differs)
-``urllib3-transport``        ``opentelemetry.exporter.http.transport._urllib3`` and the exporters'
-                             ``_transport`` keyword (1.45+)
+``lean-transport``           ``opentelemetry.exporter.http.transport._base`` (what a transport and
+                             its result implement) and the exporters' ``_transport`` keyword
+                             (1.45+): otelkit's ``http.client`` transport (``_transport.py``)
 ``fork-reset``               where an OTLP exporter keeps its connections: ``_client._transport``
                              (1.45+), ``_session`` (1.40–1.44), ``_channel`` (gRPC)
 ``exporter-preferences``     ``MetricExporter._preferred_temporality``/``_preferred_aggregation``
@@ -111,7 +112,7 @@ path                         relies on
                              (same points for the same measurements, both temporalities)
 ============================ ==================================================================
 
-On 1.40 the paths ``server-span``, ``otlp-spans``, ``otlp-logs`` and ``urllib3-transport`` are off
+On 1.40 the paths ``server-span``, ``otlp-spans``, ``otlp-logs`` and ``lean-transport`` are off
 (``tests/unit/test_sdk_compat.py`` holds the table for whichever release is installed).
 
 Also here: the import paths of the logs signal (``opentelemetry.sdk._logs``, ``opentelemetry._logs``:
@@ -163,16 +164,16 @@ from otelkit._runtime.sdk_compat._context import (
 )
 from otelkit._runtime.sdk_compat._export import (
     EXPORTER_PREFERENCES,
-    URLLIB3_TRANSPORT,
+    LEAN_TRANSPORT,
     EncodedRequest,
     UnexpectedUse,
     export_with_encoder,
     exporter_preferences,
+    lean_transport,
     probe_fast_histogram,
     probe_fast_sum,
     probe_log_encoder,
     probe_span_encoder,
-    urllib3_transport,
 )
 from otelkit._runtime.sdk_compat._fork import FORK_RESET, reset_exporter_connections
 from otelkit._runtime.sdk_compat._log_emit import FastEmit, drop_idle_record_factory, probe_record_factory, replan
@@ -211,6 +212,7 @@ __all__ = [
     "ENTRY_POINTS",
     "EXPORTER_PREFERENCES",
     "FORK_RESET",
+    "LEAN_TRANSPORT",
     "PENDING",
     "PROXY_PROVIDERS",
     "RECORD_CONTEXT",
@@ -220,7 +222,6 @@ __all__ = [
     "SPAN_ATTRIBUTES",
     "SPAN_END",
     "SPAN_FIELDS",
-    "URLLIB3_TRANSPORT",
     "EncodedRequest",
     "FastEmit",
     "FastPath",
@@ -243,6 +244,7 @@ __all__ = [
     "give_back_run_spans",
     "install_global_provider",
     "is_otel_logging_handler",
+    "lean_transport",
     "logs_api",
     "logs_sdk",
     "logs_sdk_export",
@@ -271,5 +273,4 @@ __all__ = [
     "skip_dropped_celery_histograms",
     "span_reader",
     "take_over_run_spans",
-    "urllib3_transport",
 ]

@@ -12,35 +12,45 @@ from otelkit._runtime.sdk_compat._registry import FastPath, differs, quiet, regi
 # --- OTLP/HTTP transport ----------------------------------------------------------------------------
 
 
-def _probe_urllib3_transport(fast: Callable[[], dict[str, Any]]) -> str | None:
+def _probe_lean_transport(fast: Callable[[], dict[str, Any]]) -> str | None:
     import inspect
 
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     if "_transport" not in inspect.signature(OTLPSpanExporter.__init__).parameters:
         return "OTLPSpanExporter() takes no _transport"
-    fast()
+    from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
+
+    if BaseHTTPTransport.__abstractmethods__ != {"request", "close", "is_connection_error"}:
+        return f"BaseHTTPTransport asks for {sorted(BaseHTTPTransport.__abstractmethods__)}"
+    if BaseHTTPResult.__abstractmethods__ != {"content", "headers"}:
+        return f"BaseHTTPResult asks for {sorted(BaseHTTPResult.__abstractmethods__)}"
+    exporter: Any = OTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces", **fast())
+    exporter.shutdown()
     return None
 
 
-def _urllib3_transport() -> dict[str, Any]:
-    from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+def _lean_transport() -> dict[str, Any]:
+    from otelkit._runtime.sdk_compat._transport import lean_transport_class
 
-    return {"_transport": Urllib3HTTPTransport(verify=True)}
+    return {"_transport": lean_transport_class()()}
 
 
 def _default_transport() -> dict[str, Any]:
     return {}
 
 
-URLLIB3_TRANSPORT = register(
-    "urllib3-transport", probe=_probe_urllib3_transport, fast=_urllib3_transport, fallback=_default_transport
+LEAN_TRANSPORT = register(
+    "lean-transport", probe=_probe_lean_transport, fast=_lean_transport, fallback=_default_transport
 )
 
 
-def urllib3_transport() -> dict[str, Any]:
-    """Keyword arguments giving an OTLP/HTTP exporter the SDK's urllib3 transport (``{}``: its default)."""
-    return URLLIB3_TRANSPORT.get()()
+def lean_transport() -> dict[str, Any]:
+    """Keyword arguments giving an OTLP/HTTP exporter otelkit's transport (``{}``: the SDK's default).
+
+    See :mod:`otelkit._runtime.sdk_compat._transport`; for plain-HTTP endpoints only.
+    """
+    return LEAN_TRANSPORT.get()()
 
 
 # --- metric exporters' preferences ------------------------------------------------------------------

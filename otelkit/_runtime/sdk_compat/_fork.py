@@ -2,14 +2,14 @@
 
 Where the exporter keeps them is the SDK's business and changed within the supported range:
 
-- OTLP/HTTP, SDK 1.45+: ``exporter._client._transport``, urllib3's (``_pool``: a ``PoolManager``)
-  or requests' (``_session``);
+- OTLP/HTTP, SDK 1.45+: ``exporter._client._transport``, otelkit's own (``forget()``; its ``_pool``
+  holds its connection), urllib3's (``_pool``: a ``PoolManager``) or requests' (``_session``);
 - OTLP/HTTP, SDK 1.40-1.44: a requests ``Session`` on ``exporter._session``;
 - OTLP/gRPC: ``exporter._channel``, rebuilt by ``exporter._initialize_channel_and_stub()``.
 
 The inherited pools are replaced, not closed (a thread of the parent may have held their locks at
 the fork); inherited gRPC channels are kept referenced (:data:`_abandoned`) so their finalizers
-never run in the child. The probe builds an OTLP/HTTP exporter (with otelkit's urllib3 transport
+never run in the child. The probe builds an OTLP/HTTP exporter (with otelkit's transport
 where the SDK takes one) and checks that its pool is replaced.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otelkit._runtime.sdk_compat._export import URLLIB3_TRANSPORT
+from otelkit._runtime.sdk_compat._export import LEAN_TRANSPORT
 from otelkit._runtime.sdk_compat._registry import register
 
 __all__ = ["FORK_RESET", "reset_exporter_connections"]
@@ -50,6 +50,9 @@ def _reset_session(session: Any) -> bool:
 def _reset_private(exporter: Any) -> bool:
     transport = getattr(getattr(exporter, "_client", None), "_transport", None)
     if transport is not None:  # OTLP/HTTP, 1.45+
+        if callable(getattr(transport, "forget", None)):  # otelkit's own (_transport.py)
+            transport.forget()
+            return True
         return _reset_urllib3(transport) or _reset_session(getattr(transport, "_session", None))
     session = getattr(exporter, "_session", None)
     if session is not None:  # OTLP/HTTP, 1.40-1.44
@@ -78,8 +81,8 @@ def _probe_fork_reset(fast: Any) -> str | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     variants: list[dict[str, Any]] = [{}]
-    if URLLIB3_TRANSPORT.get() is not URLLIB3_TRANSPORT.fallback:
-        variants.append(URLLIB3_TRANSPORT.get()())
+    if LEAN_TRANSPORT.get() is not LEAN_TRANSPORT.fallback:
+        variants.append(LEAN_TRANSPORT.get()())
     for options in variants:
         exporter: Any = OTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces", **options)
         try:
