@@ -8,7 +8,8 @@ Where the exporter keeps them is the SDK's business and changed within the suppo
 - OTLP/gRPC: ``exporter._channel``, rebuilt by ``exporter._initialize_channel_and_stub()``.
 
 The inherited pools are replaced, not closed (a thread of the parent may have held their locks at
-the fork); inherited gRPC channels are kept referenced (:data:`_abandoned`) so their finalizers
+the fork; otelkit's own transport holds no lock and closes its copy of the socket, which leaves the
+parent's connection as it is); inherited gRPC channels are kept referenced (:data:`_abandoned`) so their finalizers
 never run in the child. The probe builds an OTLP/HTTP exporter (with otelkit's transport
 where the SDK takes one) and checks that its pool is replaced.
 """
